@@ -1,0 +1,145 @@
+"""Typed records that flow through the pipeline, in the order they are made.
+
+documents -> Document -> chunking -> Chunk -> index/retrieval -> RetrievedPassage
+-> reader -> ExtractedAnswer -> assistant -> Answer (with Citation)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+AnswerMode = Literal["extractive", "sentence"]
+RetrievalMode = Literal["hybrid", "bm25", "dense"]
+RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("hybrid", "bm25", "dense")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file as text, with the metadata shown in citations."""
+
+    source: str  # path relative to the corpus folder, with '/' separators; the document's id
+    text: str
+    title: str
+    content_hash: str  # sha256 of the file's bytes
+    date: str | None = None  # ISO date (YYYY-MM-DD) where the file gives one
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document; ``text == document.text[start:end]``."""
+
+    source: str
+    index: int  # position of the chunk within its document
+    text: str
+    start: int
+    end: int
+    id: int | None = None  # assigned by the index
+
+
+@dataclass(frozen=True)
+class RetrievedPassage:
+    """A chunk returned by the retriever, with its fused score and per-method ranks."""
+
+    chunk: Chunk
+    score: float
+    title: str = ""
+    date: str | None = None
+    bm25_rank: int | None = None  # 1-based; None when that method did not return it
+    dense_rank: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.chunk.source,
+            "title": self.title,
+            "date": self.date,
+            "chunk_id": self.chunk.id,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "text": self.chunk.text,
+            "score": self.score,
+            "bm25_rank": self.bm25_rank,
+            "dense_rank": self.dense_rank,
+        }
+
+
+@dataclass(frozen=True)
+class ExtractedAnswer:
+    """A span found by a reader; ``start``/``end`` are character offsets in the document."""
+
+    text: str
+    score: float  # in [0, 1], comparable across passages and questions
+    passage: RetrievedPassage
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    source: str
+    title: str
+    date: str | None
+    start: int  # character offsets of the answer in the document
+    end: int
+    snippet: str  # the sentence around the answer
+    snippet_start: int  # offset of the snippet in the document, to highlight the answer in it
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Answer:
+    """What ``Assistant.ask`` returns."""
+
+    question: str
+    text: str  # the extracted span, the best sentence (mode "sentence"), or "" when abstained
+    score: float
+    abstained: bool
+    mode: AnswerMode
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[RetrievedPassage] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    message: str = ""  # a note for the user: why it abstained, which mode, what was cut
+    alternatives: list[ExtractedAnswer] = field(default_factory=list)
+    query: str = ""  # the retrieval query, when a follow-up was rewritten
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "score": self.score,
+            "abstained": self.abstained,
+            "mode": self.mode,
+            "message": self.message,
+            "query": self.query or self.question,
+            "citations": [citation.to_dict() for citation in self.citations],
+            "passages": [passage.to_dict() for passage in self.passages],
+            "alternatives": [
+                {"answer": alt.text, "score": alt.score, "source": alt.passage.chunk.source,
+                 "start": alt.start, "end": alt.end}
+                for alt in self.alternatives
+            ],
+            "timings": dict(self.timings),
+        }
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What ``Index.update`` changed, by source path."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # source -> reason it was not indexed
+    chunks: int = 0  # chunks in the index after the update
+    rebuilt: bool = False  # everything was re-indexed (new index, model or chunking settings)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.rebuilt)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
