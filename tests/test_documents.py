@@ -1,0 +1,360 @@
+"""Loading the corpus folder: formats, metadata, and the files that are skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from docqa.documents import UnreadableFile, load_document, load_documents
+from docqa.errors import DocqaError
+from docqa.schema import Document
+
+SHIPPED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+def write(folder: Path, name: str, content: bytes | str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
+
+
+def load_one(folder: Path, name: str, content: bytes | str) -> Document:
+    return load_document(write(folder, name, content), folder)
+
+
+def skip_reason(folder: Path, name: str, content: bytes | str) -> str:
+    write(folder, name, content)
+    documents, skipped = load_documents(folder)
+    assert documents == []
+    return skipped[name]
+
+
+def pdf_bytes(pages: list[list[str]], info: str = "") -> bytes:
+    """A minimal PDF: each page shows its lines in Helvetica; ``info`` is a document information body."""
+    catalog, font = (
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    )
+    objects = [catalog, b"", font]  # the page tree (object 2) is filled in once the pages are known
+    kids = []
+    for lines in pages:
+        shown = " T* ".join(f"({line}) Tj" for line in lines)
+        content = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode("latin-1")
+        page_id = len(objects) + 1
+        kids.append(f"{page_id} 0 R")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            f"/Contents {page_id + 1} 0 R >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
+    if info:
+        objects.append(f"<< {info} >>".encode("latin-1"))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    info_ref = f" /Info {len(objects)} 0 R" if info else ""
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R{info_ref} >>"
+    out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def written_pdf(build: Callable[[pypdf.PdfWriter], None]) -> bytes:
+    writer = pypdf.PdfWriter()
+    build(writer)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_txt_date_marker_is_metadata_and_removed_from_the_text(tmp_path: Path) -> None:
+    raw = " date 2021-01-06 SUPPORTERS OF PRESIDENT Donald Trump have broken in.\r\n\r\nPolice said so.\r\n"
+    document = load_one(tmp_path, "article.txt", raw)
+    assert document.date == "2021-01-06"
+    assert document.text == "SUPPORTERS OF PRESIDENT Donald Trump have broken in.\n\nPolice said so."
+    assert document.title == "SUPPORTERS OF PRESIDENT Donald Trump have broken in."
+    assert document.source == "article.txt"
+    assert document.content_hash == hashlib.sha256(raw.encode()).hexdigest()
+
+
+def test_text_without_a_marker_has_no_date_and_keeps_a_date_like_word(tmp_path: Path) -> None:
+    document = load_one(tmp_path, "a.txt", "The date 2021-01-06 was a Wednesday.")
+    assert document.date is None
+    assert document.text == "The date 2021-01-06 was a Wednesday."
+
+
+def test_invalid_marker_date_is_left_in_the_text(tmp_path: Path) -> None:
+    document = load_one(tmp_path, "a.txt", "date 2021-13-45 Something happened.")
+    assert document.date is None
+    assert document.text.startswith("date 2021-13-45")
+
+
+def test_shipped_corpus_loads_with_dates_stripped() -> None:
+    documents, skipped = load_documents(SHIPPED_CORPUS)
+    assert skipped == {}
+    names = sorted(path.name for path in SHIPPED_CORPUS.glob("*.txt"))
+    assert [document.source for document in documents] == names
+    dated = [document for document in documents if document.date]
+    assert len(dated) == 2
+    assert {document.date for document in dated} == {"2021-01-06"}
+    assert documents[0].text.startswith("SUPPORTERS OF PRESIDENT")
+    assert all(not document.text.startswith(("date", " ")) for document in documents)
+
+
+def test_markdown_title_drops_the_heading_marks(tmp_path: Path) -> None:
+    document = load_one(tmp_path, "notes.md", "\n\n##  Release notes \n\nThe *first* release.\n")
+    assert document.title == "Release notes"
+    assert document.text == "##  Release notes \n\nThe *first* release."
+
+
+def test_long_first_line_title_is_cut_at_a_word(tmp_path: Path) -> None:
+    document = load_one(tmp_path, "long.txt", "word " * 100)
+    assert len(document.title) <= 121
+    assert document.title.endswith("word…")
+
+
+def test_html_drops_scripts_styles_and_head_and_takes_the_title(tmp_path: Path) -> None:
+    html = """<!doctype html><html><head><title> The   Capitol </title>
+    <style>p { color: red }</style><script>var hidden = "script text";</script></head>
+    <body><noscript>enable scripts</noscript><template><p>template text</p></template>
+    <h1>Heading</h1><p>First <b>bold</b> words
+    go on.</p><p>Second&nbsp;paragraph.<br>Next line.</p><!-- a comment --></body></html>"""
+    document = load_one(tmp_path, "page.html", html)
+    assert document.title == "The Capitol"
+    assert document.text == "Heading\n\nFirst bold words go on.\n\nSecond paragraph.\nNext line."
+
+
+def test_html_title_falls_back_to_the_first_h1(tmp_path: Path) -> None:
+    document = load_one(tmp_path, "page.htm", "<body><p>Intro.</p><h1>Main heading</h1><p>Body.</p></body>")
+    assert document.title == "Main heading"
+
+
+def test_broken_html_still_gives_its_text(tmp_path: Path) -> None:
+    html = b"<p>Unclosed <b>bold <div>inner &amp; more<p>last words <span>tail"
+    document = load_one(tmp_path, "broken.html", html)
+    assert "Unclosed bold" in document.text
+    assert "inner & more" in document.text
+    assert document.text.endswith("last words tail")
+    assert document.title == "Unclosed bold"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '<meta charset="windows-1252"><p>Caf\u00e9 cr\u00e8me.</p>'.encode("cp1252"),
+        "<p>Caf\u00e9 cr\u00e8me.</p>".encode(),
+        "<p>Caf\u00e9 cr\u00e8me.</p>".encode("utf-16"),
+    ],
+    ids=["declared-cp1252", "undeclared-utf8", "utf16-bom"],
+)
+def test_html_encodings_are_honoured(tmp_path: Path, content: bytes) -> None:
+    assert load_one(tmp_path, "page.html", content).text == "Caf\u00e9 cr\u00e8me."
+
+
+def test_binary_data_named_html_is_skipped(tmp_path: Path) -> None:
+    assert skip_reason(tmp_path, "page.html", bytes(range(256)) + b"<p>text</p>") == "binary file"
+
+
+def test_html_date_marker_is_applied(tmp_path: Path) -> None:
+    document = load_one(tmp_path, "a.html", "<p> date 2020-02-03 Rain fell.</p>")
+    assert (document.date, document.text) == ("2020-02-03", "Rain fell.")
+
+
+def test_pdf_text_title_and_date(tmp_path: Path) -> None:
+    info = "/Title (Capitol report) /CreationDate (D:20210106120000Z)"
+    pdf = pdf_bytes([["Protesters entered the building.", "Police cleared it."], ["Second page."]], info)
+    document = load_one(tmp_path, "report.pdf", pdf)
+    assert document.title == "Capitol report"
+    assert document.date == "2021-01-06"
+    assert document.text == "Protesters entered the building.\nPolice cleared it.\n\nSecond page."
+    assert document.content_hash == hashlib.sha256(pdf).hexdigest()
+
+
+def test_pdf_without_metadata_takes_its_first_line_as_title(tmp_path: Path) -> None:
+    document = load_one(tmp_path, "plain.pdf", pdf_bytes([["Opening line here", "more text."]]))
+    assert (document.title, document.date) == ("Opening line here", None)
+
+
+def test_pdf_with_an_empty_user_password_is_read(tmp_path: Path) -> None:
+    source = pypdf.PdfReader(io.BytesIO(pdf_bytes([["Readable despite encryption."]])))
+
+    def build(writer: pypdf.PdfWriter) -> None:
+        writer.append(source)
+        writer.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+
+    document = load_one(tmp_path, "open.pdf", written_pdf(build))
+    assert document.text == "Readable despite encryption."
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("blank.pdf", "PDF has no text layer"), ("locked.pdf", "encrypted"), ("damaged.pdf", "damaged PDF")],
+)
+def test_unusable_pdfs_are_skipped(tmp_path: Path, name: str, reason: str) -> None:
+    def blank(writer: pypdf.PdfWriter) -> None:
+        writer.add_blank_page(width=200, height=200)
+
+    def locked(writer: pypdf.PdfWriter) -> None:
+        writer.append(pypdf.PdfReader(io.BytesIO(pdf_bytes([["Secret text."]]))))
+        writer.encrypt(user_password="secret", algorithm="RC4-128")
+
+    content = {
+        "blank.pdf": written_pdf(blank),
+        "locked.pdf": written_pdf(locked),
+        "damaged.pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage",
+    }[name]
+    assert reason in skip_reason(tmp_path, name, content)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty"),
+        (b" \n\t\r\n ", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00" * 8, "binary file"),
+        (bytes(range(1, 9)) * 20 + b"a few letters", "binary file"),
+        (bytes(range(0x80, 0x100)) * 2, "not valid text"),
+    ],
+    ids=["zero-bytes", "white-space", "nul-bytes", "control-characters", "invalid-bytes"],
+)
+def test_unusable_text_files_are_skipped(tmp_path: Path, content: bytes, reason: str) -> None:
+    assert skip_reason(tmp_path, "file.txt", content).startswith(reason)
+
+
+def test_latin1_text_is_decoded(tmp_path: Path) -> None:
+    text = "Café crème brûlée à la française. Ça coûte très cher, n'est-ce pas? Voilà."
+    assert load_one(tmp_path, "old.txt", text.encode("latin-1")).text == text
+
+
+def test_utf8_with_a_few_bad_bytes_keeps_its_good_characters(tmp_path: Path) -> None:
+    content = "Naïve café owners said “hello” to everyone. ".encode() + b"\xff tail."
+    document = load_one(tmp_path, "damaged.txt", content)
+    assert document.text == "Naïve café owners said “hello” to everyone. \ufffd tail."
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_byte_order_marks_are_honoured_and_removed(tmp_path: Path, encoding: str) -> None:
+    text = "Zo\u00eb\u2019s notes."
+    assert load_one(tmp_path, "bom.txt", text.encode(encoding)).text == text
+
+
+def test_sources_are_relative_posix_paths_sorted_recursively(tmp_path: Path) -> None:
+    write(tmp_path, "b.txt", "Bee.")
+    write(tmp_path, "a/z.md", "Zed.")
+    write(tmp_path, "a/deeper/c.html", "<p>Sea.</p>")
+    write(tmp_path, "sub dir/résumé notes 日本.txt", "Unicode name.")
+    documents, skipped = load_documents(tmp_path)
+    assert [document.source for document in documents] == [
+        "a/deeper/c.html",
+        "a/z.md",
+        "b.txt",
+        "sub dir/résumé notes 日本.txt",
+    ]
+    assert skipped == {}
+
+
+def test_unsupported_and_hidden_files_are_ignored(tmp_path: Path) -> None:
+    write(tmp_path, "keep.txt", "Kept.")
+    write(tmp_path, "image.png", b"\x89PNG\x00")
+    write(tmp_path, "data.csv", "a,b")
+    write(tmp_path, ".hidden.txt", "Hidden.")
+    write(tmp_path, ".git/notes.txt", "Hidden folder.")
+    documents, skipped = load_documents(tmp_path)
+    assert [document.source for document in documents] == ["keep.txt"]
+    assert skipped == {}
+
+
+def test_suffixes_are_matched_without_regard_to_case(tmp_path: Path) -> None:
+    write(tmp_path, "LOUD.TXT", "Loud.")
+    assert [document.source for document in load_documents(tmp_path)[0]] == ["LOUD.TXT"]
+
+
+def test_bad_files_are_logged_and_skipped_without_stopping_the_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, "good.txt", "Good text.")
+    write(tmp_path, "nested/empty file.md", b"")
+    write(tmp_path, "zz.pdf", b"not a pdf at all")
+    with caplog.at_level(logging.WARNING, logger="docqa.documents"):
+        documents, skipped = load_documents(tmp_path)
+    assert [document.source for document in documents] == ["good.txt"]
+    assert skipped == {"nested/empty file.md": "empty", "zz.pdf": skipped["zz.pdf"]}
+    assert skipped["zz.pdf"].startswith("damaged PDF")
+    messages = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("nested/empty file.md" in message and "empty" in message for message in messages)
+    assert any("zz.pdf" in message for message in messages)
+
+
+def test_files_over_the_size_limit_are_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "small.txt", "Tiny.")
+    write(tmp_path, "big.txt", "A sentence that is too long for the limit.")
+    documents, skipped = load_documents(tmp_path, max_file_bytes=10)
+    assert [document.source for document in documents] == ["small.txt"]
+    assert skipped == {"big.txt": "larger than 10 bytes"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX only")
+def test_special_files_are_skipped_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.txt")
+    assert load_documents(tmp_path) == ([], {"pipe.txt": "not a regular file"})
+
+
+def symlink(link: Path, target: Path) -> None:
+    try:
+        os.symlink(target, link, target_is_directory=target.is_dir())
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links are not available here")
+
+
+def test_links_out_of_the_corpus_are_skipped_and_inner_links_do_not_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    corpus = tmp_path / "corpus"
+    outside = tmp_path / "outside"
+    write(outside, "secret.txt", "Outside text.")
+    write(corpus, "inside.txt", "Inside text.")
+    symlink(corpus / "leak.txt", outside / "secret.txt")
+    symlink(corpus / "leak dir", outside)
+    symlink(corpus / "alias.txt", corpus / "inside.txt")
+    (corpus / "sub").mkdir()
+    symlink(corpus / "sub" / "loop", corpus)
+    symlink(corpus / "dangling.txt", tmp_path / "missing.txt")
+    with caplog.at_level(logging.WARNING, logger="docqa.documents"):
+        documents, skipped = load_documents(corpus)
+    assert [document.source for document in documents] == ["alias.txt", "inside.txt"]
+    assert set(skipped) == {"leak.txt", "leak dir", "dangling.txt"}
+    assert "outside the corpus" in skipped["leak.txt"]
+    assert "outside the corpus" in skipped["leak dir"]
+    assert skipped["dangling.txt"] == "broken link"
+    assert any("leak.txt" in record.getMessage() for record in caplog.records)
+
+
+def test_missing_or_non_folder_corpus_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(DocqaError, match="does not exist"):
+        load_documents(tmp_path / "nowhere")
+    with pytest.raises(DocqaError, match="not a folder"):
+        load_documents(write(tmp_path, "file.txt", "Text."))
+
+
+def test_load_document_raises_unreadable_file_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(UnreadableFile) as raised:
+        load_document(write(tmp_path, "blank.txt", "   "), tmp_path)
+    assert raised.value.reason == "empty"
+    assert isinstance(raised.value, DocqaError)
+    with pytest.raises(UnreadableFile, match="unsupported"):
+        load_document(write(tmp_path, "table.csv", "a,b"), tmp_path)
