@@ -37,25 +37,30 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def load_model(kind: str, name: str, load: Callable[..., T]) -> T:
-    """Call ``load(name, local_files_only=...)``: a local folder or cached copy first, then the hub.
+    """Call ``load(name, local_files_only=...)`` for a local folder, a cached copy, or the hub.
 
-    Raises ``ModelLoadError`` naming the model, the reason and the fix.
+    Whether the model is available is settled before ``load`` runs, so a missing model fails in
+    milliseconds, without importing the (slow to import) library that would load it. Raises
+    ``ModelLoadError`` naming the model, the reason and the fix.
     """
-    path = Path(name).expanduser()
-    if path.exists():
-        try:
-            return load(str(path), local_files_only=True)
-        except Exception as error:  # any failure to read the folder is reported the same way
-            raise ModelLoadError(kind, name, f"the folder could not be loaded: {error}") from error
-    if name.startswith((".", "/", "~")):
-        raise ModelLoadError(kind, name, "no such folder")
+    source, local_only = _locate(kind, name)
     try:
-        return load(name, local_files_only=True)
-    except Exception:
-        pass  # not in the cache: try the hub below
+        return load(source, local_files_only=local_only)
+    except Exception as error:  # any failure to build the model is reported the same way
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(kind, name, reason) from error
+
+
+def _locate(kind: str, name: str) -> tuple[str, bool]:
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path), True
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelLoadError(kind, name, "no such model folder")
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return name, True
     if not hub_reachable():
         raise ModelLoadError(kind, name, "it is not in the local cache and the Hugging Face hub cannot be reached")
-    try:
-        return load(name, local_files_only=False)
-    except Exception as error:
-        raise ModelLoadError(kind, name, str(error).splitlines()[0]) from error
+    return name, False

@@ -117,8 +117,13 @@ class Answer:
             "citations": [citation.to_dict() for citation in self.citations],
             "passages": [passage.to_dict() for passage in self.passages],
             "alternatives": [
-                {"answer": alt.text, "score": alt.score, "source": alt.passage.chunk.source,
-                 "start": alt.start, "end": alt.end}
+                {
+                    "answer": alt.text,
+                    "score": alt.score,
+                    "source": alt.passage.chunk.source,
+                    "start": alt.start,
+                    "end": alt.end,
+                }
                 for alt in self.alternatives
             ],
             "timings": dict(self.timings),

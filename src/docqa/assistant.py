@@ -1,0 +1,383 @@
+"""The assistant: a thin pipeline over documents, index, retriever and reader."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from docqa.chunking import sentence_spans
+from docqa.config import NO_MODEL, Settings
+from docqa.documents import load_documents
+from docqa.embedding import Embedder
+from docqa.errors import DocqaError, ModelLoadError
+from docqa.index import DocumentInfo, Index, IndexSettings
+from docqa.models import is_disabled
+from docqa.reader import ExtractiveReader, ReaderResult, SentenceReader
+from docqa.retrieval import Retriever
+from docqa.schema import (
+    Answer,
+    AnswerMode,
+    Citation,
+    Document,
+    ExtractedAnswer,
+    IndexReport,
+    RetrievalMode,
+    RetrievedPassage,
+)
+
+MAX_QUESTION_CHARS = 1000
+log = logging.getLogger(__name__)
+
+History = Sequence[tuple[str, str]]
+
+# Words by which a follow-up leans on the previous turn.
+_REFERRING = re.compile(
+    r"\b(he|she|they|him|her|them|his|hers|their|theirs|it|its|this|that|these|those|there|then)\b",
+    re.IGNORECASE,
+)
+_SHORT_FOLLOW_UP_WORDS = 4
+
+
+@dataclass(frozen=True)
+class AssistantStatus:
+    embedding_model: str
+    reader_model: str
+    embedder_loaded: bool
+    reader_loaded: bool
+    mode: AnswerMode
+    retrieval: RetrievalMode
+    documents: int
+    passages: int
+    problems: list[str] = field(default_factory=list)
+    indexing: bool = False
+
+
+def rewrite_follow_up(question: str, history: History | None) -> str:
+    """The retrieval query for ``question``: a follow-up that leans on the previous turn
+    ("How many troopers did he send?") is searched together with that turn's question and answer."""
+    if not history:
+        return question
+    previous_question, previous_answer = history[-1]
+    if _REFERRING.search(question) or len(question.split()) <= _SHORT_FOLLOW_UP_WORDS:
+        return " ".join(part for part in (question, previous_question, previous_answer) if part)
+    return question
+
+
+def clean_question(question: str) -> tuple[str, list[str]]:
+    """The question without control characters, cut to a sane length, and notes on what changed."""
+    if not isinstance(question, str):
+        raise DocqaError("the question must be text")
+    cleaned = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf", "Cs"} else ch for ch in question)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise DocqaError("the question is empty: type a question about the documents")
+    notes = []
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        cleaned = cleaned[:MAX_QUESTION_CHARS]
+        notes.append(f"The question was cut to its first {MAX_QUESTION_CHARS} characters.")
+    return cleaned, notes
+
+
+class Assistant:
+    """Index a folder of documents and answer questions about it with cited, extracted spans.
+
+    Nothing is loaded until the first call that needs it (or ``warm_up``). ``ask`` may be called
+    from several threads, also while ``index`` runs: answers come from the previous index until
+    the update is committed.
+    """
+
+    def __init__(
+        self,
+        corpus_dir: str | Path | None = None,
+        index_dir: str | Path | None = None,
+        embedding_model: str | None = None,
+        reader_model: str | None = None,
+        *,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> None:
+        arguments = dict(
+            corpus_dir=corpus_dir,
+            index_dir=index_dir,
+            embedding_model=embedding_model,
+            reader_model=reader_model,
+            **overrides,
+        )
+        self.settings = settings.replace(**arguments) if settings else Settings.from_env(**arguments)
+        self.index_store = Index(self.settings.index_dir)
+        self.embedder: Embedder | None = None
+        self.reader: ExtractiveReader | SentenceReader | None = None
+        self.problems: list[str] = []
+        self._models_loaded = False
+        self._warm = False
+        self._warm_lock = threading.RLock()
+        self._index_lock = threading.Lock()
+        self._indexing = False
+
+    # ----- set-up ------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the models and open the index, building it when missing or built otherwise."""
+        if self._warm:
+            return
+        with self._warm_lock:  # a second caller waits until the first build is done
+            if self._warm:
+                return
+            self._load_models()
+            if self._needs_build():
+                self.index()
+            self._warm = True
+
+    def _load_models(self) -> None:
+        with self._warm_lock:
+            if self._models_loaded:
+                return
+            self.embedder = self._load("embedding", self.settings.embedding_model, lambda name: Embedder(name))
+            self.reader = (
+                self._load(
+                    "reader",
+                    self.settings.reader_model,
+                    lambda name: ExtractiveReader(
+                        name,
+                        max_answer_tokens=self.settings.max_answer_tokens,
+                        confidence_threshold=self.settings.confidence_threshold,
+                        precision=self.settings.precision,
+                    ),
+                )
+                or SentenceReader()
+            )
+            self._models_loaded = True
+
+    def _load(self, kind: str, name: str, make: Callable[[str], Any]) -> Any:
+        if is_disabled(name):
+            return None
+        component = make(name)
+        try:
+            component.warm_up()
+        except ModelLoadError as error:
+            log.warning("%s", error)
+            self.problems.append(str(error))
+            return None
+        return component
+
+    def _index_settings(self) -> IndexSettings:
+        return IndexSettings(
+            embedding_model=self.settings.embedding_model if self.embedder else NO_MODEL,
+            chunk_tokens=self.settings.chunk_tokens,
+            chunk_overlap=self.settings.chunk_overlap,
+        )
+
+    def _needs_build(self) -> bool:
+        stored = self.index_store.settings()
+        if stored is None:
+            return True
+        wanted = self._index_settings()
+        if self.embedder is None and not is_disabled(self.settings.embedding_model):
+            # The embedder failed to load: search the stored index by BM25 rather than drop its vectors.
+            return (stored.chunk_tokens, stored.chunk_overlap) != (wanted.chunk_tokens, wanted.chunk_overlap)
+        return stored != wanted
+
+    # ----- indexing ----------------------------------------------------------------------
+
+    def index(
+        self,
+        *,
+        rebuild: bool = False,
+        documents: Iterable[Document] | None = None,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> IndexReport:
+        """Bring the index up to date with the corpus folder (or with ``documents``)."""
+        self._load_models()
+        with self._index_lock:
+            self._indexing = True
+            try:
+                skipped: dict[str, str] = {}
+                if documents is None:
+                    loaded, skipped = load_documents(self.settings.corpus_dir)
+                else:
+                    loaded = list(documents)
+                self._refuse_to_drop_vectors(rebuild)
+                return self.index_store.update(
+                    loaded,
+                    self._index_settings(),
+                    embedder=self.embedder,
+                    skipped=skipped,
+                    rebuild=rebuild,
+                    progress=progress,
+                )
+            finally:
+                self._indexing = False
+
+    def _refuse_to_drop_vectors(self, rebuild: bool) -> None:
+        if rebuild:
+            return
+        stored = self.index_store.settings()
+        failed = self.embedder is None and not is_disabled(self.settings.embedding_model)
+        if failed and stored and stored.embedding_model == self.settings.embedding_model:
+            raise DocqaError(
+                f"the index holds vectors of {stored.embedding_model!r}, which could not be loaded, so new "
+                "files cannot be embedded; fix the model, or re-index with --embedding-model none or --rebuild"
+            )
+
+    # ----- questions ---------------------------------------------------------------------
+
+    def retrieve(
+        self, query: str, *, top_k: int | None = None, retrieval: RetrievalMode | None = None
+    ) -> list[RetrievedPassage]:
+        self.warm_up()
+        retriever = Retriever(self.index_store, self.embedder)
+        return retriever.retrieve(query, top_k=top_k or self.settings.top_k, mode=retrieval or self.settings.retrieval)
+
+    def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult:
+        self.warm_up()
+        assert self.reader is not None
+        return self.reader.read(question, passages)
+
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        top_k: int | None = None,
+        retrieval: RetrievalMode | None = None,
+        confidence_threshold: float | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the documents, with citations, or abstain."""
+        started = time.perf_counter()
+        question, notes = clean_question(question)
+        self.warm_up()
+        mode: AnswerMode = "sentence" if isinstance(self.reader, SentenceReader) else "extractive"
+        query = rewrite_follow_up(question, history)
+        passages = self.retrieve(query, top_k=top_k, retrieval=retrieval)
+        retrieved = time.perf_counter()
+        timings = {"retrieval": retrieved - started}
+        if not passages:
+            empty = self.index_store.count_passages() == 0
+            notes.append(
+                f"The index has no documents: add files to {self.settings.corpus_dir} and run 'docqa index'."
+                if empty
+                else "No passage of the documents matches the question."
+            )
+            return self._answer(question, query, mode, notes, timings, started)
+
+        result = self.read(question, passages)
+        timings["reading"] = time.perf_counter() - retrieved
+        threshold = self.settings.confidence_threshold if confidence_threshold is None else confidence_threshold
+        best = result.answers[0] if result.answers else None
+        if best is None or result.abstained or best.score < threshold:
+            notes.append("The documents do not seem to contain the answer; these are the closest passages.")
+            return self._answer(question, query, mode, notes, timings, started, passages=passages)
+        if mode == "sentence":
+            notes.append(self._lexical_note())
+        if result.truncated_question:
+            notes.append("The question was cut to fit the reader model.")
+        return self._answer(
+            question,
+            query,
+            mode,
+            notes,
+            timings,
+            started,
+            passages=passages,
+            best=best,
+            alternatives=[a for a in result.answers[1:] if a.score >= threshold],
+        )
+
+    def _lexical_note(self) -> str:
+        if is_disabled(self.settings.reader_model):
+            reason = "the reader model is set to 'none'"
+        else:
+            reason = next((p for p in self.problems if "reader model" in p), "the reader model is not loaded")
+        return f"This is the best-matching sentence, not an extracted answer: no reader model is loaded ({reason})."
+
+    def _answer(
+        self,
+        question: str,
+        query: str,
+        mode: AnswerMode,
+        notes: list[str],
+        timings: dict[str, float],
+        started: float,
+        *,
+        passages: Sequence[RetrievedPassage] = (),
+        best: ExtractedAnswer | None = None,
+        alternatives: Sequence[ExtractedAnswer] = (),
+    ) -> Answer:
+        timings["total"] = time.perf_counter() - started
+        return Answer(
+            question=question,
+            text=best.text if best else "",
+            score=best.score if best else 0.0,
+            abstained=best is None,
+            mode=mode,
+            citations=[cite(best)] if best else [],
+            passages=list(passages),
+            timings=timings,
+            message=" ".join(notes),
+            alternatives=list(alternatives),
+            query=query if query != question else "",
+        )
+
+    # ----- what is indexed ---------------------------------------------------------------
+
+    def status(self) -> AssistantStatus:
+        mode: AnswerMode = "extractive" if isinstance(self.reader, ExtractiveReader) else "sentence"
+        retrieval = Retriever(self.index_store, self.embedder).effective_mode(self.settings.retrieval)
+        return AssistantStatus(
+            embedding_model=self.settings.embedding_model,
+            reader_model=self.settings.reader_model,
+            embedder_loaded=self.embedder is not None,
+            reader_loaded=isinstance(self.reader, ExtractiveReader),
+            mode=mode,
+            retrieval=retrieval,
+            documents=len(self.index_store.documents()),
+            passages=self.index_store.count_passages(),
+            problems=list(self.problems),
+            indexing=self._indexing,
+        )
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.index_store.documents()
+
+    def document_text(self, source: str) -> str:
+        return self.index_store.document_text(source)
+
+
+def cite(answer: ExtractedAnswer) -> Citation:
+    """The citation of an answer, with the sentences of its passage that hold it as the snippet."""
+    chunk = answer.passage.chunk
+    local_start, local_end = answer.start - chunk.start, answer.end - chunk.start
+    spans = [(s, e) for s, e in sentence_spans(chunk.text) if s < local_end and e > local_start]
+    snippet_start = min([local_start, *(s for s, _ in spans)])
+    snippet_end = max([local_end, *(e for _, e in spans)])
+    return Citation(
+        source=chunk.source,
+        title=answer.passage.title,
+        date=answer.passage.date,
+        start=answer.start,
+        end=answer.end,
+        snippet=chunk.text[snippet_start:snippet_end],
+        snippet_start=chunk.start + snippet_start,
+    )
+
+
+@cache
+def _default_assistant(settings: Settings) -> Assistant:
+    return Assistant(settings=settings)
+
+
+def answer(question: str, history: History | None = None, **settings: Any) -> Answer:
+    """Answer ``question`` over ``./corpus`` (index in ``./embeddings``), building the index on first use.
+
+    Keyword arguments override the settings (``reader_model="none"``, ``top_k=3``, ...); one
+    assistant is kept per distinct settings.
+    """
+    return _default_assistant(Settings.from_env(**settings)).ask(question, history)

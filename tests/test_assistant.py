@@ -1,0 +1,159 @@
+"""The assistant end to end: lexical mode, extractive mode with tiny models, follow-ups, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from docqa import Answer, Assistant, DocqaError
+from docqa.assistant import clean_question, rewrite_follow_up
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+SEED = json.loads((Path(__file__).parent / "seed_examples.json").read_text())
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    shutil.copytree(CORPUS, folder)
+    return folder
+
+
+@pytest.fixture
+def lexical(tmp_path: Path, corpus: Path) -> Assistant:
+    return Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none")
+
+
+@pytest.mark.parametrize("example", SEED["questions"], ids=lambda example: example["q"][:40])
+def test_lexical_mode_cites_the_file_that_holds_the_answer(lexical: Assistant, example: dict) -> None:
+    answer = lexical.ask(example["q"])
+    assert answer.mode == "sentence" and not answer.abstained
+    assert answer.citations[0].source.startswith(example["src"])
+    assert "best-matching sentence" in answer.message and "'none'" in answer.message
+    document = lexical.document_text(answer.citations[0].source)
+    assert document[answer.citations[0].start : answer.citations[0].end] == answer.text
+
+
+def test_the_shipped_date_marker_becomes_metadata(lexical: Assistant) -> None:
+    answer = lexical.ask("Which representative said she could hear what sounded like multiple gunshots?")
+    assert answer.citations[0].date == "2021-01-06"
+    assert not lexical.document_text(answer.citations[0].source).lstrip().startswith("date")
+
+
+def test_extractive_answers_are_exact_spans_of_the_cited_document(
+    tmp_path: Path, corpus: Path, tiny_embedder_path: Path, tiny_reader_path: Path
+) -> None:
+    assistant = Assistant(
+        corpus,
+        tmp_path / "index",
+        embedding_model=str(tiny_embedder_path),
+        reader_model=str(tiny_reader_path),
+        confidence_threshold=0.0,
+    )
+    answer = assistant.ask("Which building did Capitol Police order Congressional staff to leave?")
+    status = assistant.status()
+    assert status.mode == "extractive" and status.embedder_loaded and status.retrieval == "hybrid"
+    assert answer.mode == "extractive" and not answer.abstained and answer.text
+    citation = answer.citations[0]
+    assert assistant.document_text(citation.source)[citation.start : citation.end] == answer.text
+    snippet_offset = citation.start - citation.snippet_start
+    assert citation.snippet[snippet_offset : snippet_offset + len(answer.text)] == answer.text
+    assert 0.0 <= answer.score <= 1.0
+    assert set(answer.timings) == {"retrieval", "reading", "total"}
+    assert {p.bm25_rank is not None or p.dense_rank is not None for p in answer.passages} == {True}
+    payload = json.loads(json.dumps(answer.to_dict()))
+    assert payload["citations"][0]["source"] == citation.source and payload["mode"] == "extractive"
+
+
+def test_below_the_threshold_it_abstains_and_shows_the_closest_passages(
+    tmp_path: Path, corpus: Path, tiny_reader_path: Path
+) -> None:
+    assistant = Assistant(
+        corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path), confidence_threshold=1.0
+    )
+    answer = assistant.ask("Who sang the song that played before the rally speeches?")
+    assert answer.abstained and answer.text == "" and not answer.citations
+    assert answer.passages and "do not seem to contain the answer" in answer.message
+
+
+def test_an_unloadable_model_is_named_and_the_lexical_mode_takes_over(tmp_path: Path, corpus: Path) -> None:
+    assistant = Assistant(
+        corpus, tmp_path / "index", embedding_model="./missing-embedder", reader_model="./missing-reader"
+    )
+    answer = assistant.ask("Who sang the song that played before the rally speeches?")
+    assert answer.mode == "sentence" and answer.citations[0].source.startswith("001")
+    status = assistant.status()
+    assert not status.embedder_loaded and not status.reader_loaded and status.retrieval == "bm25"
+    assert any("./missing-reader" in problem and "none" in problem for problem in status.problems)
+    assert "./missing-reader" in answer.message
+
+
+def test_follow_up_questions_are_searched_with_the_previous_turn(lexical: Assistant) -> None:
+    first = lexical.ask("Which governor sent the Virginia National Guard?")
+    assert "Northam" in first.text
+    follow_up = lexical.ask("How many troopers did he send?", history=[(first.question, first.text)])
+    assert "Which governor" in follow_up.query
+    assert follow_up.citations[0].source.startswith("002")
+    assert any("200 Virginia State Troopers" in p.chunk.text for p in follow_up.passages)
+
+
+def test_rewrite_leaves_self_contained_questions_alone() -> None:
+    history = [("Which governor sent the Virginia National Guard?", "Ralph Northam")]
+    assert rewrite_follow_up("What did police signs around the district warn of?", history) == (
+        "What did police signs around the district warn of?"
+    )
+    assert rewrite_follow_up("And the date?", history).startswith("And the date? Which governor")
+    assert rewrite_follow_up("How many troopers did he send?", None) == "How many troopers did he send?"
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\x00\x07\n\t"])
+def test_an_empty_question_is_refused(lexical: Assistant, question: str) -> None:
+    with pytest.raises(DocqaError, match="empty"):
+        lexical.ask(question)
+
+
+def test_questions_are_cleaned_and_cut() -> None:
+    assert clean_question("Who\x00 sang\u200b?") == ("Who sang ?", [])
+    cleaned, notes = clean_question("why " * 600)
+    assert len(cleaned) == 1000 and "cut" in notes[0]
+
+
+def test_a_question_over_an_empty_corpus_gets_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    assistant = Assistant(tmp_path / "empty", tmp_path / "index", embedding_model="none", reader_model="none")
+    answer = assistant.ask("Who sang the song?")
+    assert answer.abstained and "no documents" in answer.message and "docqa index" in answer.message
+
+
+def test_documents_added_later_are_answered_after_index(lexical: Assistant, corpus: Path) -> None:
+    lexical.ask("Who sang the song that played before the rally speeches?")
+    (corpus / "lighthouse.md").write_text("# Lighthouse\n\nThe keeper of the lighthouse counted forty ships.\n")
+    report = lexical.index()
+    assert report.added == ["lighthouse.md"]
+    answer = lexical.ask("How many ships did the lighthouse keeper count?")
+    assert answer.citations[0].source == "lighthouse.md" and "forty ships" in answer.text
+    assert [d.source for d in lexical.documents()][-1] == "lighthouse.md"
+
+
+def test_questions_are_answered_from_several_threads(lexical: Assistant) -> None:
+    questions = [example["q"] for example in SEED["questions"]] * 3
+    answers: list[Answer] = []
+    errors: list[BaseException] = []
+
+    def ask(question: str) -> None:
+        try:
+            answers.append(lexical.ask(question))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(answers) == len(questions)
+    assert all(answer.citations for answer in answers)

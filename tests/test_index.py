@@ -1,0 +1,186 @@
+"""The persisted index: incremental updates, rebuilds, crash safety, search."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from docqa.documents import load_documents
+from docqa.embedding import Embedder
+from docqa.index import HNSW_MIN_VECTORS, Index, IndexSettings, build_vector_index, fts_query
+from docqa.retrieval import Retriever, reciprocal_rank_fusion
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+LEXICAL = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    shutil.copytree(CORPUS, folder)
+    return folder
+
+
+def update(
+    index: Index, corpus: Path, settings: IndexSettings = LEXICAL, embedder: Embedder | None = None, **options: object
+):
+    documents, skipped = load_documents(corpus)
+    return index.update(documents, settings, embedder=embedder, skipped=skipped, **options)
+
+
+def test_first_update_indexes_every_file_and_writes_the_manifest(tmp_path: Path, corpus: Path) -> None:
+    index = Index(tmp_path / "index")
+    report = update(index, corpus)
+    assert report.rebuilt
+    assert sorted(report.added) == sorted(p.name for p in corpus.iterdir())
+    assert report.chunks == index.count_passages() > 3
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    assert manifest["format_version"] == 1
+    assert manifest["embedding_model"] == "none"
+    assert manifest["chunking"] == {"chunk_tokens": 200, "chunk_overlap": 1}
+    assert set(manifest["files"]) == set(report.added)
+    assert all(len(digest) == 64 for digest in manifest["files"].values())
+
+
+def test_update_is_incremental(tmp_path: Path, corpus: Path) -> None:
+    index = Index(tmp_path / "index")
+    update(index, corpus)
+    unchanged = update(index, corpus)
+    assert not unchanged.changed and len(unchanged.unchanged) == 3
+
+    (corpus / "new.md").write_text("# Rivers\n\nThe Danube flows through ten countries.\n")
+    changed_file = sorted(corpus.glob("000_*.txt"))[0]
+    changed_file.write_text(changed_file.read_text() + "\nA sentence added at the end about pelicans.\n")
+    removed_file = sorted(corpus.glob("002_*.txt"))[0]
+    removed_file.unlink()
+
+    report = update(index, corpus)
+    assert (report.added, report.updated, report.removed) == (["new.md"], [changed_file.name], [removed_file.name])
+    assert report.unchanged == [sorted(corpus.glob("001_*.txt"))[0].name]
+    assert not report.rebuilt
+    sources = {passage.chunk.source for passage in Retriever(index).retrieve("Danube pelicans", top_k=5)}
+    assert {"new.md", changed_file.name} <= sources
+    assert all(info.source != removed_file.name for info in index.documents())
+
+
+def test_changing_the_chunking_settings_rebuilds(tmp_path: Path, corpus: Path) -> None:
+    index = Index(tmp_path / "index")
+    update(index, corpus)
+    before = index.count_passages()
+    report = update(index, corpus, IndexSettings(embedding_model="none", chunk_tokens=60, chunk_overlap=0))
+    assert report.rebuilt and len(report.added) == 3
+    assert index.count_passages() > before
+
+
+def test_dense_index_embeds_only_changed_files_and_rebuilds_for_another_model(
+    tmp_path: Path, corpus: Path, tiny_embedder_path: Path
+) -> None:
+    embedder = CountingEmbedder(str(tiny_embedder_path))
+    settings = IndexSettings(embedding_model=str(tiny_embedder_path), chunk_tokens=200, chunk_overlap=1)
+    index = Index(tmp_path / "index")
+    update(index, corpus, settings, embedder)
+    first = embedder.encoded
+    assert first == index.count_passages()
+    assert index.has_vectors()
+
+    (corpus / "new.txt").write_text("Pelicans nest on the islands of the lake every spring.\n")
+    update(index, corpus, settings, embedder)
+    assert embedder.encoded - first == 1  # only the new file's single passage
+    hits = index.search_dense(embedder.encode_query("Pelicans nest on the islands"), 3)
+    assert len(hits) == 3 and all(-1.0001 <= score <= 1.0001 for _, score in hits)
+
+    other = IndexSettings(embedding_model="another-model", chunk_tokens=200, chunk_overlap=1)
+    report = update(index, corpus, other, embedder)
+    assert report.rebuilt and len(report.added) == 4
+
+
+class CountingEmbedder(Embedder):
+    encoded = 0
+
+    def encode(self, texts, *, show_progress=False):  # type: ignore[no-untyped-def]
+        self.encoded += len(texts)
+        return super().encode(texts, show_progress=show_progress)
+
+
+def test_an_interrupted_update_leaves_the_previous_index(
+    tmp_path: Path, corpus: Path, tiny_embedder_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = Embedder(str(tiny_embedder_path))
+    settings = IndexSettings(embedding_model=str(tiny_embedder_path), chunk_tokens=200, chunk_overlap=1)
+    index = Index(tmp_path / "index")
+    update(index, corpus, settings, embedder)
+    before = (index.manifest(), index.count_passages(), Retriever(index, embedder).retrieve("Cannon building"))
+
+    (corpus / "new.txt").write_text("The lighthouse keeper counted forty ships.\n")
+    sorted(corpus.glob("000_*.txt"))[0].unlink()
+
+    def crash(*args: object) -> None:  # the process dies after the rows are written, before the commit
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("docqa.index._manifest", crash)
+    with pytest.raises(KeyboardInterrupt):
+        update(index, corpus, settings, embedder)
+    monkeypatch.undo()
+
+    reopened = Index(tmp_path / "index")
+    assert reopened.manifest() == before[0]
+    assert reopened.count_passages() == before[1]
+    assert Retriever(reopened, embedder).retrieve("Cannon building") == before[2]
+    assert len(list((tmp_path / "index").glob("vectors-*.faiss"))) >= 1
+
+    report = update(reopened, corpus, settings, embedder)
+    assert report.added == ["new.txt"] and len(report.removed) == 1
+    assert sorted(p.name for p in (tmp_path / "index").glob("vectors-*.faiss")) == [reopened.manifest()["vectors"]]
+
+
+def test_a_missing_vector_file_is_rebuilt_from_the_database(
+    tmp_path: Path, corpus: Path, tiny_embedder_path: Path
+) -> None:
+    embedder = Embedder(str(tiny_embedder_path))
+    settings = IndexSettings(embedding_model=str(tiny_embedder_path), chunk_tokens=200, chunk_overlap=1)
+    update(Index(tmp_path / "index"), corpus, settings, embedder)
+    query = embedder.encode_query("Capitol Police")
+    expected = Index(tmp_path / "index").search_dense(query, 5)
+    vectors = next((tmp_path / "index").glob("vectors-*.faiss"))
+    vectors.write_bytes(b"not a faiss file")
+    assert Index(tmp_path / "index").search_dense(query, 5) == expected
+    vectors.unlink()
+    assert Index(tmp_path / "index").search_dense(query, 5) == expected
+    assert vectors.exists()
+
+
+def test_bm25_ranks_the_passage_with_the_rare_words_first(tmp_path: Path, corpus: Path) -> None:
+    index = Index(tmp_path / "index")
+    update(index, corpus)
+    hits = index.search_bm25("Elton John song before the rally", 3)
+    passages = index.passages([(chunk_id, score, rank, None) for rank, (chunk_id, score) in enumerate(hits, 1)])
+    assert passages[0].chunk.source.startswith("001_")
+    assert "Elton John" in passages[0].chunk.text
+    assert hits[0][1] >= hits[-1][1] > 0
+
+
+def test_fts_query_quotes_words_and_drops_stop_words() -> None:
+    assert fts_query('Who said "NOT" OR (x)*?') == '"said" OR "not" OR "x"'
+    assert fts_query("who is it") == '"who" OR "is" OR "it"'
+    assert fts_query("?!") == ""
+
+
+def test_reciprocal_rank_fusion_rewards_agreement() -> None:
+    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=60)
+    assert [item for item, _ in fused] == [1, 3, 2, 4]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_large_collections_use_an_hnsw_graph() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(HNSW_MIN_VECTORS, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = build_vector_index(vectors, np.arange(10, 10 + len(vectors)))
+    assert isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat)
+    _, ids = index.search(vectors[:5], 1)
+    assert list(ids[:, 0]) == [10, 11, 12, 13, 14]
