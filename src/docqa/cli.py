@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from docqa import __version__
+from docqa import __version__, evaluation
 from docqa.assistant import Assistant
 from docqa.config import PRECISIONS
 from docqa.errors import DocqaError
@@ -21,10 +21,13 @@ from docqa.schema import RETRIEVAL_MODES, Answer, IndexReport
 Handler = Callable[[argparse.Namespace], int]
 
 
-def model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that choose the folders and the models, shared by every subcommand."""
+def folder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", dest="corpus_dir", help="folder of documents (default: ./corpus)")
     parser.add_argument("--index", dest="index_dir", help="index folder (default: ./embeddings)")
+
+
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that choose the models, shared by every subcommand."""
     parser.add_argument("--embedding-model", help="hub id, local folder, or 'none' for BM25 only")
     parser.add_argument("--reader-model", help="hub id, local folder, or 'none' for the lexical mode")
     parser.add_argument("--precision", choices=PRECISIONS, help="reader precision (default: fp32)")
@@ -134,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     index = commands.add_parser("index", help="build or update the index of the corpus folder")
+    folder_arguments(index)
     model_arguments(index)
     index.add_argument("--rebuild", action="store_true", help="re-index every file from scratch")
     index.add_argument("--json", action="store_true", help="print what changed as JSON")
@@ -141,12 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="answer a question from the documents")
     ask.add_argument("question")
+    folder_arguments(ask)
     model_arguments(ask)
     ask.add_argument("--top-k", type=int, help="passages to read (default: 5)")
     ask.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="search method (default: hybrid)")
     ask.add_argument("--threshold", type=float, help="confidence below which it abstains (default: 0.2)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(handler=run_ask)
+
+    evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD-format file")
+    evaluation.add_arguments(evaluate)
+    model_arguments(evaluate)
+    evaluate.set_defaults(handler=evaluation.run_cli)
     return parser
 
 
