@@ -350,6 +350,15 @@ class Assistant:
     def document_text(self, source: str) -> str:
         return self.index_store.document_text(source)
 
+    def close(self) -> None:
+        self.index_store.close()
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def cite(answer: ExtractedAnswer) -> Citation:
     """The citation of an answer, with the sentences of its passage that hold it as the snippet."""

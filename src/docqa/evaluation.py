@@ -149,9 +149,7 @@ def load_squad(path: str | Path) -> SquadSet:
     try:
         return _parse_squad(raw)
     except (KeyError, TypeError, AttributeError) as error:
-        raise DocqaError(
-            f"{path} is not in the SQuAD format (data[].paragraphs[].qas[]): {error!r}"
-        ) from error
+        raise DocqaError(f"{path} is not in the SQuAD format (data[].paragraphs[].qas[]): {error!r}") from error
 
 
 def _parse_squad(raw: dict[str, Any]) -> SquadSet:
@@ -222,9 +220,7 @@ def gold_rank(passages: Sequence[RetrievedPassage], source: str, depth: int = RA
     return None
 
 
-def read_and_score(
-    assistant: Assistant, question: SquadQuestion, passages: Sequence[RetrievedPassage]
-) -> Reading:
+def read_and_score(assistant: Assistant, question: SquadQuestion, passages: Sequence[RetrievedPassage]) -> Reading:
     started = time.perf_counter()
     result = assistant.read(question.question, passages)
     seconds = time.perf_counter() - started
@@ -264,9 +260,7 @@ def score_summary(readings: Sequence[Reading]) -> dict[str, Any]:
     }
 
 
-def abstention_counts(
-    results: Sequence[QuestionResult], pick: Callable[[QuestionResult], Reading]
-) -> dict[str, int]:
+def abstention_counts(results: Sequence[QuestionResult], pick: Callable[[QuestionResult], Reading]) -> dict[str, int]:
     counts = Counter((result.question.is_impossible, pick(result).abstained) for result in results)
     return {
         "abstained_unanswerable": counts[True, True],  # right
@@ -341,8 +335,9 @@ def evaluate(path: str | Path, options: EvalOptions | None = None) -> dict[str, 
     if not squad.questions:
         raise DocqaError(f"{path} has no questions")
     questions = sample_questions(squad.questions, options.limit, options.seed)
-    with tempfile.TemporaryDirectory(prefix="docqa-eval-") as folder:
-        assistant = Assistant(
+    with (
+        tempfile.TemporaryDirectory(prefix="docqa-eval-") as folder,
+        Assistant(
             corpus_dir=Path(folder, "corpus"),
             index_dir=Path(folder, "index"),
             embedding_model=options.embedding_model,
@@ -350,7 +345,8 @@ def evaluate(path: str | Path, options: EvalOptions | None = None) -> dict[str, 
             precision=options.precision,
             top_k=options.top_k,
             retrieval=options.retrieval,
-        )
+        ) as assistant,
+    ):
         index_seconds = build_index(assistant, squad.documents, options.show_progress)
         settings = run_settings(assistant, squad, path, options, len(questions))
         started = time.perf_counter()
@@ -448,22 +444,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = []
     for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
         lines.append("  ".join(cells).rstrip())
     return lines
 
 
 def _score_rows(label: str, summary: dict[str, Any]) -> list[list[str]]:
     rows = [[label, summary]]
-    rows += [
-        [f"  {key.replace('_', ' ')}", summary[key]] for key in ("has_answer", "no_answer") if key in summary
-    ]
-    return [
-        [name, str(part["questions"]), _percent(part["exact_match"]), _percent(part["f1"])]
-        for name, part in rows
-    ]
+    rows += [[f"  {key.replace('_', ' ')}", summary[key]] for key in ("has_answer", "no_answer") if key in summary]
+    return [[name, str(part["questions"]), _percent(part["exact_match"]), _percent(part["f1"])] for name, part in rows]
 
 
 def _header_lines(settings: dict[str, Any]) -> list[str]:
@@ -559,12 +548,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=_positive_int, metavar="N", help="evaluate a fixed random sample of N questions"
     )
-    parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help="seed of the --limit sample (default 0)"
-    )
-    parser.add_argument(
-        "--json", dest="json_path", type=Path, metavar="OUT", help="also write every figure to OUT"
-    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the --limit sample (default 0)")
+    parser.add_argument("--json", dest="json_path", type=Path, metavar="OUT", help="also write every figure to OUT")
     parser.add_argument("--top-k", type=_positive_int, metavar="K", help="passages the reader reads")
     parser.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="hybrid (default), bm25 or dense")
 

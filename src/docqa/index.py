@@ -334,6 +334,13 @@ class Index:
             if path.name != manifest["vectors"]:
                 path.unlink(missing_ok=True)
 
+    def close(self) -> None:
+        """Close this thread's database connection (other threads' close when they end)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
     # ----- plumbing ----------------------------------------------------------------------
 
     @contextlib.contextmanager
