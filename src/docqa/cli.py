@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_arguments(evaluate)
     model_arguments(evaluate)
     evaluate.set_defaults(handler=evaluation.run_cli)
+
+    from docqa import ui  # here, not at the top: ui builds on this module's argument helpers
+
+    serve = commands.add_parser("serve", help="chat with the documents in the browser")
+    ui.add_serve_arguments(serve)
+    serve.set_defaults(handler=ui.serve)
     return parser
 
 

@@ -1,0 +1,403 @@
+"""The chat app's formatting, escaping, upload checks and actions, without a browser."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from docqa.assistant import Assistant, AssistantStatus
+from docqa.errors import DocqaError
+from docqa.index import DocumentInfo
+from docqa.schema import Answer, Chunk, Citation, IndexReport, RetrievedPassage
+from docqa.ui import (
+    MAX_FILES_PER_UPLOAD,
+    MAX_UPLOAD_BYTES,
+    TARGET_ID,
+    Actions,
+    add_uploads,
+    answer_targets,
+    auth_from_env,
+    build_app,
+    check_upload,
+    corpus_file,
+    describe_report,
+    document_window,
+    escape_text,
+    excerpt,
+    format_answer_markdown,
+    format_document_html,
+    format_passages_html,
+    format_status,
+    highlight,
+    safe_upload_name,
+    save_upload,
+    server_address,
+    target_labels,
+)
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
+HOSTILE = 'Hello <script>alert("x")</script> <img src=x onerror="alert(1)"> [link](javascript:alert(2)) $x$'
+ALLOWED_TAGS = {"mark", "b", "small", "div", "span", "p"}
+
+
+def tags_in(markup: str) -> set[str]:
+    return {name.lower() for name in re.findall(r"<\s*/?\s*([A-Za-z][\w-]*)", markup)}
+
+
+def passage(source: str, text: str, start: int = 0, score: float = 0.5, date: str | None = "2021-01-06",
+            title: str = "A title") -> RetrievedPassage:
+    chunk = Chunk(source=source, index=0, text=text, start=start, end=start + len(text), id=1)
+    return RetrievedPassage(chunk, score, title, date, bm25_rank=1, dense_rank=None)
+
+
+def cited_answer(snippet: str, answer: str, *, source: str = "000_a.txt", mode: str = "extractive",
+                 message: str = "") -> Answer:
+    """An answer whose span ``answer`` sits inside ``snippet``, at document offset 100 + its position."""
+    offset = 100
+    start = offset + snippet.index(answer)
+    citation = Citation(source, "A title", "2021-01-06", start, start + len(answer), snippet, offset)
+    return Answer(question="q?", text=answer, score=0.83, abstained=False, mode=mode,  # type: ignore[arg-type]
+                  citations=[citation], passages=[passage(source, snippet, start=offset)], message=message)
+
+
+def status(**changes: Any) -> AssistantStatus:
+    values: dict[str, Any] = dict(
+        embedding_model="emb", reader_model="reader", embedder_loaded=True, reader_loaded=True,
+        mode="extractive", retrieval="hybrid", documents=3, passages=22, problems=[], indexing=False,
+    )
+    return AssistantStatus(**(values | changes))
+
+
+# ----- escaping and formatting ---------------------------------------------------------------
+
+
+def test_escape_text_leaves_no_markup_and_round_trips() -> None:
+    escaped = escape_text(HOSTILE)
+    assert "<" not in escaped and ">" not in escaped and '"' not in escaped
+    assert "](" not in escaped and "$" not in escaped  # no Markdown link, no TeX
+    assert html.unescape(escaped) == HOSTILE
+
+
+@given(st.text())
+def test_escape_text_shows_any_text_verbatim(text: str) -> None:
+    escaped = escape_text(text)
+    assert html.unescape(escaped) == text
+    assert not set(escaped) & set("<>\"'`*_[]()$")
+
+
+def test_highlight_marks_the_span_and_clips_offsets() -> None:
+    assert highlight("a <b> c", 2, 5) == "a <mark>&lt;b&gt;</mark> c"
+    assert highlight("abc", -5, 99) == "<mark>abc</mark>"
+    assert highlight("abc", 2, 1) == "abc"
+    assert highlight("x  \n y", 0, 1, one_line=True) == "<mark>x</mark> y"
+
+
+def test_extractive_answer_shows_answer_confidence_source_and_highlighted_snippet() -> None:
+    answer = cited_answer("Staff had to leave the Cannon building at once.", "the Cannon building")
+    reply = format_answer_markdown(answer)
+    assert reply.startswith("**the Cannon building**")
+    assert "83%" in reply
+    assert "leave <mark>the Cannon building</mark> at once" in reply
+    assert "000_a.txt" in html.unescape(reply) and "2021-01-06" in html.unescape(reply)
+
+
+def test_hostile_document_text_cannot_inject_markup_into_a_reply() -> None:
+    snippet = f"{HOSTILE} The answer is 42."
+    for answer in (cited_answer(snippet, "42"), cited_answer(snippet, HOSTILE, message=HOSTILE)):
+        reply = format_answer_markdown(answer)
+        assert tags_in(reply) <= ALLOWED_TAGS, reply
+        assert "onerror=" not in reply and "javascript:" not in reply
+    abstained = Answer("q?", "", 0.0, True, "extractive", passages=[passage("evil.txt", HOSTILE)])
+    assert tags_in(format_answer_markdown(abstained)) <= ALLOWED_TAGS
+
+
+def test_abstention_says_so_and_lists_the_closest_passages() -> None:
+    passages = [passage(f"{n}.txt", f"Passage number {n}. " * 40) for n in range(5)]
+    answer = Answer("q?", "", 0.0, True, "extractive", passages=passages, message="Not found, closest shown.")
+    reply = html.unescape(format_answer_markdown(answer))
+    assert "do not seem to contain the answer" in reply
+    assert "Not found, closest shown." in reply
+    assert [f"{n}.txt" in reply for n in range(5)] == [True, True, True, False, False]
+    assert "\u2026" in reply  # long passages are cut
+
+
+def test_sentence_mode_says_it_shows_the_best_sentence_and_why() -> None:
+    explained = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence",
+                             message="No reader model is loaded (the reader model is set to 'none').")
+    reply = format_answer_markdown(explained)
+    assert "Best-matching sentence" in reply and "set to &#39;none&#39;" in reply
+    bare = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence")
+    assert "it failed to load" in format_answer_markdown(bare, lexical_reason="it failed to load")
+
+
+def test_sources_panel_offers_answer_then_passages() -> None:
+    answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
+    answer.passages.append(passage("001_b.txt", "Another passage.", start=7))
+    targets = answer_targets(answer)
+    assert [t["kind"] for t in targets] == ["answer", "passage", "passage"]
+    assert targets[2] == {"source": "001_b.txt", "start": 7, "end": 23, "kind": "passage"}
+    labels = target_labels(answer)
+    assert len(set(labels)) == len(labels) == 3 and labels[0].startswith("Answer")
+
+
+def test_passages_html_shows_scores_highlights_the_answer_and_escapes() -> None:
+    answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
+    answer.passages.append(passage("evil.txt", HOSTILE, start=500))
+    shown = format_passages_html(answer)
+    assert "<mark>the Cannon building</mark>" in shown
+    assert "score 0.5000" in shown and "BM25 #1" in shown
+    assert "<script" not in shown and "<img" not in shown
+
+
+def test_document_view_marks_the_target_for_scrolling() -> None:
+    text = f"{HOSTILE}\n\nThe answer is 42 here."
+    start = text.index("42")
+    target = {"source": "x.txt", "start": start, "end": start + 2, "kind": "answer"}
+    shown = format_document_html(target, text, title="A <b>title</b>", date="2021-01-06")
+    assert f'<mark id="{TARGET_ID}" class="docqa-answer">42</mark>' in shown
+    assert "A &lt;b&gt;title" in shown and "x.txt \u00b7 2021-01-06" in html.unescape(shown)
+    assert "<script" not in shown and "<img" not in shown
+
+
+def test_a_long_document_is_shown_around_its_target() -> None:
+    assert document_window("x" * 100, 10, 20, limit=1000) == (0, 100)
+    first, last = document_window("x" * 10_000, 9_000, 9_010, limit=1000)
+    assert last - first == 1000 and first <= 9_000 and last >= 9_010
+    assert document_window("x" * 10_000, 5, 10, limit=1000) == (0, 1000)
+
+
+def test_excerpt_cuts_at_a_word() -> None:
+    assert excerpt("one  two\nthree", limit=100) == "one two three"
+    assert excerpt("alpha beta gamma", limit=12) == "alpha beta\u2026"
+
+
+def test_status_line_names_models_mode_and_index_size() -> None:
+    line = format_status(status())
+    assert "**reader**" in line and "hybrid search" in line and "**3** documents" in line
+    lexical = format_status(status(reader_loaded=False, reader_model="none", embedder_loaded=False,
+                                   embedding_model="none", retrieval="bm25", indexing=True))
+    assert "best-matching sentences" in lexical and "BM25" in lexical and "re-indexing" in lexical
+    failed = format_status(status(reader_loaded=False, problems=["could not load the reader model 'r'"]))
+    assert "did not load" in failed and "\u26a0 could not load the reader model &#39;r&#39;</summary>" in failed
+
+
+def test_index_report_is_described() -> None:
+    report = IndexReport(added=["a.txt", "b.txt"], removed=["c.txt"], skipped={"d.pdf": "no text"}, chunks=9)
+    text = html.unescape(describe_report(report, status()))
+    assert "2 added, 1 removed" in text and "3 documents, 22 passages" in text and "d.pdf (no text)" in text
+    assert "already up to date" in describe_report(IndexReport(unchanged=["a.txt"]), status())
+
+
+# ----- uploads -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client_name", "stored"),
+    [
+        ("report.txt", "report.txt"),
+        ("../../x.txt", "x.txt"),
+        ("/etc/passwd", "passwd"),
+        ("C:\\Users\\me\\Report.PDF", "Report.pdf"),
+        ("..", "document"),
+        (".hidden.md", "hidden.md"),
+        ("a<script>b.html", "a_script_b.html"),
+        ("My   notes (v1.2).md", "My notes _v1_2.md"),
+        ("x" * 300 + ".txt", "x" * 100 + ".txt"),
+    ],
+)
+def test_safe_upload_name(client_name: str, stored: str) -> None:
+    assert safe_upload_name(client_name) == stored
+
+
+@given(st.text())
+def test_safe_upload_names_stay_in_the_folder(client_name: str) -> None:
+    name = safe_upload_name(client_name)
+    assert name and "/" not in name and "\\" not in name and "\x00" not in name
+    assert not name.startswith(".") and len(name) <= 120
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "head", "problem"),
+    [
+        ("notes.txt", 10, b"plain text", None),
+        ("page.html", 10, b"<html></html>", None),
+        ("utf16.txt", 10, b"\xff\xfeh\x00i\x00", None),
+        ("paper.pdf", 10, b"%PDF-1.7 ...", None),
+        ("tool.exe", 10, b"MZ", "only"),
+        ("noext", 10, b"text", "only"),
+        ("empty.md", 0, b"", "empty"),
+        ("big.txt", MAX_UPLOAD_BYTES + 1, b"text", "limit"),
+        ("fake.pdf", 10, b"<html>", "not a PDF"),
+        ("binary.txt", 10, b"\x7fELF\x00\x00", "binary"),
+    ],
+)
+def test_check_upload(name: str, size: int, head: bytes, problem: str | None) -> None:
+    reason = check_upload(name, size, head)
+    assert (reason is None) if problem is None else (problem in (reason or ""))
+
+
+def test_uploads_are_saved_under_new_names_and_never_overwrite(tmp_path: Path) -> None:
+    incoming, corpus = tmp_path / "incoming", tmp_path / "corpus"
+    incoming.mkdir()
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text("the original")
+    upload = incoming / "notes.txt"
+    upload.write_text("a new file with the same name")
+    assert save_upload(upload, corpus).name == "notes-2.txt"
+    assert save_upload(upload, corpus).name == "notes-3.txt"
+    assert (corpus / "notes.txt").read_text() == "the original"
+    bad = incoming / "run.sh"
+    bad.write_text("echo hi")
+    outcome = add_uploads([upload, bad], corpus)
+    assert outcome.saved == ["notes-4.txt"] and outcome.renamed == [("notes.txt", "notes-4.txt")]
+    assert [name for name, _ in outcome.rejected] == ["run.sh"] and not (corpus / "run.sh").exists()
+    described = html.unescape(outcome.describe())
+    assert "notes-4.txt" in described and "Rejected run.sh" in described
+
+
+def test_too_many_files_at_once_are_all_refused(tmp_path: Path) -> None:
+    files = []
+    for number in range(MAX_FILES_PER_UPLOAD + 1):
+        files.append(tmp_path / f"f{number}.txt")
+        files[-1].write_text("text")
+    corpus = tmp_path / "corpus"
+    outcome = add_uploads(files, corpus)
+    assert not outcome.saved and f"at most {MAX_FILES_PER_UPLOAD}" in html.unescape(outcome.describe())
+    assert not corpus.exists() or not any(corpus.iterdir())
+
+
+def test_only_indexed_files_inside_the_corpus_can_be_deleted(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("x")
+    assert corpus_file(tmp_path, "a.txt", ["a.txt"]) == (tmp_path / "a.txt").resolve()
+    with pytest.raises(DocqaError, match="not an indexed document"):
+        corpus_file(tmp_path, "b.txt", ["a.txt"])
+    with pytest.raises(DocqaError, match="not inside"):
+        corpus_file(tmp_path, "../a.txt", ["../a.txt"])
+
+
+# ----- serving options -----------------------------------------------------------------------
+
+
+def test_server_address_from_flags_then_environment_then_defaults() -> None:
+    assert server_address(None, None, {}) == ("127.0.0.1", 7860)
+    env = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8080"}
+    assert server_address(None, None, env) == ("0.0.0.0", 8080)
+    assert server_address("localhost", 9000, env) == ("localhost", 9000)
+    with pytest.raises(DocqaError, match="port"):
+        server_address(None, None, {"GRADIO_SERVER_PORT": "http"})
+
+
+def test_login_comes_from_both_variables_or_neither() -> None:
+    assert auth_from_env({}) is None
+    assert auth_from_env({"DOCQA_AUTH_USERNAME": "ann", "DOCQA_AUTH_PASSWORD": "pw"}) == ("ann", "pw")
+    with pytest.raises(DocqaError, match="both"):
+        auth_from_env({"DOCQA_AUTH_USERNAME": "ann"})
+
+
+# ----- actions -------------------------------------------------------------------------------
+
+
+class RecordingAssistant:
+    """Answers every question with the same span and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def ask(self, question: str, history: Any = None, **options: Any) -> Answer:
+        if not question.strip():
+            raise DocqaError("the question is empty")
+        self.calls.append({"question": question, "history": list(history or []), **options})
+        answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
+        answer.question = question
+        return answer
+
+    def status(self) -> AssistantStatus:
+        return status()
+
+    def documents(self) -> list[DocumentInfo]:
+        return [DocumentInfo("000_a.txt", "A title", "2021-01-06", 1)]
+
+    def document_text(self, source: str) -> str:
+        return " " * 100 + "Staff had to leave the Cannon building."
+
+
+def test_follow_up_questions_carry_the_conversation() -> None:
+    assistant = RecordingAssistant()
+    actions = Actions(assistant)  # type: ignore[arg-type]
+    first = actions.ask("Which building?", [{"role": "user", "content": "Which building?"}], [])
+    assert first.turns == [("Which building?", "the Cannon building")]
+    assert first.chat[-1]["role"] == "assistant"
+    assert "<mark>the Cannon building</mark>" in first.chat[-1]["content"]
+    assert 'id="docqa-target"' in first.document_html and first.targets[0]["kind"] == "answer"
+    second = actions.ask("Who ordered it?", first.chat, first.turns, top_k=3, retrieval="bm25",
+                         confidence_threshold=0.5)
+    assert assistant.calls[1] == {
+        "question": "Who ordered it?", "history": [("Which building?", "the Cannon building")],
+        "top_k": 3, "retrieval": "bm25", "confidence_threshold": 0.5,
+    }
+    assert len(second.turns) == 2 and len(second.chat) == 3
+    actions.ask("And then?", second.chat, second.turns, retrieval="no such mode")
+    assert assistant.calls[2]["retrieval"] is None  # the configured default
+
+
+def test_a_refused_question_becomes_a_chat_message() -> None:
+    actions = Actions(RecordingAssistant())  # type: ignore[arg-type]
+    reply = actions.ask("  ", [], [("q", "a")])
+    assert "the question is empty" in reply.chat[-1]["content"] and reply.turns == [("q", "a")]
+
+
+def test_api_ask_returns_the_answer_as_data() -> None:
+    assistant = RecordingAssistant()
+    actions = Actions(assistant)  # type: ignore[arg-type]
+    data = actions.api_ask("Which building?", [["Earlier?", "Yes"], ["bad"]], 2, "dense", 0.1)
+    assert data["answer"] == "the Cannon building" and data["citations"][0]["source"] == "000_a.txt"
+    assert assistant.calls[0]["history"] == [("Earlier?", "Yes")]
+    assert assistant.calls[0]["retrieval"] == "dense"
+    with pytest.raises(gr.Error, match="the question is empty"):
+        actions.api_ask(" ")
+
+
+@pytest.fixture
+def lexical_assistant(tmp_path: Path) -> Assistant:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS_DIR, corpus)
+    assistant = Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none")
+    assistant.index()
+    return assistant
+
+
+def test_upload_makes_a_document_answerable_and_delete_removes_it(
+    lexical_assistant: Assistant, tmp_path: Path
+) -> None:
+    actions = Actions(lexical_assistant)
+    upload = tmp_path / "zebra facts.txt"
+    upload.write_text("The zebra crossing on Quokka Lane was painted in 1951. <img src=x onerror=alert(1)>")
+    steps: list[tuple[float, str]] = []
+    message = html.unescape(actions.upload([str(upload)], lambda done, text: steps.append((done, text))))
+    assert "Added zebra facts.txt" in message and "1 added" in message
+    assert steps and steps[-1][0] == 1.0
+    assert [actions.document_rows()[-1][i] for i in (0, 3)] == ["zebra facts.txt", 1]
+    reply = actions.ask("When was the zebra crossing on Quokka Lane painted?", [], [])
+    assert reply.answer is not None and reply.answer.citations[0].source == "zebra facts.txt"
+    assert tags_in(reply.chat[-1]["content"]) <= ALLOWED_TAGS
+    assert "<img" not in reply.document_html
+    message = html.unescape(actions.delete("zebra facts.txt", lambda done, text: None))
+    assert "1 removed" in message and "zebra facts.txt" not in actions.document_sources()
+    assert not (lexical_assistant.settings.corpus_dir / "zebra facts.txt").exists()
+    assert actions.delete("", lambda done, text: None) == "Nothing was deleted."
+    assert "not an indexed document" in actions.delete("../corpus", lambda done, text: None)
+    assert actions.delete(None, lambda done, text: None) == "Choose a document to delete."
+
+
+def test_build_app_exposes_the_ask_endpoint(lexical_assistant: Assistant) -> None:
+    app = build_app(lexical_assistant)
+    public = [fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"]
+    assert public == ["ask"]
