@@ -1,6 +1,11 @@
 """Read the corpus folder: text, Markdown, HTML and PDF files become ``Document`` records.
 
 ``Document.text`` is the exact text that chunk offsets and citations index into.
+
+A file larger than ``DEFAULT_MAX_FILE_BYTES`` (20 MB), or whose text is longer than that many
+characters, is skipped with a message: splitting text into sentences takes about 4 µs a character,
+so 20 MB of text already takes a minute and a half to index. Files with the same content under
+different names are each indexed under their own name; a note is logged.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from docqa.schema import Document
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
-DEFAULT_MAX_FILE_BYTES = 50 * 2**20
+DEFAULT_MAX_FILE_BYTES = 20 * 2**20
 TITLE_CHARS = 120
 
 
@@ -58,7 +63,11 @@ def load_documents(
             documents.append(load_document(path, corpus_dir, max_file_bytes=max_file_bytes))
         except UnreadableFile as error:
             _skip(skipped, _source(path, corpus_dir), error.reason)
+        except Exception as error:  # a parser failing in a way nobody foresaw must not stop the other files
+            logger.debug("failed to read %s", path, exc_info=True)
+            _skip(skipped, _source(path, corpus_dir), f"cannot be read ({type(error).__name__}: {error})")
     documents.sort(key=lambda document: document.source)
+    _note_duplicates(documents)
     return documents, dict(sorted(skipped.items()))
 
 
@@ -67,6 +76,9 @@ def load_document(path: Path, corpus_dir: Path, *, max_file_bytes: int = DEFAULT
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableFile(f"unsupported file type {path.suffix or '(none)'}")
+    source = _source(path, corpus_dir)
+    if _readable(source) != source:
+        raise UnreadableFile("the file name is not valid UTF-8; rename the file")
     problem = _location_problem(path, corpus_dir.resolve())
     if problem:
         raise UnreadableFile(problem)
@@ -77,8 +89,10 @@ def load_document(path: Path, corpus_dir: Path, *, max_file_bytes: int = DEFAULT
         text, title, date = _html_content(data)
     else:
         text, title, date = _plain_content(data, markdown=suffix == ".md")
+    if len(text) > max_file_bytes:
+        raise UnreadableFile(f"its text is longer than {max_file_bytes:,} characters")
     return Document(
-        source=_source(path, corpus_dir),
+        source=source,
         text=text,
         title=title or path.stem,
         content_hash=hashlib.sha256(data).hexdigest(),
@@ -86,9 +100,28 @@ def load_document(path: Path, corpus_dir: Path, *, max_file_bytes: int = DEFAULT
     )
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _skip(skipped: dict[str, str], source: str, reason: str) -> None:
+    source = _readable(source)
     logger.warning("skipped %s: %s", source, reason)
     skipped[source] = reason
+
+
+def _readable(source: str) -> str:
+    """``source`` with the bytes of a file name that are not UTF-8 shown as U+FFFD."""
+    # Python keeps such bytes as lone surrogates, which cannot be stored, printed or sent as JSON text.
+    return _LONE_SURROGATE.sub("\ufffd", source)
+
+
+def _note_duplicates(documents: list[Document]) -> None:
+    by_hash: dict[str, list[str]] = {}
+    for document in documents:
+        by_hash.setdefault(document.content_hash, []).append(document.source)
+    for sources in by_hash.values():
+        if len(sources) > 1:
+            logger.info("same content in %s; each is indexed under its own name", ", ".join(sources))
 
 
 def _source(path: Path, corpus_dir: Path) -> str:
@@ -305,7 +338,9 @@ def _html_content(data: bytes) -> tuple[str, str, str | None]:
 
 def _html_markup(data: bytes) -> bytes | str:
     """The bytes where the page names its encoding (BeautifulSoup honours that), else decoded text."""
-    if _has_bom(data) or EncodingDetector.find_declared_encoding(data, is_html=True):
+    declared = EncodingDetector.find_declared_encoding(data, is_html=True) or ""
+    # A page that could declare its encoding in ASCII is not UTF-16 or UTF-32; browsers ignore that claim.
+    if _has_bom(data) or (declared and not declared.lower().replace("-", "").startswith(("utf16", "utf32"))):
         return data
     return _decoded(data)
 
