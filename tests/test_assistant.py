@@ -157,3 +157,16 @@ def test_questions_are_answered_from_several_threads(lexical: Assistant) -> None
         thread.join()
     assert not errors and len(answers) == len(questions)
     assert all(answer.citations for answer in answers)
+
+
+def test_a_decomposed_accent_is_read_as_its_composed_letter() -> None:
+    assert clean_question("Who sang the son\u0301g?")[0] == "Who sang the s\u00f3ng?"
+
+
+def test_status_reports_a_damaged_index_instead_of_failing(lexical: Assistant, tmp_path: Path) -> None:
+    lexical.index()
+    lexical.close()
+    (tmp_path / "index" / "index.sqlite").write_bytes(b"damaged" * 1000)
+    damaged = Assistant(tmp_path / "corpus", tmp_path / "index", embedding_model="none", reader_model="none")
+    status = damaged.status()
+    assert status.documents == 0 and any("rebuild" in problem for problem in status.problems)

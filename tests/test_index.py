@@ -184,3 +184,13 @@ def test_large_collections_use_an_hnsw_graph() -> None:
     assert isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat)
     _, ids = index.search(vectors[:5], 1)
     assert list(ids[:, 0]) == [10, 11, 12, 13, 14]
+
+
+def test_copies_of_a_file_fill_one_retrieval_slot(tmp_path: Path, corpus: Path) -> None:
+    original = sorted(corpus.glob("001_*.txt"))[0]
+    (corpus / "copy-of-001.txt").write_bytes(original.read_bytes())
+    index = Index(tmp_path / "index")
+    update(index, corpus)
+    passages = Retriever(index).retrieve("Elton John song before the rally", top_k=3)
+    texts = [passage.chunk.text for passage in passages]
+    assert len(texts) == 3 and len(set(texts)) == 3

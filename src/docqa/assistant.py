@@ -17,7 +17,7 @@ from docqa.chunking import sentence_spans
 from docqa.config import NO_MODEL, Settings
 from docqa.documents import load_documents
 from docqa.embedding import Embedder
-from docqa.errors import DocqaError, ModelLoadError
+from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
 from docqa.index import DocumentInfo, Index, IndexSettings
 from docqa.models import is_disabled
 from docqa.reader import ExtractiveReader, ReaderResult, SentenceReader
@@ -75,7 +75,9 @@ def clean_question(question: str) -> tuple[str, list[str]]:
     """The question without control characters, cut to a sane length, and notes on what changed."""
     if not isinstance(question, str):
         raise DocqaError("the question must be text")
-    cleaned = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf", "Cs"} else ch for ch in question)
+    # NFC first, so that a decomposed accent stays part of its word for search and reading.
+    composed = unicodedata.normalize("NFC", question)
+    cleaned = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf", "Cs"} else ch for ch in composed)
     cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise DocqaError("the question is empty: type a question about the documents")
@@ -292,10 +294,7 @@ class Assistant:
         )
 
     def _lexical_note(self) -> str:
-        if is_disabled(self.settings.reader_model):
-            reason = "the reader model is set to 'none'"
-        else:
-            reason = next((p for p in self.problems if "reader model" in p), "the reader model is not loaded")
+        reason = lexical_reason(self.settings.reader_model, self.problems)
         return f"This is the best-matching sentence, not an extracted answer: no reader model is loaded ({reason})."
 
     def _answer(
@@ -330,7 +329,13 @@ class Assistant:
 
     def status(self) -> AssistantStatus:
         mode: AnswerMode = "extractive" if isinstance(self.reader, ExtractiveReader) else "sentence"
-        retrieval = Retriever(self.index_store, self.embedder).effective_mode(self.settings.retrieval)
+        problems = list(self.problems)
+        try:
+            retrieval = Retriever(self.index_store, self.embedder).effective_mode(self.settings.retrieval)
+            documents, passages = len(self.index_store.documents()), self.index_store.count_passages()
+        except IndexLoadError as error:  # a status report shows the problem rather than fail
+            retrieval, documents, passages = "bm25", 0, 0
+            problems.append(str(error))
         return AssistantStatus(
             embedding_model=self.settings.embedding_model,
             reader_model=self.settings.reader_model,
@@ -338,9 +343,9 @@ class Assistant:
             reader_loaded=isinstance(self.reader, ExtractiveReader),
             mode=mode,
             retrieval=retrieval,
-            documents=len(self.index_store.documents()),
-            passages=self.index_store.count_passages(),
-            problems=list(self.problems),
+            documents=documents,
+            passages=passages,
+            problems=problems,
             indexing=self._indexing,
         )
 
@@ -358,6 +363,13 @@ class Assistant:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def lexical_reason(reader_model: str, problems: Sequence[str]) -> str:
+    """Why answers are whole sentences: the reader was switched off, or failed to load."""
+    if is_disabled(reader_model):
+        return "the reader model is set to 'none'"
+    return next((problem for problem in problems if "reader model" in problem), "the reader model is not loaded")
 
 
 def cite(answer: ExtractedAnswer) -> Citation:

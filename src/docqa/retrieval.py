@@ -48,7 +48,17 @@ class Retriever:
             scored = reciprocal_rank_fusion([[i for i, _ in bm25], [i for i, _ in dense]])
         else:
             scored = bm25 or dense
-        rows = [
-            (chunk_id, score, bm25_rank.get(chunk_id), dense_rank.get(chunk_id)) for chunk_id, score in scored[:top_k]
-        ]
-        return self.index.passages(rows)
+        rows = [(chunk_id, score, bm25_rank.get(chunk_id), dense_rank.get(chunk_id)) for chunk_id, score in scored]
+        return distinct(self.index.passages(rows[: 2 * top_k]))[:top_k]
+
+
+def distinct(passages: Sequence[RetrievedPassage]) -> list[RetrievedPassage]:
+    """The passages without repeats of a higher-ranked passage's text (copies of one file, say)."""
+    seen: set[str] = set()
+    kept = []
+    for passage in passages:
+        key = " ".join(passage.chunk.text.split())
+        if key not in seen:
+            seen.add(key)
+            kept.append(passage)
+    return kept

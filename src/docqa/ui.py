@@ -96,18 +96,16 @@ def percent(score: float) -> str:
 # ----- chat replies --------------------------------------------------------------------------
 
 
-def format_answer_markdown(answer: Answer, *, lexical_reason: str = "") -> str:
-    """The chat reply for ``answer``: the answer, its confidence, and its citations; or, when the
-    assistant abstained, a plain statement and the closest passages. ``lexical_reason`` says why
-    there is no reader, for a sentence-mode answer that comes without a message."""
+def format_answer_markdown(answer: Answer) -> str:
+    """The chat reply for ``answer``: the answer, its confidence, its citations and the assistant's
+    note (which, in the lexical mode, says why there is no reader); or, when the assistant
+    abstained, a plain statement and the closest passages."""
     if answer.abstained:
         return _abstention_markdown(answer)
     note = answer.message
     if answer.mode == "sentence":
         lead = "**Best-matching sentence**"
         score = f"Match score: **{percent(answer.score)}**"
-        reason = lexical_reason or "it is not configured"
-        note = note or f"No reader model is loaded ({reason}), so this is the sentence that best matches."
     else:
         lead = f"**{escape_text(_one_line(answer.text))}**"
         score = f"Confidence: **{percent(answer.score)}**"
@@ -119,8 +117,12 @@ def format_answer_markdown(answer: Answer, *, lexical_reason: str = "") -> str:
 
 def _citation_markdown(citation: Citation) -> str:
     offset = citation.snippet_start
-    quote = highlight(citation.snippet.strip(), citation.start - offset - _leading_space(citation.snippet),
-                      citation.end - offset - _leading_space(citation.snippet), one_line=True)
+    quote = highlight(
+        citation.snippet.strip(),
+        citation.start - offset - _leading_space(citation.snippet),
+        citation.end - offset - _leading_space(citation.snippet),
+        one_line=True,
+    )
     return f"> {quote}\n>\n> \u2014 {source_label(citation.source, citation.date)}"
 
 
@@ -134,8 +136,7 @@ def _abstention_markdown(answer: Answer) -> str:
         blocks.append(f"<small>{escape_text(answer.message)}</small>")
     if answer.passages:
         closest = [
-            f"{number}. {source_label(p.chunk.source, p.date)} \u2014 "
-            f"\u201c{escape_text(excerpt(p.chunk.text))}\u201d"
+            f"{number}. {source_label(p.chunk.source, p.date)} \u2014 \u201c{escape_text(excerpt(p.chunk.text))}\u201d"
             for number, p in enumerate(answer.passages[:3], start=1)
         ]
         blocks.append("Closest passages:\n\n" + "\n".join(closest))
@@ -182,14 +183,15 @@ def format_passages_html(answer: Answer) -> str:
 
 def _passage_card(rank: int, passage: RetrievedPassage, citations: Sequence[Citation]) -> str:
     chunk = passage.chunk
-    inside = [c for c in citations
-              if c.source == chunk.source and chunk.start <= c.start < c.end <= chunk.end]
+    inside = [c for c in citations if c.source == chunk.source and chunk.start <= c.start < c.end <= chunk.end]
     if inside:
         text = highlight(chunk.text, inside[0].start - chunk.start, inside[0].end - chunk.start)
     else:
         text = escape_text(chunk.text)
-    ranks = [f"BM25 #{passage.bm25_rank}" if passage.bm25_rank else "",
-             f"dense #{passage.dense_rank}" if passage.dense_rank else ""]
+    ranks = [
+        f"BM25 #{passage.bm25_rank}" if passage.bm25_rank else "",
+        f"dense #{passage.dense_rank}" if passage.dense_rank else "",
+    ]
     detail = " \u00b7 ".join([f"score {passage.score:.4f}", *filter(None, ranks)])
     return (
         '<div class="docqa-passage">'
@@ -211,8 +213,12 @@ def format_document_html(target: Target, text: str, *, title: str = "", date: st
     """A whole document, escaped, with the target span marked (id ``docqa-target``) for scrolling to."""
     first, last = document_window(text, target["start"], target["end"])
     css_class = "docqa-answer" if target["kind"] == "answer" else "docqa-passage-span"
-    body = highlight(text[first:last], target["start"] - first, target["end"] - first,
-                     mark_attributes=f'id="{TARGET_ID}" class="{css_class}"')
+    body = highlight(
+        text[first:last],
+        target["start"] - first,
+        target["end"] - first,
+        mark_attributes=f'id="{TARGET_ID}" class="{css_class}"',
+    )
     cut_before = '<p class="docqa-cut">\u2026 (earlier text not shown)</p>' if first > 0 else ""
     cut_after = '<p class="docqa-cut">\u2026 (later text not shown)</p>' if last < len(text) else ""
     about = escape_text(target["source"] + (f" \u00b7 {date}" if date else ""))
@@ -227,14 +233,6 @@ DOCUMENT_PLACEHOLDER = (
 
 
 # ----- status and documents ------------------------------------------------------------------
-
-
-def lexical_reason(status: AssistantStatus) -> str:
-    """Why answers are whole sentences: the reader was switched off, or failed to load."""
-    if is_disabled(status.reader_model):
-        return "the reader model is set to 'none'"
-    reader_problems = [problem for problem in status.problems if "reader model" in problem]
-    return reader_problems[0] if reader_problems else "the reader model is not loaded"
 
 
 def format_status(status: AssistantStatus) -> str:
@@ -264,15 +262,19 @@ def _problem_html(problem: str) -> str:
 
 def describe_report(report: IndexReport, status: AssistantStatus) -> str:
     """What an index update changed, for people."""
-    changes = [f"{len(names)} {verb}" for verb, names in
-               (("added", report.added), ("updated", report.updated), ("removed", report.removed)) if names]
+    changes = [
+        f"{len(names)} {verb}"
+        for verb, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed))
+        if names
+    ]
     if report.rebuilt:
         summary = "Rebuilt the index."
     else:
         summary = f"Index updated: {', '.join(changes)}." if changes else "The index was already up to date."
     lines = [f"{summary} It holds {status.documents} documents, {status.passages} passages."]
-    lines += [f"- Not indexed: {escape_text(source)} ({escape_text(reason)})"
-              for source, reason in report.skipped.items()]
+    lines += [
+        f"- Not indexed: {escape_text(source)} ({escape_text(reason)})" for source, reason in report.skipped.items()
+    ]
     return "\n".join(lines)
 
 
@@ -287,8 +289,9 @@ class UploadOutcome:
 
     def describe(self) -> str:
         lines = [f"Added {', '.join(escape_text(name) for name in self.saved)}."] if self.saved else []
-        lines += [f"- {escape_text(old)} was saved as {escape_text(new)} (that name was taken)."
-                  for old, new in self.renamed]
+        lines += [
+            f"- {escape_text(old)} was saved as {escape_text(new)} (that name was taken)." for old, new in self.renamed
+        ]
         lines += [f"- Rejected {escape_text(name)}: {escape_text(reason)}" for name, reason in self.rejected]
         return "\n".join(lines)
 
@@ -434,13 +437,17 @@ class Actions:
     ) -> Reply:
         """Answer ``question`` as a follow-up of ``turns``; the chat already shows the question."""
         try:
-            answer = self.assistant.ask(question, history=list(turns), top_k=top_k,
-                                        retrieval=retrieval_mode(retrieval),
-                                        confidence_threshold=confidence_threshold)
+            answer = self.assistant.ask(
+                question,
+                history=list(turns),
+                top_k=top_k,
+                retrieval=retrieval_mode(retrieval),
+                confidence_threshold=confidence_threshold,
+            )
         except DocqaError as error:
             reply = {"role": "assistant", "content": format_error_markdown(error)}
             return Reply([*chat, reply], turns, [], [], DOCUMENT_PLACEHOLDER, "")
-        content = format_answer_markdown(answer, lexical_reason=lexical_reason(self.assistant.status()))
+        content = format_answer_markdown(answer)
         targets = answer_targets(answer)
         document = self.document_html(targets[0]) if targets else DOCUMENT_PLACEHOLDER
         return Reply(
@@ -508,9 +515,13 @@ class Actions:
 
         turns = [(str(pair[0]), str(pair[1])) for pair in history or [] if len(pair) == 2]
         try:
-            answer = self.assistant.ask(question, history=turns, top_k=top_k,
-                                        retrieval=retrieval_mode(retrieval),
-                                        confidence_threshold=confidence_threshold)
+            answer = self.assistant.ask(
+                question,
+                history=turns,
+                top_k=top_k,
+                retrieval=retrieval_mode(retrieval),
+                confidence_threshold=confidence_threshold,
+            )
         except DocqaError as error:  # a message for the caller, not a server error
             raise gr.Error(str(error)) from error
         return answer.to_dict()
@@ -598,10 +609,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             documents = _documents_tab(actions)
         _wire_chat(actions, chat, status)
         _wire_documents(actions, documents, status)
-        app.load(lambda: _refresh_documents(actions), None, _listing(documents, status), queue=False,
-                 **PRIVATE)
-        gr.Timer(5).tick(actions.status_markdown, None, status, queue=False, show_progress="hidden",
-                         **PRIVATE)
+        app.load(lambda: _refresh_documents(actions), None, _listing(documents, status), queue=False, **PRIVATE)
+        gr.Timer(5).tick(actions.status_markdown, None, status, queue=False, show_progress="hidden", **PRIVATE)
         gr.api(actions.api_ask, api_name="ask")
     return app
 
@@ -612,14 +621,26 @@ def _chat_tab(settings: Settings) -> ChatView:
     with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(
-                label="Conversation", show_label=False, elem_id="docqa-chat", height=520, sanitize_html=True,
-                latex_delimiters=[], allow_tags=False, feedback_options=None, buttons=[],
+                label="Conversation",
+                show_label=False,
+                elem_id="docqa-chat",
+                height=520,
+                sanitize_html=True,
+                latex_delimiters=[],
+                allow_tags=False,
+                feedback_options=None,
+                buttons=[],
                 placeholder=WELCOME,
             )
             with gr.Row():
-                question = gr.Textbox(placeholder="Ask a question about the documents\u2026",
-                                      show_label=False, scale=5, elem_id="docqa-question", autofocus=True,
-                                      max_length=MAX_QUESTION_CHARS)
+                question = gr.Textbox(
+                    placeholder="Ask a question about the documents\u2026",
+                    show_label=False,
+                    scale=5,
+                    elem_id="docqa-question",
+                    autofocus=True,
+                    max_length=MAX_QUESTION_CHARS,
+                )
                 ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="docqa-ask")
             new_chat = gr.Button("New conversation", size="sm", elem_id="docqa-new-chat")
             top_k, threshold, retrieval = _settings_panel(settings)
@@ -629,8 +650,7 @@ def _chat_tab(settings: Settings) -> ChatView:
             document = gr.HTML(DOCUMENT_PLACEHOLDER, elem_id="docqa-document", js_on_load=SCROLL_TO_TARGET_JS)
             with gr.Accordion("Retrieved passages", open=False, elem_id="docqa-passages-box"):
                 passages = gr.HTML("", elem_id="docqa-passages", js_on_load=None)
-    return ChatView(chatbot, question, ask_button, new_chat, top_k, threshold, retrieval, choice, document,
-                    passages)
+    return ChatView(chatbot, question, ask_button, new_chat, top_k, threshold, retrieval, choice, document, passages)
 
 
 def _settings_panel(settings: Settings) -> tuple[gr.Slider, gr.Slider, gr.Radio]:
@@ -638,11 +658,20 @@ def _settings_panel(settings: Settings) -> tuple[gr.Slider, gr.Slider, gr.Radio]
 
     with gr.Accordion("Settings", open=False, elem_id="docqa-settings"):
         top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages to read (top-k)")
-        threshold = gr.Slider(0.0, 1.0, value=settings.confidence_threshold, step=0.05,
-                              label="Confidence threshold",
-                              info="Below it, the assistant says that it did not find the answer.")
-        retrieval = gr.Radio(list(RETRIEVAL_MODES), value=settings.retrieval, label="Retrieval",
-                             info="Hybrid and dense need the embedding model; without it, BM25 is used.")
+        threshold = gr.Slider(
+            0.0,
+            1.0,
+            value=settings.confidence_threshold,
+            step=0.05,
+            label="Confidence threshold",
+            info="Below it, the assistant says that it did not find the answer.",
+        )
+        retrieval = gr.Radio(
+            list(RETRIEVAL_MODES),
+            value=settings.retrieval,
+            label="Retrieval",
+            info="Hybrid and dense need the embedding model; without it, BM25 is used.",
+        )
     return top_k, threshold, retrieval
 
 
@@ -651,21 +680,29 @@ def _documents_tab(actions: Actions) -> DocumentsView:
 
     with gr.Tab("Documents", id="documents") as tab:
         table = gr.Dataframe(
-            actions.document_rows(), headers=["File", "Title", "Date", "Passages"],
-            datatype=["str", "str", "str", "number"], interactive=False, label="Indexed documents",
-            elem_id="docqa-documents", wrap=True, column_widths=["24%", "56%", "12%", "8%"],
+            actions.document_rows(),
+            headers=["File", "Title", "Date", "Passages"],
+            datatype=["str", "str", "str", "number"],
+            interactive=False,
+            label="Indexed documents",
+            elem_id="docqa-documents",
+            wrap=True,
+            column_widths=["24%", "56%", "12%", "8%"],
         )
         with gr.Row(equal_height=False):
             with gr.Column():
                 uploads = gr.File(
-                    file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="docqa-upload",
+                    file_count="multiple",
+                    file_types=list(SUPPORTED_SUFFIXES),
+                    elem_id="docqa-upload",
                     label=f"Add documents ({', '.join(SUPPORTED_SUFFIXES)}; up to {MAX_FILES_PER_UPLOAD} "
-                          f"files of at most {MAX_UPLOAD_BYTES // 2**20} MB)",
+                    f"files of at most {MAX_UPLOAD_BYTES // 2**20} MB)",
                 )
                 add_button = gr.Button("Add to the index", variant="primary", elem_id="docqa-add")
             with gr.Column():
-                to_delete = gr.Dropdown(actions.document_sources(), value=None, label="Document",
-                                        elem_id="docqa-delete-choice")
+                to_delete = gr.Dropdown(
+                    actions.document_sources(), value=None, label="Document", elem_id="docqa-delete-choice"
+                )
                 delete_button = gr.Button("Delete document", variant="stop", elem_id="docqa-delete")
                 rebuild_button = gr.Button("Rebuild the index", elem_id="docqa-rebuild")
         message = gr.Markdown(elem_id="docqa-documents-message")
@@ -687,8 +724,15 @@ def _wire_chat(actions: Actions, view: ChatView, status: gr.Markdown) -> None:
             return chat, history, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         reply = actions.ask(text, chat, history, top_k=int(k), retrieval=mode, confidence_threshold=minimum)
         choices = [(label, number) for number, label in enumerate(reply.labels)]
-        return (reply.chat, reply.turns, gr.Radio(choices=choices, value=0 if choices else None),
-                reply.targets, reply.document_html, reply.passages_html, actions.status_markdown())
+        return (
+            reply.chat,
+            reply.turns,
+            gr.Radio(choices=choices, value=0 if choices else None),
+            reply.targets,
+            reply.document_html,
+            reply.passages_html,
+            actions.status_markdown(),
+        )
 
     def show_choice(number: int | None, shown: list[Target]) -> str:
         if number is None or not 0 <= number < len(shown):
@@ -701,8 +745,9 @@ def _wire_chat(actions: Actions, view: ChatView, status: gr.Markdown) -> None:
     inputs = [pending, view.chatbot, turns, view.top_k, view.retrieval, view.threshold]
     outputs = [view.chatbot, turns, view.choice, targets, view.document, view.passages, status]
     for trigger in (view.question.submit, view.ask_button.click):
-        trigger(take_question, [view.question, view.chatbot], [view.question, view.chatbot, pending],
-                queue=False, **PRIVATE).then(answer_pending, inputs, outputs, **PRIVATE)
+        trigger(
+            take_question, [view.question, view.chatbot], [view.question, view.chatbot, pending], queue=False, **PRIVATE
+        ).then(answer_pending, inputs, outputs, **PRIVATE)
     view.choice.input(show_choice, [view.choice, targets], view.document, **PRIVATE)
     cleared = [view.chatbot, turns, pending, view.choice, targets, view.document, view.passages]
     view.new_chat.click(clear, None, cleared, queue=False, **PRIVATE)
@@ -741,8 +786,7 @@ def _wire_documents(actions: Actions, view: DocumentsView, status: gr.Markdown) 
     # One index change at a time; questions are a different queue and go on meanwhile.
     writes: dict[str, Any] = {"concurrency_id": "index", "concurrency_limit": 1, **PRIVATE}
     view.add_button.click(add_files, view.uploads, [view.message, view.uploads, *listing], **writes)
-    view.delete_button.click(delete_file, view.to_delete, [view.message, *listing], js=CONFIRM_DELETE_JS,
-                             **writes)
+    view.delete_button.click(delete_file, view.to_delete, [view.message, *listing], js=CONFIRM_DELETE_JS, **writes)
     view.rebuild_button.click(rebuild, None, [view.message, *listing], **writes)
     view.tab.select(lambda: _refresh_documents(actions), None, listing, queue=False, **PRIVATE)
 
@@ -756,14 +800,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``docqa serve`` and ``python app.py``: folders, models, address."""
     folder_arguments(parser)
     model_arguments(parser)
-    parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or "
-                                        f"{DEFAULT_HOST}; 0.0.0.0 serves every network interface)")
+    parser.add_argument(
+        "--host",
+        help="address to listen on (default: $GRADIO_SERVER_NAME or "
+        f"{DEFAULT_HOST}; 0.0.0.0 serves every network interface)",
+    )
     parser.add_argument("--port", type=int, help=f"port (default: $GRADIO_SERVER_PORT or {DEFAULT_PORT})")
 
 
-def server_address(
-    host: str | None, port: int | None, environ: Mapping[str, str] | None = None
-) -> tuple[str, int]:
+def server_address(host: str | None, port: int | None, environ: Mapping[str, str] | None = None) -> tuple[str, int]:
     """The address from the flags, else the GRADIO_SERVER_* variables, else 127.0.0.1:7860."""
     env = os.environ if environ is None else environ
     host = host or env.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
@@ -778,8 +823,7 @@ def auth_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str] |
     env = os.environ if environ is None else environ
     username, password = env.get("DOCQA_AUTH_USERNAME", ""), env.get("DOCQA_AUTH_PASSWORD", "")
     if bool(username) != bool(password):
-        raise DocqaError("set both DOCQA_AUTH_USERNAME and DOCQA_AUTH_PASSWORD (to require a login), "
-                         "or neither")
+        raise DocqaError("set both DOCQA_AUTH_USERNAME and DOCQA_AUTH_PASSWORD (to require a login), or neither")
     return (username, password) if username else None
 
 
@@ -810,10 +854,17 @@ def serve(args: argparse.Namespace) -> int:
     assistant = assistant_from(args)
     prepare(assistant)
     if host not in LOCAL_HOSTS and auth is None:
-        print(f"docqa: warning: serving on {host} without a login; set DOCQA_AUTH_USERNAME and "
-              "DOCQA_AUTH_PASSWORD to require one", file=sys.stderr)
+        print(
+            f"docqa: warning: serving on {host} without a login; set DOCQA_AUTH_USERNAME and "
+            "DOCQA_AUTH_PASSWORD to require one",
+            file=sys.stderr,
+        )
     build_app(assistant).queue().launch(
-        server_name=host, server_port=port, auth=auth, max_file_size=MAX_UPLOAD_BYTES,
-        theme=theme(), css=CSS,
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        max_file_size=MAX_UPLOAD_BYTES,
+        theme=theme(),
+        css=CSS,
     )
     return 0
