@@ -426,22 +426,26 @@ def test_sigmoid_is_stable() -> None:
 # ----- real forward passes of a tiny random model -----------------------------------------------
 
 
-def test_real_forward_reads_all_passages_in_one_batch(tiny_reader_path: Path) -> None:
+def test_windows_of_equal_length_run_together_and_none_is_padded(tiny_reader_path: Path) -> None:
     passages = [passage_of(0, 280), passage_of(300, 700), passage_of(0, len(DOCUMENT))]
     reader = ExtractiveReader(str(tiny_reader_path), max_seq_length=128, stride=32, top_answers=4)
     reader.warm_up()
-    batch_sizes: list[int] = []
+    batches: list[Any] = []
     model_forward = reader._model.forward
 
-    def counting_forward(**inputs: Any) -> Any:
-        batch_sizes.append(int(inputs["input_ids"].shape[0]))
+    def recording_forward(**inputs: Any) -> Any:
+        batches.append(inputs["attention_mask"])
         return model_forward(**inputs)
 
-    reader._model.forward = counting_forward
+    reader._model.forward = recording_forward
     result = reader.read("How many visitors does the museum receive?", passages)
 
-    assert len(batch_sizes) == 1
-    assert batch_sizes[0] > len(passages)  # the long passage needs several windows
+    assert all(bool(mask.all()) for mask in batches)  # no padding reaches the model
+    lengths = [int(mask.shape[1]) for mask in batches]
+    assert len(set(lengths)) == len(lengths)  # one pass per window length
+    full_windows = batches[lengths.index(128)]
+    assert full_windows.shape[0] >= 2  # the long passage's full windows went through together
+    assert sum(int(mask.shape[0]) for mask in batches) > len(passages)
     assert 1 <= len(result.answers) <= 4
     for answer in result.answers:
         assert_exact(answer)
@@ -476,7 +480,7 @@ def test_windows_are_padded_to_the_longest_after_their_null_token(
 def test_windows_read_in_batches_give_the_same_answers(
     tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reader = ExtractiveReader(str(tiny_reader_path), max_seq_length=64, stride=16)
+    reader = ExtractiveReader(str(tiny_reader_path), max_seq_length=64, stride=16, cached_results=0)
     passages = [passage_of(0, len(DOCUMENT)), passage_of(300, 700)]
     whole = reader.read("When did the museum open?", passages)
     calls = 0
@@ -507,7 +511,7 @@ def test_int8_precision_quantizes_and_reads(tiny_reader_path: Path) -> None:
 
 
 def test_reads_from_several_threads(tiny_reader_path: Path) -> None:
-    reader = ExtractiveReader(str(tiny_reader_path), max_seq_length=64, stride=16)
+    reader = ExtractiveReader(str(tiny_reader_path), max_seq_length=64, stride=16, cached_results=0)
     passages = [passage_of(0, len(DOCUMENT))]
     expected = reader.read("When did the museum open?", passages)
     results: list[ReaderResult] = []
@@ -522,6 +526,77 @@ def test_reads_from_several_threads(tiny_reader_path: Path) -> None:
         thread.join()
     assert len(results) == 4
     assert all([a.text for a in r.answers] == [a.text for a in expected.answers] for r in results)
+
+
+def test_a_question_asked_again_of_the_same_passages_is_not_read_again(
+    tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, forward = planted_reader(tiny_reader_path, monkeypatch, [])
+    first = reader.read("Who was the first director?", [passage_of(0, 400)])
+    again = reader.read("Who was the first director?", [passage_of(0, 400)])
+    reader.read("Who was the first director?", [passage_of(0, 300)])
+    reader.read("Who was the second director?", [passage_of(0, 400)])
+
+    assert again == first
+    assert forward.calls == 3
+    reader.clear_cache()
+    assert reader.read("Who was the first director?", [passage_of(0, 400)]) == first
+    assert forward.calls == 4
+
+
+def test_results_are_not_kept_when_the_cache_is_off(tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader, forward = planted_reader(tiny_reader_path, monkeypatch, [], cached_results=0)
+    for _ in range(2):
+        reader.read("Who was the first director?", [passage_of(0, 400)])
+    assert forward.calls == 2
+
+
+def test_onnx_runtime_gives_the_spans_of_pytorch(tiny_reader_path: Path, tmp_path: Path) -> None:
+    passages = [passage_of(0, 180), passage_of(180, 560), passage_of(0, len(DOCUMENT)), passage_of(560, 900)]
+    settings: dict[str, Any] = {"max_seq_length": 96, "stride": 24, "top_answers": 5, "cached_results": 0}
+    pytorch = ExtractiveReader(str(tiny_reader_path), **settings)
+    onnx = ExtractiveReader(str(tiny_reader_path), backend="onnx", cache_dir=tmp_path, **settings)
+
+    for question in ["When did the museum open?", "Who dried the charts in the oven?", "How many visitors?"]:
+        expected, result = pytorch.read(question, passages), onnx.read(question, passages)
+        spans = [(a.text, a.start, a.end, a.passage.chunk.start) for a in result.answers]
+        assert spans == [(a.text, a.start, a.end, a.passage.chunk.start) for a in expected.answers]
+        assert [a.score for a in result.answers] == pytest.approx([a.score for a in expected.answers], abs=1e-5)
+        assert result.no_answer_score == pytest.approx(expected.no_answer_score, abs=1e-5)
+        assert result.abstained == expected.abstained
+    assert (pytorch.active_backend, onnx.active_backend) == ("torch", "onnx")
+
+
+def test_onnx_runtime_logits_match_pytorch_on_padded_windows(tiny_reader_path: Path, tmp_path: Path) -> None:
+    pytorch = ExtractiveReader(str(tiny_reader_path))
+    onnx = ExtractiveReader(str(tiny_reader_path), backend="onnx", cache_dir=tmp_path)
+    pytorch.warm_up()
+    onnx.warm_up()
+    batch = dict(pytorch._tokenizer(["Who was the first director?"] * 2, [DOCUMENT[:90], DOCUMENT[90:400]],
+                                    padding="longest", return_tensors="np"))
+    assert not batch["attention_mask"].all()  # one window is padded
+
+    expected, result = pytorch._logits(batch), onnx._logits(batch)
+
+    real = batch["attention_mask"].astype(bool)
+    for mine, theirs in zip(result, expected, strict=True):
+        np.testing.assert_allclose(mine[real], theirs[real], atol=1e-4)
+
+
+def test_int8_onnx_copy_is_quantized_and_reads(tiny_reader_path: Path, tmp_path: Path) -> None:
+    import onnx
+
+    reader = ExtractiveReader(str(tiny_reader_path), backend="onnx", cache_dir=tmp_path, precision="int8")
+    result = reader.read("Who was the first director?", [passage_of(0, 400), passage_of(400, 900)])
+
+    (copy,) = tmp_path.glob("reader-*/model.onnx")
+    operators = [node.op_type for node in onnx.load(str(copy)).graph.node]
+    assert "MatMulInteger" in operators
+    assert operators.count("Softmax") == 2  # one per attention layer: the model runs once
+    assert reader.active_backend == "onnx"
+    assert result.answers
+    for answer in result.answers:
+        assert_exact(answer)
 
 
 def test_warm_up_loads_once(tiny_reader_path: Path) -> None:

@@ -142,7 +142,14 @@ class Assistant:
         with self._warm_lock:
             if self._models_loaded:
                 return
-            self.embedder = self._load("embedding", self.settings.embedding_model, lambda name: Embedder(name))
+            cache_dir = self.settings.index_dir / "models"  # ONNX copies of the models, made once
+            self.embedder = self._load(
+                "embedding",
+                self.settings.embedding_model,
+                lambda name: Embedder(
+                    name, precision=self.settings.precision, backend=self.settings.backend, cache_dir=cache_dir
+                ),
+            )
             self.reader = (
                 self._load(
                     "reader",
@@ -152,6 +159,8 @@ class Assistant:
                         max_answer_tokens=self.settings.max_answer_tokens,
                         confidence_threshold=self.settings.confidence_threshold,
                         precision=self.settings.precision,
+                        backend=self.settings.backend,
+                        cache_dir=cache_dir,
                     ),
                 )
                 or SentenceReader()

@@ -15,6 +15,7 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/multi-qa-MiniLM-L6-cos-v1"
 DEFAULT_READER_MODEL = "deepset/tinyroberta-squad2"
 NO_MODEL = "none"  # selects the lexical modes on purpose
 PRECISIONS = ("fp32", "int8")
+BACKENDS = ("torch", "onnx")  # what runs the models: PyTorch, or ONNX Runtime from an exported copy
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Settings:
     chunk_tokens: int = 200  # passage budget in word-level tokens; fits one reader window
     chunk_overlap: int = 1  # sentences repeated at the start of the next passage
     precision: str = "fp32"
+    backend: str = "onnx"
     max_answer_tokens: int = 30
 
     def __post_init__(self) -> None:
@@ -36,6 +38,8 @@ class Settings:
             raise DocqaError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
         if self.precision not in PRECISIONS:
             raise DocqaError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.backend not in BACKENDS:
+            raise DocqaError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.top_k < 1:
             raise DocqaError(f"top_k must be at least 1, not {self.top_k}")
         if not 0.0 <= self.confidence_threshold <= 1.0:

@@ -4,25 +4,31 @@
 spans of the text; ``SentenceReader`` needs no model and returns the sentence of the best passage
 that shares most words with the question. Both return a ``ReaderResult`` whose answers carry
 character offsets in the source document.
+
+The extractive model runs in PyTorch or, with ``backend="onnx"``, in ONNX Runtime from a copy
+exported once into a cache folder (see ``docqa.acceleration``); both give the same answers.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import sqlite3
 import threading
-import warnings
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from docqa.acceleration import cached_session, export_module, quantize_torch_int8, use_physical_cores_in_torch
 from docqa.chunking import sentence_spans
-from docqa.config import DEFAULT_READER_MODEL, PRECISIONS
-from docqa.errors import DocqaError
+from docqa.config import BACKENDS, DEFAULT_READER_MODEL, PRECISIONS
+from docqa.errors import DocqaError, ModelLoadError
 from docqa.models import load_model
 from docqa.schema import ExtractedAnswer, RetrievedPassage
 
@@ -33,6 +39,9 @@ MAX_QUESTION_TOKENS = 64  # longer questions are cut so the passage keeps most o
 SPANS_PER_WINDOW = 5  # distinct spans kept per window, a margin over top_answers for merging
 WINDOWS_PER_BATCH = 32  # bounds the memory of one forward pass
 SENTENCE_ANSWERS = 3
+LOGITS = ("start_logits", "end_logits")
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits; FTS5 splits words at "_"
 _STOP_WORDS = frozenset({
@@ -156,10 +165,18 @@ def _abstention() -> ReaderResult:
 class ExtractiveReader:
     """Extracts answer spans with a question-answering model (``AutoModelForQuestionAnswering``).
 
-    Every passage is split into overlapping windows that fit the model; all windows of all
-    passages go through one batched forward pass. A span's score is
+    Every passage is split into overlapping windows that fit the model (a passage that fits
+    needs one window). Windows of the same length go through the model together, none padded,
+    so no time is spent on padding. A span's score is
     ``sigmoid(calibration * (start_logit + end_logit))``, so scores compare across windows and
-    passages. The model is loaded on first use (or by ``warm_up``); ``read`` is thread-safe.
+    passages. The model is loaded on first use (or by ``warm_up``); ``read`` is thread-safe and
+    remembers its last ``cached_results`` results, so a question asked again of the same passages
+    is not read again (0 turns that off).
+
+    ``backend="onnx"`` runs the model in ONNX Runtime, from a copy exported (and, for int8,
+    quantized) once into ``cache_dir``; if the copy cannot be made, the reader logs why and runs
+    in PyTorch. ``precision="int8"`` quantizes the weights of the linear layers dynamically:
+    faster, with slightly different scores.
     """
 
     def __init__(
@@ -173,9 +190,13 @@ class ExtractiveReader:
         top_answers: int = 3,
         precision: str = "fp32",
         calibration: float = 0.1,
+        backend: str = "torch",
+        cache_dir: str | Path | None = None,
+        cached_results: int = 256,
     ) -> None:
         _check_settings(max_answer_tokens, confidence_threshold, max_seq_length, stride, top_answers,
                         precision, calibration)
+        _check_backend(backend, cache_dir)
         self.model_name = model
         self.max_answer_tokens = max_answer_tokens
         self.confidence_threshold = confidence_threshold
@@ -184,18 +205,22 @@ class ExtractiveReader:
         self.top_answers = top_answers
         self.precision = precision
         self.calibration = calibration
+        self.backend = backend
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.active_backend: str | None = None  # the backend in use once loaded
         self._tokenizer: Any = None
-        self._model: Any = None
+        self._model: Any = None  # a torch module, or an ONNX Runtime session
         self._load_lock = threading.Lock()
         # Fast tokenizers raise "Already borrowed" when one instance is used by two threads at once.
         self._inference_lock = threading.Lock()
+        self._cached_read = lru_cache(maxsize=max(0, cached_results))(self._read)
 
     def warm_up(self) -> None:
         """Load the tokenizer and model (once); raises ``ModelLoadError`` when they cannot be loaded."""
         with self._load_lock:
             if self._model is not None:
                 return
-            from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+            from transformers import AutoTokenizer
 
             tokenizer = load_model("reader", self.model_name, AutoTokenizer.from_pretrained)
             if not tokenizer.is_fast:
@@ -203,13 +228,49 @@ class ExtractiveReader:
                     f"the reader model {self.model_name!r} has no fast tokenizer, which is needed to map "
                     "answers back to the text; choose a model that ships a tokenizer.json"
                 )
-            tokenizer.padding_side = "right"  # the first position of every window is then the null token
-            model = load_model("reader", self.model_name, AutoModelForQuestionAnswering.from_pretrained)
-            model.eval()
-            if self.precision == "int8":
-                model = _quantize_int8(model)
+            # Padding on the right keeps the null token first and a window's tokens at its start.
+            tokenizer.padding_side = "right"
             self._tokenizer = tokenizer
-            self._model = model
+            session = self._onnx_session() if self.backend == "onnx" else None
+            self._model = session if session is not None else self._torch_model()
+            self.active_backend = "onnx" if session is not None else "torch"
+
+    def _torch_model(self) -> torch.nn.Module:
+        from transformers import AutoModelForQuestionAnswering
+
+        use_physical_cores_in_torch()
+        model = load_model("reader", self.model_name, AutoModelForQuestionAnswering.from_pretrained)
+        model.eval()
+        return quantize_torch_int8(model) if self.precision == "int8" else model
+
+    def _onnx_session(self) -> Any:
+        assert self.cache_dir is not None
+        try:
+            return cached_session(self.cache_dir, "reader", self.model_name, self.precision, self._export)
+        except ModelLoadError:
+            raise
+        except Exception as error:  # an architecture the exporter cannot handle still runs in PyTorch
+            log.warning("running the reader model %r in PyTorch: its ONNX copy could not be made (%s)",
+                        self.model_name, error)
+            return None
+
+    def _export(self, path: Path) -> None:
+        from transformers import AutoModelForQuestionAnswering
+
+        model = load_model("reader", self.model_name, AutoModelForQuestionAnswering.from_pretrained)
+        example = self._tokenizer(["Who?", "Where was it?"], ["Someone.", "In a town by the sea."],
+                                  padding="longest", return_tensors="pt")
+        inputs = {name: example[name] for name in self._tokenizer.model_input_names if name in example}
+
+        def logits(batch: dict[str, Any]) -> tuple[Any, Any]:
+            outputs = model(**batch)
+            return outputs.start_logits, outputs.end_logits
+
+        export_module(model, logits, inputs, dict.fromkeys(LOGITS, ("batch", "tokens")), path)
+
+    def clear_cache(self) -> None:
+        """Forget the results kept for questions asked again."""
+        self._cached_read.cache_clear()
 
     def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult:
         """Find answer spans to ``question`` in ``passages``.
@@ -220,6 +281,9 @@ class ExtractiveReader:
         """
         if not passages or not question.strip():
             return _abstention()
+        return self._cached_read(question, tuple(passages))
+
+    def _read(self, question: str, passages: tuple[RetrievedPassage, ...]) -> ReaderResult:
         self.warm_up()
         with self._inference_lock:
             question, question_tokens, truncated = self._shorten_question(question)
@@ -249,24 +313,38 @@ class ExtractiveReader:
             stride=min(self.stride, room // 2),  # the tokenizer needs the stride shorter than the room
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
+            return_attention_mask=True,
             padding="longest",
-            return_tensors="pt",
+            return_tensors="np",
         )
 
     def _forward(self, encodings: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end logits, (windows, tokens), for all windows, in batches."""
+        """Start and end logits, (windows, tokens), -inf past the end of a window.
+
+        Windows of the same length run together, in batches of at most ``WINDOWS_PER_BATCH``,
+        each cut to its length: none is padded.
+        """
+        inputs = {name: encodings[name] for name in self._tokenizer.model_input_names if name in encodings}
+        lengths = encodings["attention_mask"].sum(axis=1)
+        starts = np.full(encodings["input_ids"].shape, -np.inf, dtype=np.float32)
+        ends = starts.copy()
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            for first in range(0, len(rows), WINDOWS_PER_BATCH):
+                batch_rows = rows[first:first + WINDOWS_PER_BATCH]
+                batch = {name: array[batch_rows, :length] for name, array in inputs.items()}
+                starts[batch_rows, :length], ends[batch_rows, :length] = self._logits(batch)
+        return starts, ends
+
+    def _logits(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if self.active_backend == "onnx":
+            start_logits, end_logits = self._model.run(list(LOGITS), batch)
+            return start_logits, end_logits
         import torch
 
-        inputs = {name: encodings[name] for name in self._tokenizer.model_input_names if name in encodings}
-        windows = inputs["input_ids"].shape[0]
-        starts, ends = [], []
         with torch.inference_mode():
-            for first in range(0, windows, WINDOWS_PER_BATCH):
-                batch = {name: tensor[first:first + WINDOWS_PER_BATCH] for name, tensor in inputs.items()}
-                outputs = self._model(**batch)
-                starts.append(outputs.start_logits.float().numpy())
-                ends.append(outputs.end_logits.float().numpy())
-        return np.concatenate(starts), np.concatenate(ends)
+            outputs = self._model(**{name: torch.from_numpy(array) for name, array in batch.items()})
+        return outputs.start_logits.float().numpy(), outputs.end_logits.float().numpy()
 
     def _decode(
         self,
@@ -339,15 +417,11 @@ def _check_settings(
             raise DocqaError(message)
 
 
-def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantization of the linear layers, for faster inference on CPU."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():
-        # The eager-mode API is deprecated in favour of torchao, but still works and needs no extra package.
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+def _check_backend(backend: str, cache_dir: str | Path | None) -> None:
+    if backend not in BACKENDS:
+        raise DocqaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "onnx" and cache_dir is None:
+        raise DocqaError("the onnx backend needs a cache folder (cache_dir) for the exported model")
 
 
 class SentenceReader:

@@ -1,0 +1,211 @@
+"""Making the models fast on a CPU: thread settings, int8 quantization, and ONNX copies of the
+models, exported once, cached next to the index and run with ONNX Runtime.
+
+A copy lives in ``<cache>/<kind>-<key>/model.onnx``. The key is a hash of the model's name, its
+files (or its hub revision), the precision and the versions of docqa and of the libraries that
+write and read the copy, so a changed model or upgrade exports again, and nothing else does. A
+copy that is incomplete or cannot be opened is exported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+
+from docqa.errors import DocqaError
+
+if TYPE_CHECKING:
+    import onnxruntime
+    import torch
+
+ONNX_FILE = "model.onnx"
+RECORD_FILE = "export.json"
+OPSET = 17
+
+Export = Callable[[Path], None]  # writes the full-precision ONNX model to the given file
+
+
+def physical_cores() -> int:
+    """CPU cores this process may use, counting each physical core once (hyper-threads share one)."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, available // _threads_per_core())
+
+
+def _threads_per_core() -> int:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return 1
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    try:
+        return max(1, int(fields["siblings"]) // int(fields["cpu cores"]))
+    except (KeyError, ValueError, ZeroDivisionError):
+        return 1
+
+
+def use_physical_cores_in_torch() -> None:
+    """One torch thread per physical core: more threads only contend for the same cores."""
+    import torch
+
+    cores = physical_cores()
+    if torch.get_num_threads() != cores:
+        torch.set_num_threads(cores)
+
+
+def cached_session(
+    cache_dir: Path, kind: str, model_name: str, precision: str, export: Export
+) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session of the cached copy of ``model_name``, exporting it first if needed."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    folder = cache_dir / f"{kind}-{cache_key(kind, model_name, precision)}"
+    with FileLock(str(folder) + ".lock"):  # another process exporting the same model is waited for
+        session = _open_if_complete(folder)
+        if session is None:
+            _export_to(folder, model_name, precision, export)
+            session = open_session(folder / ONNX_FILE)
+    return session
+
+
+def cache_key(kind: str, model_name: str, precision: str) -> str:
+    import onnxruntime
+    import torch
+    import transformers
+
+    from docqa import __version__
+
+    described = {
+        "kind": kind,
+        "model": model_name,
+        "files": model_fingerprint(model_name),
+        "precision": precision,
+        "versions": [__version__, torch.__version__, transformers.__version__, onnxruntime.__version__],
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def model_fingerprint(model_name: str) -> list[Any]:
+    """What identifies the model's files: size and modification time of each file of a local
+    folder, or the revision folder of a model in the Hugging Face cache."""
+    folder = Path(model_name).expanduser()
+    if folder.is_dir():
+        files = sorted(path for path in folder.rglob("*") if path.is_file())
+        return [[str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns] for path in files]
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(model_name, "config.json")
+    return [str(Path(cached).parent)] if isinstance(cached, str) else []
+
+
+def open_session(path: Path) -> onnxruntime.InferenceSession:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = physical_cores()
+    options.inter_op_num_threads = 1
+    # Idle threads sleep rather than spin, so the reader's and the embedder's sessions, and the
+    # other threads of the app, do not take the cores from each other.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _open_if_complete(folder: Path) -> onnxruntime.InferenceSession | None:
+    model = folder / ONNX_FILE
+    try:
+        record = json.loads((folder / RECORD_FILE).read_text(encoding="utf-8"))
+        if record["bytes"] != model.stat().st_size:
+            return None
+        return open_session(model)
+    except Exception:  # missing, truncated or unreadable: any of them means export again
+        return None
+
+
+def _export_to(folder: Path, model_name: str, precision: str, export: Export) -> None:
+    scratch = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        full = scratch / "full-precision.onnx"
+        export(full)
+        if precision == "int8":
+            quantize_int8(full, scratch / ONNX_FILE)
+            full.unlink()
+        else:
+            full.rename(scratch / ONNX_FILE)
+        record = {"model": model_name, "precision": precision, "bytes": (scratch / ONNX_FILE).stat().st_size}
+        (scratch / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        scratch.rename(folder)
+    except OSError as error:
+        raise DocqaError(f"could not write the ONNX copy of {model_name!r} to {folder.parent}: {error}") from error
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of an ONNX model: int8 weights of the matrix products, one scale
+    per output channel; activations are quantized as they come."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+
+
+def quantize_torch_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantization of the linear layers of a PyTorch model."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        # The eager-mode API is deprecated in favour of torchao, but still works and needs no extra package.
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def export_module(
+    model: torch.nn.Module,
+    forward: Callable[[dict[str, torch.Tensor]], Any],
+    inputs: Mapping[str, torch.Tensor],
+    outputs: Mapping[str, Sequence[str]],
+    path: Path,
+) -> None:
+    """Export ``forward(inputs)``, which runs ``model``, to an ONNX file.
+
+    Inputs are dynamic in their first two axes (batch and tokens); ``outputs`` names each
+    output's dynamic axes, in order. Trace with a padded batch, so that the graph keeps the
+    attention mask.
+    """
+    import torch
+
+    class NamedInputs(torch.nn.Module):  # the exporter passes inputs by position
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: torch.Tensor) -> Any:
+            return forward(dict(zip(inputs, tensors, strict=True)))
+
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in inputs}
+    dynamic.update({name: dict(enumerate(axes)) for name, axes in outputs.items()})
+    with warnings.catch_warnings():
+        # The tracing exporter warns about Python branches on shapes; the traced graph is checked
+        # against the PyTorch model in the tests, at other shapes than the ones traced.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            NamedInputs().eval(),
+            tuple(inputs.values()),
+            str(path),
+            input_names=list(inputs),
+            output_names=list(outputs),
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,  # the graph exporter needs onnxscript; tracing needs only onnx
+        )

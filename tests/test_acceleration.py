@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import docqa.acceleration as acceleration
+from docqa.acceleration import ONNX_FILE, RECORD_FILE, physical_cores
+from docqa.assistant import Assistant
+from docqa.embedding import Embedder
+from docqa.errors import DocqaError
+from docqa.reader import ExtractiveReader
+from docqa.schema import Chunk, RetrievedPassage
+
+TEXT = (
+    "The harbour museum opened in the spring of 1998. Its first director was Margaret Olsen. "
+    "In 2004 a storm flooded the lower gallery and destroyed part of the collection of maps."
+)
+PASSAGE = RetrievedPassage(Chunk("harbour.txt", 0, TEXT, 0, len(TEXT)), 1.0)
+
+
+@pytest.fixture
+def export_calls(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files that exports were written to, in order."""
+    calls: list[Path] = []
+    export = acceleration._export_to
+
+    def recording_export(folder: Path, *args: Any) -> None:
+        calls.append(folder)
+        export(folder, *args)
+
+    monkeypatch.setattr(acceleration, "_export_to", recording_export)
+    return calls
+
+
+def onnx_reader(path: Path, cache: Path, **settings: Any) -> ExtractiveReader:
+    reader = ExtractiveReader(str(path), backend="onnx", cache_dir=cache, **settings)
+    reader.warm_up()
+    return reader
+
+
+def test_the_copy_is_exported_once_and_reused(tiny_reader_path: Path, tmp_path: Path, export_calls: list[Path]) -> None:
+    first = onnx_reader(tiny_reader_path, tmp_path).read("Who was the first director?", [PASSAGE])
+    (folder,) = export_calls
+    written = (folder / ONNX_FILE).stat().st_mtime_ns
+
+    again = onnx_reader(tiny_reader_path, tmp_path).read("Who was the first director?", [PASSAGE])
+
+    assert export_calls == [folder]
+    assert (folder / ONNX_FILE).stat().st_mtime_ns == written
+    assert again == first
+    assert json.loads((folder / RECORD_FILE).read_text())["bytes"] == (folder / ONNX_FILE).stat().st_size
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no scratch left
+
+
+@pytest.mark.parametrize("damage", ["truncate", "drop record"])
+def test_a_damaged_copy_is_exported_again(
+    tiny_reader_path: Path, tmp_path: Path, export_calls: list[Path], damage: str
+) -> None:
+    expected = onnx_reader(tiny_reader_path, tmp_path).read("Who was the first director?", [PASSAGE])
+    (folder,) = export_calls
+    model = folder / ONNX_FILE
+    if damage == "truncate":
+        model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    else:
+        (folder / RECORD_FILE).unlink()
+
+    reader = onnx_reader(tiny_reader_path, tmp_path)
+
+    assert export_calls == [folder, folder]
+    assert reader.active_backend == "onnx"
+    assert reader.read("Who was the first director?", [PASSAGE]) == expected
+
+
+def test_a_changed_model_or_precision_gets_its_own_copy(
+    tiny_reader_path: Path, tmp_path: Path, export_calls: list[Path]
+) -> None:
+    model = shutil.copytree(tiny_reader_path, tmp_path / "model")
+    cache = tmp_path / "cache"
+    onnx_reader(model, cache)
+    onnx_reader(model, cache, precision="int8")
+    config = model / "config.json"
+    os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 1_000_000_000))
+    onnx_reader(model, cache)
+
+    assert len(set(export_calls)) == 3
+    assert {folder.parent for folder in export_calls} == {cache}
+
+
+def test_a_model_that_cannot_be_exported_runs_in_pytorch(
+    tiny_reader_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing_export(*args: Any) -> None:
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr("docqa.reader.export_module", failing_export)
+    with caplog.at_level(logging.WARNING):
+        reader = onnx_reader(tiny_reader_path, tmp_path)
+
+    assert reader.active_backend == "torch"
+    assert "unsupported operator" in caplog.text
+    assert reader.read("Who was the first director?", [PASSAGE]).answers
+    assert [path for path in tmp_path.iterdir() if path.is_dir()] == []  # nothing half-written is kept
+
+
+def test_the_onnx_backend_needs_a_cache_folder() -> None:
+    with pytest.raises(DocqaError, match="cache"):
+        ExtractiveReader("./no-such-model", backend="onnx")
+    with pytest.raises(DocqaError, match="cache"):
+        Embedder("./no-such-model", backend="onnx")
+    with pytest.raises(DocqaError, match="backend"):
+        ExtractiveReader("./no-such-model", backend="tensorflow", cache_dir=".")
+
+
+def test_onnx_embeddings_match_pytorch(tiny_embedder_path: Path, tmp_path: Path) -> None:
+    texts = [TEXT, "Who was the first director?", TEXT[:60], "Who was the first director?", TEXT[:60], "Maps."]
+    pytorch = Embedder(str(tiny_embedder_path))
+    onnx = Embedder(str(tiny_embedder_path), backend="onnx", cache_dir=tmp_path, batch_size=1)
+
+    expected, vectors = pytorch.encode(texts), onnx.encode(texts)
+
+    assert onnx.active_backend == "onnx"
+    assert vectors.shape == expected.shape == (len(texts), onnx.dimension)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    np.testing.assert_allclose(onnx.encode_query(texts[1]), expected[1], atol=1e-5)
+
+
+def test_the_assistant_keeps_the_copies_next_to_the_index(
+    tiny_reader_path: Path, tiny_embedder_path: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "harbour.txt").write_text(TEXT, encoding="utf-8")
+    assistant = Assistant(corpus, tmp_path / "index", str(tiny_embedder_path), str(tiny_reader_path), backend="onnx")
+
+    answer = assistant.ask("Who was the first director?")
+
+    assert answer.passages
+    copies = sorted(path.name.split("-")[0] for path in (tmp_path / "index" / "models").iterdir() if path.is_dir())
+    assert copies == ["embedder", "reader"]
+    assert isinstance(assistant.reader, ExtractiveReader)
+    assert assistant.reader.active_backend == "onnx"
+    assert assistant.embedder is not None and assistant.embedder.active_backend == "onnx"
+
+
+def test_physical_cores() -> None:
+    assert 1 <= physical_cores() <= (os.cpu_count() or 1)
