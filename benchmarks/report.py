@@ -1,0 +1,308 @@
+"""``RESULTS.md`` and ``latency_vs_corpus_size.png`` from the result files of a results folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "RESULTS.md"
+PLOT_FILE = "latency_vs_corpus_size.png"
+MODES = ("bm25", "dense", "hybrid")
+MODE_COLOURS = {"bm25": "tab:blue", "dense": "tab:orange", "hybrid": "tab:green"}
+TARGET_MS = 5.0
+
+Section = Callable[[dict[str, Any]], list[str]]
+
+
+def write(folder: Path) -> None:
+    paths = (folder / f"{name}.json" for name in SECTIONS)  # other tools may keep their files here too
+    records = {path.stem: json.loads(path.read_text()) for path in paths if path.exists()}
+    if not records:
+        return
+    lines = _header(records)
+    for name, section in SECTIONS.items():
+        if name in records:
+            lines += [*section(records[name]), ""]
+    (folder / RESULTS_FILE).write_text("\n".join(lines).rstrip() + "\n")
+    if "scale" in records:
+        plot_scale(records["scale"]["results"], folder / PLOT_FILE)
+
+
+# ----- formatting -------------------------------------------------------------------------
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
+def ms(stats: dict[str, Any] | None, key: str = "p50_ms") -> str:
+    if not stats or key not in stats:
+        return "-"
+    value = stats[key]
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def p50_p95(stats: dict[str, Any] | None) -> str:
+    return f"{ms(stats)} / {ms(stats, 'p95_ms')}"
+
+
+def ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _header(records: dict[str, Any]) -> list[str]:
+    any_record = next(iter(records.values()))
+    host, plan = any_record["machine"], any_record["plan"]
+    packages = ", ".join(f"{name} {version}" for name, version in host["packages"].items() if version)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python benchmarks/run.py{' --quick' if plan['quick'] else ''}`. Machine: {host['cpu']}, "
+        f"{host['logical_cores']} logical cores, {host['ram_gib']} GiB RAM; Python {host['python']}, "
+        f"SQLite {host['sqlite']}, {packages}.",
+        "",
+        "Models have the real default architectures and tokenizers with random weights, which cost the same "
+        "time and memory as trained ones; answers are meaningless, so no quality is measured here.",
+        "",
+        "Load average (1, 5, 15 min) before and after each benchmark: above the number of cores, other work "
+        "shared the CPU, and timings are slower and noisier than on an idle machine. CPU s: the CPU time the "
+        "benchmark's processes used. docqa: the commit measured, and a digest of uncommitted changes to src/.",
+        "",
+    ]
+    rows = [
+        [name, record["finished"], f"{record['seconds']:.0f} s", f"{record['cpu_seconds']:.0f} s",
+         " / ".join(map(str, record["load_average_before"])), " / ".join(map(str, record["load_average_after"])),
+         _source(record["docqa_source"])]
+        for name, record in records.items()
+    ]  # fmt: skip
+    header = ["benchmark", "finished", "took", "CPU s", "load before", "load after", "docqa"]
+    return [*lines, *table(header, rows), ""]
+
+
+def _source(source: dict[str, Any]) -> str:
+    if not source["changed_files"]:
+        return source["commit"]
+    return f"{source['commit']} + changes {source['changes_digest']} ({len(source['changed_files'])} files)"
+
+
+# ----- sections ---------------------------------------------------------------------------
+
+
+def indexing_section(record: dict[str, Any]) -> list[str]:
+    result = record["results"]
+    docqa, baseline = result["docqa"], result["baseline_sentence_transformers"]
+    rows = [
+        [f"docqa `Assistant.index` ({docqa['embedder_backend']} embedder, batch {docqa['embedder_batch_size']}; "
+         "chunking, SQLite + FTS5, FAISS)",
+         docqa["documents"], docqa["passages"], f"{docqa['index_seconds']:.1f}", docqa["documents_per_second"],
+         docqa["passages_per_second"], docqa["peak_rss_mib"]],
+        [f"baseline `SentenceTransformer.encode` (fp32, batch {baseline['batch_size']})", "", baseline["passages"],
+         f"{baseline['seconds']:.1f}", "", baseline["passages_per_second"], baseline["peak_rss_mib"]],
+    ]  # fmt: skip
+    header = ["", "documents", "passages", "seconds", "documents/s", "passages/s", "peak RSS MiB"]
+    return [
+        "## Indexing",
+        "",
+        f"Corpus: {result['corpus']}, every paragraph a document; docqa's default settings, embedder loaded "
+        f"beforehand ({docqa['model_load_seconds']:.1f} s, with any one-time copy its backend makes). Each side in "
+        "its own process; peak RSS is the process's.",
+        "",
+        *table(header, rows),
+        "",
+        f"docqa's whole indexing against the baseline's encoding alone, in passages per second: "
+        f"**{ratio(result['speedup_index_vs_baseline_encode'])}** (target 3x).",
+    ]
+
+
+def latency_section(record: dict[str, Any]) -> list[str]:
+    result = record["results"]
+    lines = [
+        "## Question latency",
+        "",
+        "`Assistant.ask` timings in ms, p50 / p95 over the questions; the query cache is emptied before each "
+        "question. The naive reader (padded 384-token windows, stride 128, fp32, one forward pass per passage) "
+        "reads the same passages right after docqa's reader; its total is docqa's retrieval plus its reading.",
+    ]
+    for corpus, measured in result["corpora"].items():
+        runs = measured["runs"]
+        fp32, int8 = runs["fp32"], runs.get("int8")
+        title = f"### {corpus} corpus: {fp32['passages_in_index']} passages, {measured['questions']} questions"
+        backends = f"Backends: embedder {fp32['embedder_backend']}, reader {fp32['reader_backend']}"
+        if int8:
+            backends += f", int8 reader {int8['reader_backend']}"
+        lines += ["", title, "", f"{backends}; naive reader: torch.", ""]
+        rows = []
+        for top_k, stages in fp32["top_k"].items():
+            quantised = int8["top_k"].get(top_k, {}) if int8 else {}
+            rows.append([
+                top_k, p50_p95(stages.get("retrieval")), p50_p95(stages.get("reading")), p50_p95(stages.get("total")),
+                p50_p95(stages.get("naive_reading")), ratio(stages.get("naive_over_docqa_reading_p50")),
+                ratio(stages.get("naive_over_docqa_total_p50")), p50_p95(quantised.get("reading")),
+                p50_p95(quantised.get("total")),
+            ])  # fmt: skip
+        header = ["top-k", "retrieval", "reading", "total", "naive reading", "naive/docqa reading p50",
+                  "naive/docqa total p50", "int8 reading", "int8 total"]  # fmt: skip
+        lines += table(header, rows)
+        for name, other in runs.items():
+            if name in ("fp32", "int8"):
+                continue
+            for top_k, stages in other["top_k"].items():
+                lines += ["", f"{name} at top-k {top_k}: reading {p50_p95(stages.get('reading'))}, "
+                              f"total {p50_p95(stages.get('total'))} ms."]  # fmt: skip
+    agreement = result.get("int8_agreement")
+    if agreement:
+        lines += [
+            "",
+            f"int8 against fp32 ({agreement['reader_backends']['int8']} and {agreement['reader_backends']['fp32']} "
+            f"readers) on {agreement['pairs']} SQuAD questions with their paragraph: Pearson correlation of "
+            f"the logits over the context tokens, start {agreement['pearson_start']['mean']} (lowest "
+            f"{agreement['pearson_start']['min']}), end {agreement['pearson_end']['mean']} (lowest "
+            f"{agreement['pearson_end']['min']}); same best span in {agreement['same_best_span_fraction']:.0%} of "
+            f"the questions (standard deviation of the fp32 logits over the context: {agreement['fp32_logit_std']}). "
+            f"Caveat, {agreement['note']}.",
+        ]
+    return lines
+
+
+def scale_section(record: dict[str, Any]) -> list[str]:
+    result = record["results"]
+    corpus = result["corpus"]
+    rows = []
+    for size in result["sizes"]:
+        search, single, build = size["search"], size["search_one_thread"], size["build"]
+        ef = f", efC {search['ef_construction']}" if search["ef_construction"] else ""
+        rows.append([
+            f"{size['passages']:,}", f"{search['faiss_index']}{ef}",
+            *(p50_p95(search["latency"][mode]) for mode in MODES),
+            *(p50_p95(single["latency"][mode]) for mode in ("dense", "hybrid")),
+            search["dense_recall_at_10"], search["rss_delta_after_queries_mib"], search["total_files_mib"],
+            f"{build['insert_seconds']:.0f} + {build['vectors_seconds']:.0f}",
+        ])  # fmt: skip
+    header = ["passages", "FAISS index", "BM25", "dense", "hybrid", "dense, 1 FAISS thread", "hybrid, 1 FAISS thread",
+              "dense recall@10", "RSS delta MiB", "files MiB", "build s (rows + vectors)"]  # fmt: skip
+    embedding = result["query_embedding"]
+    return [
+        "## Scale",
+        "",
+        f"`Retriever.retrieve` at top-k {corpus['top_k']}, ms p50 / p95, on synthetic passages "
+        f"({corpus['words_per_passage'][0]}-{corpus['words_per_passage'][1]} Zipf-distributed words from a "
+        f"{corpus['vocabulary']:,}-word vocabulary) "
+        f"and random unit vectors of {corpus['dimension']} dimensions; query embedding excluded. Searched with "
+        "FAISS's default threads and again with one thread (`OMP_NUM_THREADS=1`). RSS delta: after loading and "
+        "searching, against before opening the index, in a fresh process. efC: the HNSW graph's efConstruction "
+        "where the benchmark built it (see `bench_scale.py`).",
+        "",
+        *table(header, rows),
+        "",
+        f"Target: {result['target']}. Query embedding with the real-architecture embedder (docqa `Embedder`, "
+        f"cache emptied): {p50_p95(embedding)} ms, to add to dense and hybrid search.",
+    ]
+
+
+def cold_start_section(record: dict[str, Any]) -> list[str]:
+    result = record["results"]
+    rows = [
+        [label, measured["runs"], f"{measured['median_seconds_to_answer']:.1f}",
+         f"{measured['max_seconds_to_answer']:.1f}", f"{measured['median_ask_total_seconds']:.1f}"]
+        for label, measured in (("index exists", result["with_index"]), ("no index yet", result["without_index"]))
+    ]  # fmt: skip
+    return [
+        "## Cold start",
+        "",
+        f"`docqa ask` in a fresh process on the shipped corpus, launch to printed answer, in seconds. For scale: "
+        f"a bare Python start takes {result['python_start_seconds']:.2f} s, `import docqa.cli` "
+        f"{result['import_docqa_cli_seconds']:.2f} s. `ask` time: the answer's own total, which includes loading "
+        "the models (and, without an index, building it and anything else kept in the index folder).",
+        "",
+        *table(["case", "runs", "median", "max", "of which in `ask`"], rows),
+    ]
+
+
+def memory_section(record: dict[str, Any]) -> list[str]:
+    result = record["results"]
+    rows = [
+        [precision, f"{measured['embedder_backend']} / {measured['reader_backend']}", measured["passages"],
+         measured["rss_after_imports_mib"], measured["rss_after_warm_up_mib"], measured["rss_after_questions_mib"],
+         measured["peak_rss_mib"], "yes" if measured["meets_target"] else "no", measured["first_start_peak_rss_mib"]]
+        for precision, measured in result.items() if isinstance(measured, dict)
+    ]  # fmt: skip
+    header = ["reader", "backends (embedder / reader)", "passages", "after imports", "after warm-up",
+              "after questions", "peak", "meets target", "first start's peak"]  # fmt: skip
+    return [
+        "## Serving memory",
+        "",
+        f"An `Assistant` with the embedder, the reader and the index of the {result['corpus']} loaded, answering "
+        f"questions at the default top-k; RSS in MiB, in a restarted process. Target: peak <= {result['target_mib']} "
+        "MiB. The first start, before it, also makes what is kept between runs (such as exported model copies).",
+        "",
+        *table(header, rows),
+    ]
+
+
+SECTIONS: dict[str, Section] = {
+    "indexing": indexing_section,
+    "latency": latency_section,
+    "scale": scale_section,
+    "cold_start": cold_start_section,
+    "memory": memory_section,
+}
+
+
+# ----- plot -------------------------------------------------------------------------------
+
+
+def plot_scale(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    measured = result["sizes"]
+    sizes = [size["passages"] for size in measured]
+    figure, axes = plt.subplots(1, 3, figsize=(16, 5.6))
+    lines = [("search", mode, "-o", mode) for mode in MODES]
+    lines += [("search_one_thread", mode, "--s", f"{mode}, 1 FAISS thread") for mode in ("dense", "hybrid")]
+    for axis, key, title in ((axes[0], "p50_ms", "median"), (axes[1], "p95_ms", "95th percentile")):
+        for variant, mode, style, label in lines:
+            values = [size[variant]["latency"][mode][key] for size in measured]
+            axis.plot(sizes, values, style, color=MODE_COLOURS[mode], label=label)
+        axis.axhline(TARGET_MS, color="grey", linestyle=":", linewidth=1.2, label="5 ms target (dense, hybrid at 100k)")
+        axis.set_title(f"Retrieval latency, {title} (query embedding excluded)", fontsize=10)
+        axis.set_ylabel("ms per query, log scale")
+        axis.set_yscale("log")
+        for size in measured:
+            kind = size["search"]["faiss_index"].replace("Index", "")
+            ef = size["search"]["ef_construction"]
+            note = f"{kind}\nefC {ef}" if ef else kind
+            axis.annotate(note, (size["passages"], 0), xycoords=("data", "axes fraction"), xytext=(0, 4),
+                          textcoords="offset points", ha="center", fontsize=8, color="dimgrey")
+    memory = axes[2]
+    memory.plot(sizes, [size["search"]["total_files_mib"] for size in measured], "-o", color="tab:purple",
+                label="index files on disk")
+    grown = [(size["passages"], size["search"]["rss_delta_after_queries_mib"]) for size in measured]
+    grown = [(passages, delta) for passages, delta in grown if delta > 0]  # a log axis shows no zero
+    memory.plot([p for p, _ in grown], [d for _, d in grown], "-s", color="tab:brown",
+                label="RSS growth from opening and searching")
+    memory.set_title("Index memory", fontsize=10)
+    memory.set_ylabel("MiB, log scale")
+    memory.set_yscale("log")
+    memory.legend(fontsize=9, loc="upper left")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for axis in axes:
+        axis.set_xscale("log")
+        axis.set_xticks(sizes, [f"{size:,}" for size in sizes])
+        axis.xaxis.set_minor_locator(NullLocator())
+        axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.yaxis.set_minor_locator(NullLocator())
+        axis.yaxis.set_major_formatter(plain)
+        axis.set_xlabel("passages in the index")
+        axis.grid(True, which="major", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=6, fontsize=9, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
