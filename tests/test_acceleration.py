@@ -109,13 +109,15 @@ def test_a_model_that_cannot_be_exported_runs_in_pytorch(
     assert [path for path in tmp_path.iterdir() if path.is_dir()] == []  # nothing half-written is kept
 
 
-def test_the_onnx_backend_needs_a_cache_folder() -> None:
+def test_invalid_backend_settings_are_rejected() -> None:
     with pytest.raises(DocqaError, match="cache"):
         ExtractiveReader("./no-such-model", backend="onnx")
     with pytest.raises(DocqaError, match="cache"):
         Embedder("./no-such-model", backend="onnx")
     with pytest.raises(DocqaError, match="backend"):
         ExtractiveReader("./no-such-model", backend="tensorflow", cache_dir=".")
+    with pytest.raises(DocqaError, match="precision"):
+        Embedder("./no-such-model", precision="fp16")
 
 
 def test_onnx_embeddings_match_pytorch(tiny_embedder_path: Path, tmp_path: Path) -> None:
@@ -131,6 +133,24 @@ def test_onnx_embeddings_match_pytorch(tiny_embedder_path: Path, tmp_path: Path)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
     np.testing.assert_allclose(onnx.encode_query(texts[1]), expected[1], atol=1e-5)
+
+
+def test_int8_embeddings_stay_close_to_full_precision(tiny_embedder_path: Path, tmp_path: Path) -> None:
+    import onnx
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    texts = [TEXT, "Who was the first director?", "Maps."]
+    expected = Embedder(str(tiny_embedder_path)).encode(texts)
+    onnx_int8 = Embedder(str(tiny_embedder_path), backend="onnx", cache_dir=tmp_path, precision="int8")
+    torch_int8 = Embedder(str(tiny_embedder_path), precision="int8")
+
+    for embedder in (onnx_int8, torch_int8):
+        vectors = embedder.encode(texts)
+        assert (vectors * expected).sum(axis=1).min() > 0.99
+        assert not np.allclose(vectors, expected, atol=1e-6)  # quantized, so not the same
+    (copy,) = tmp_path.glob("embedder-*/model.onnx")
+    assert "MatMulInteger" in {node.op_type for node in onnx.load(str(copy)).graph.node}
+    assert any(isinstance(module, DynamicQuantizedLinear) for module in torch_int8._model.modules())
 
 
 def test_the_assistant_keeps_the_copies_next_to_the_index(
