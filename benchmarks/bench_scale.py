@@ -37,6 +37,7 @@ from common import (
     folder_size,
     latency_stats,
     log,
+    model_backends,
     run_child,
     squad_available,
     squad_questions,
@@ -356,16 +357,20 @@ def _dense_recall(index: Any, queries: np.ndarray, passages: int) -> float:
 
 
 def measure_query_embedding(embedder: str, queries: int) -> dict[str, Any]:
-    """Time docqa's embedder on fresh questions (no cache hits): what dense search adds per question."""
-    from docqa.embedding import Embedder
+    """Time the embedder an assistant loads (its default backend) on fresh questions, none cached:
+    what dense and hybrid search add per question."""
+    from docqa.assistant import Assistant
+    from docqa.config import NO_MODEL
 
-    model = Embedder(embedder)
-    model.warm_up()
+    empty_corpus = WORK_DIR / "empty-corpus"
+    empty_corpus.mkdir(parents=True, exist_ok=True)
+    assistant = Assistant(empty_corpus, WORK_DIR / "query-embedding-index", embedder, NO_MODEL)
+    assistant.warm_up()
     texts = squad_questions(queries + 1, None) if squad_available() else synthetic_queries(queries + 1)[0]
-    model.encode_query(texts[0])
+    assistant.embedder.encode_query(texts[0])
     samples = []
     for text in texts[1:]:
         started = time.perf_counter()
-        model.encode_query(text)
+        assistant.embedder.encode_query(text)
         samples.append(time.perf_counter() - started)
-    return latency_stats(samples)
+    return {**latency_stats(samples), "embedder_backend": model_backends(assistant)["embedder_backend"]}

@@ -197,8 +197,9 @@ def scale_section(record: dict[str, Any]) -> list[str]:
         "",
         *table(header, rows),
         "",
-        f"Target: {result['target']}. Query embedding with the real-architecture embedder (docqa `Embedder`, "
-        f"cache emptied): {p50_p95(embedding)} ms, to add to dense and hybrid search.",
+        f"Target: {result['target']}. Query embedding with the real-architecture embedder as an assistant loads it "
+        f"({embedding['embedder_backend']}, cache emptied): {p50_p95(embedding)} ms, to add to dense and hybrid "
+        "search.",
     ]
 
 
