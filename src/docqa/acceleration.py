@@ -9,12 +9,14 @@ copy that is incomplete or cannot be opened is exported again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +42,12 @@ def physical_cores() -> int:
 
 
 def _threads_per_core() -> int:
+    """Hardware threads per core, from Linux's CPU description; 1 where there is none."""
     try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
     except OSError:
         return 1
-    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
     try:
         return max(1, int(fields["siblings"]) // int(fields["cpu cores"]))
     except (KeyError, ValueError, ZeroDivisionError):
@@ -66,16 +68,17 @@ def cached_session(
 ) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session of the cached copy of ``model_name``, exporting it first if needed."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    folder = cache_dir / f"{kind}-{cache_key(kind, model_name, precision)}"
+    folder = cache_dir / f"{kind}-{_cache_key(kind, model_name, precision)}"
     with FileLock(str(folder) + ".lock"):  # another process exporting the same model is waited for
         session = _open_if_complete(folder)
         if session is None:
             _export_to(folder, model_name, precision, export)
-            session = open_session(folder / ONNX_FILE)
+            _remove_older_copies(folder, model_name, precision)
+            session = _open_session(folder / ONNX_FILE)
     return session
 
 
-def cache_key(kind: str, model_name: str, precision: str) -> str:
+def _cache_key(kind: str, model_name: str, precision: str) -> str:
     import onnxruntime
     import torch
     import transformers
@@ -85,14 +88,14 @@ def cache_key(kind: str, model_name: str, precision: str) -> str:
     described = {
         "kind": kind,
         "model": model_name,
-        "files": model_fingerprint(model_name),
+        "files": _model_fingerprint(model_name),
         "precision": precision,
         "versions": [__version__, torch.__version__, transformers.__version__, onnxruntime.__version__],
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def model_fingerprint(model_name: str) -> list[Any]:
+def _model_fingerprint(model_name: str) -> list[Any]:
     """What identifies the model's files: size and modification time of each file of a local
     folder, or the revision folder of a model in the Hugging Face cache."""
     folder = Path(model_name).expanduser()
@@ -105,7 +108,7 @@ def model_fingerprint(model_name: str) -> list[Any]:
     return [str(Path(cached).parent)] if isinstance(cached, str) else []
 
 
-def open_session(path: Path) -> onnxruntime.InferenceSession:
+def _open_session(path: Path) -> onnxruntime.InferenceSession:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -124,7 +127,7 @@ def _open_if_complete(folder: Path) -> onnxruntime.InferenceSession | None:
         record = json.loads((folder / RECORD_FILE).read_text(encoding="utf-8"))
         if record["bytes"] != model.stat().st_size:
             return None
-        return open_session(model)
+        return _open_session(model)
     except Exception:  # missing, truncated or unreadable: any of them means export again
         return None
 
@@ -137,7 +140,7 @@ def _export_to(folder: Path, model_name: str, precision: str, export: Export) ->
         full = scratch / "full-precision.onnx"
         export(full)
         if precision == "int8":
-            quantize_int8(full, scratch / ONNX_FILE)
+            _quantize_int8(full, scratch / ONNX_FILE)
             full.unlink()
         else:
             full.rename(scratch / ONNX_FILE)
@@ -151,12 +154,43 @@ def _export_to(folder: Path, model_name: str, precision: str, export: Export) ->
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def quantize_int8(source: Path, target: Path) -> None:
+def _remove_older_copies(folder: Path, model_name: str, precision: str) -> None:
+    """Remove the copies of the same model and precision made for other versions or model files."""
+    kind = folder.name.rsplit("-", 1)[0]
+    for other in folder.parent.glob(f"{kind}-*"):
+        if other == folder or not other.is_dir():
+            continue
+        try:
+            record = json.loads((other / RECORD_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (record.get("model"), record.get("precision")) == (model_name, precision):
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantization of an ONNX model: int8 weights of the matrix products, one scale
     per output channel; activations are quantized as they come."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+    with _root_logger_silenced():
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+
+
+@contextlib.contextmanager
+def _root_logger_silenced() -> Iterator[None]:
+    """Drop what is logged on the root logger meanwhile. The quantizer logs advice there, which
+    would also set up logging for the whole program where nothing has yet."""
+    root = logging.getLogger()
+    handler = logging.NullHandler()  # with a handler in place, logging is not set up for us
+    only_named = logging.Filter("docqa")  # records of the root logger do not pass
+    root.addHandler(handler)
+    root.addFilter(only_named)
+    try:
+        yield
+    finally:
+        root.removeFilter(only_named)
+        root.removeHandler(handler)
 
 
 def quantize_torch_int8(model: torch.nn.Module) -> torch.nn.Module:

@@ -101,9 +101,9 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _encode_onnx(self, texts: list[str]) -> np.ndarray:
-        inputs = [entry.name for entry in self._session.get_inputs()]
-        features = {name: self._model.preprocess(texts)[name].numpy() for name in inputs}
-        lengths = features["attention_mask"].sum(axis=1)
+        encoded = self._model.preprocess(texts)
+        features = {entry.name: encoded[entry.name].numpy() for entry in self._session.get_inputs()}
+        lengths = encoded["attention_mask"].sum(dim=1).numpy()
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for length in np.unique(lengths).tolist():
             rows = np.flatnonzero(lengths == length)
