@@ -180,8 +180,9 @@ def int8_agreement(embedder: str, reader: str, pairs: int, paragraphs: int | Non
     spreads: list[float] = []
     same_span = 0
     for question, context in squad_question_contexts(pairs):
-        encoded = tokenizer(question, context, truncation="only_second", max_length=AGREEMENT_MAX_LENGTH,
-                            return_tensors="np")
+        encoded = tokenizer(
+            question, context, truncation="only_second", max_length=AGREEMENT_MAX_LENGTH, return_tensors="np"
+        )
         in_context = np.array([sequence == 1 for sequence in encoded.sequence_ids(0)])
         batch = {name: encoded[name] for name in tokenizer.model_input_names if name in encoded}
         # The network as the reader runs it, whatever the backend (there is no public call for logits).

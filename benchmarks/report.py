@@ -279,15 +279,33 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
             kind = size["search"]["faiss_index"].replace("Index", "")
             ef = size["search"]["ef_construction"]
             note = f"{kind}\nefC {ef}" if ef else kind
-            axis.annotate(note, (size["passages"], 0), xycoords=("data", "axes fraction"), xytext=(0, 4),
-                          textcoords="offset points", ha="center", fontsize=8, color="dimgrey")
+            axis.annotate(
+                note,
+                (size["passages"], 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color="dimgrey",
+            )
     memory = axes[2]
-    memory.plot(sizes, [size["search"]["total_files_mib"] for size in measured], "-o", color="tab:purple",
-                label="index files on disk")
+    memory.plot(
+        sizes,
+        [size["search"]["total_files_mib"] for size in measured],
+        "-o",
+        color="tab:purple",
+        label="index files on disk",
+    )
     grown = [(size["passages"], size["search"]["rss_delta_after_queries_mib"]) for size in measured]
     grown = [(passages, delta) for passages, delta in grown if delta > 0]  # a log axis shows no zero
-    memory.plot([p for p, _ in grown], [d for _, d in grown], "-s", color="tab:brown",
-                label="RSS growth from opening and searching")
+    memory.plot(
+        [p for p, _ in grown],
+        [d for _, d in grown],
+        "-s",
+        color="tab:brown",
+        label="RSS growth from opening and searching",
+    )
     memory.set_title("Index memory", fontsize=10)
     memory.set_ylabel("MiB, log scale")
     memory.set_yscale("log")

@@ -78,14 +78,14 @@ def machine() -> dict[str, Any]:
 
 def source_state() -> dict[str, Any]:
     """Which docqa source was measured: the commit, and a digest of any uncommitted change to src/."""
-    changed = [line[3:] for line in _git("status", "--porcelain", "src").splitlines()]
+    changed = [line[3:] for line in _git("status", "--porcelain", "src").splitlines()]  # "XY path" lines
     digest = hashlib.sha256(_git("diff", "HEAD", "--", "src").encode())
     for name in changed:
         path = ROOT / name
         if path.is_file():  # untracked files are not in the diff
             digest.update(path.read_bytes())
     return {
-        "commit": _git("rev-parse", "--short", "HEAD"),
+        "commit": _git("rev-parse", "--short", "HEAD").strip(),
         "changed_files": changed,
         "changes_digest": digest.hexdigest()[:12] if changed else None,
     }
@@ -106,7 +106,7 @@ def _version(package: str) -> str | None:
 
 def _git(*arguments: str) -> str:
     completed = subprocess.run(["git", *arguments], cwd=ROOT, capture_output=True, text=True, check=False)
-    return completed.stdout.strip()
+    return completed.stdout
 
 
 def main(argv: Sequence[str] | None = None) -> int:
