@@ -236,7 +236,15 @@ class Index:
                 f"{query.shape[1]} dimensions: search it with the embedding model it was built with, or "
                 "re-index with 'docqa index --rebuild'"
             )
-        scores, ids = vectors.search(query, k)
+        # One query gains nothing from FAISS's thread pool, and waiting for its threads, which
+        # share the cores with the models' threads, took up to 20 times as long as the search.
+        # The setting belongs to the calling thread, and is put back for whatever it does next.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = vectors.search(query, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def passages(self, scored: Sequence[tuple[int, float, int | None, int | None]]) -> list[RetrievedPassage]:
