@@ -59,6 +59,26 @@ def test_the_copy_is_exported_once_and_reused(tiny_reader_path: Path, tmp_path: 
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no scratch left
 
 
+def test_the_copy_runs_each_layer_once(tiny_reader_path: Path, tmp_path: Path, export_calls: list[Path]) -> None:
+    """A traced graph can hold the network twice (once per output) and still give the same
+    answers, at twice the cost: count the matrix products with a weight against the model's."""
+    import onnx
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    onnx_reader(tiny_reader_path, tmp_path)
+    (folder,) = export_calls
+    graph = onnx.load(str(folder / ONNX_FILE)).graph
+    weights = {tensor.name for tensor in graph.initializer}
+    for node in graph.node:  # the exporter may pass a shared weight on through Identity nodes
+        if node.op_type == "Identity" and node.input[0] in weights:
+            weights.add(node.output[0])
+    products = [node for node in graph.node if node.op_type in {"MatMul", "Gemm"} and set(node.input) & weights]
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_reader_path)
+
+    assert len(products) == sum(isinstance(module, torch.nn.Linear) for module in model.modules())
+
+
 @pytest.mark.parametrize("damage", ["truncate", "drop record"])
 def test_a_damaged_copy_is_exported_again(
     tiny_reader_path: Path, tmp_path: Path, export_calls: list[Path], damage: str

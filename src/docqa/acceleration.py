@@ -2,9 +2,9 @@
 models, exported once, cached next to the index and run with ONNX Runtime.
 
 A copy lives in ``<cache>/<kind>-<key>/model.onnx``. The key is a hash of the model's name, its
-files (or its hub revision), the precision and the versions of docqa and of the libraries that
-write and read the copy, so a changed model or upgrade exports again, and nothing else does. A
-copy that is incomplete or cannot be opened is exported again.
+files (or its hub revision), the precision, the export format and the versions of docqa and of
+the libraries that write and read the copy, so a changed model, exporter or upgrade exports
+again, and nothing else does. A copy that is incomplete or cannot be opened is exported again.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 ONNX_FILE = "model.onnx"
 RECORD_FILE = "export.json"
 OPSET = 17
+# Part of the cache key: raise it whenever the exported graph changes, so older copies are made again.
+EXPORT_FORMAT = 2
 
 Export = Callable[[Path], None]  # writes the full-precision ONNX model to the given file
 
@@ -90,6 +92,7 @@ def _cache_key(kind: str, model_name: str, precision: str) -> str:
         "model": model_name,
         "files": _model_fingerprint(model_name),
         "precision": precision,
+        "format": EXPORT_FORMAT,
         "versions": [__version__, torch.__version__, transformers.__version__, onnxruntime.__version__],
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
