@@ -1,8 +1,8 @@
 """Question latency per stage at several top-k, against the naive reader; int8 speed and agreement.
 
-Latencies are those of ``Assistant.ask`` (``Answer.timings``), with the query-vector cache
-emptied before each question so every question pays for its embedding; the warm-up question is
-not among the measured ones, so no cached reading answers them. The naive reader reads the same
+Latencies are those of ``Assistant.ask`` (``Answer.timings``). Every question is asked
+``latency_rounds`` times, with the query vectors and readings kept for repeated questions
+forgotten before each, so every sample pays for embedding and reading. The naive reader reads the same
 passages right after docqa's reader, so both meet the same machine load.
 """
 
@@ -83,6 +83,7 @@ def _measure(
         reader_name=reader,
         precision=precision,
         questions=questions,
+        rounds=plan.latency_rounds,
         top_ks=list(top_ks),
         naive=precision == "fp32" and reader == DEFAULT_READER,
     )
@@ -102,9 +103,10 @@ def _assistant(corpus: str, paragraphs: int | None, embedder: str, reader: str, 
     return assistant
 
 
-def _forget_query_vectors(assistant: Any) -> None:
-    """Empty the embedder's query cache, so that a repeated question is embedded again."""
+def _forget_cached_results(assistant: Any) -> None:
+    """Forget the query vectors and readings kept for repeated questions."""
     assistant.embedder.encode_query.cache_clear()
+    assistant.reader.clear_cache()
 
 
 def measure_questions(
@@ -115,6 +117,7 @@ def measure_questions(
     reader_name: str,
     precision: str,
     questions: list[str],
+    rounds: int,
     top_ks: list[int],
     naive: bool,
 ) -> dict[str, Any]:
@@ -128,8 +131,8 @@ def measure_questions(
     by_top_k = {}
     for top_k in top_ks:
         samples: dict[str, list[float]] = defaultdict(list)
-        for question in questions:
-            _forget_query_vectors(assistant)
+        for question in questions * rounds:
+            _forget_cached_results(assistant)
             answer = assistant.ask(question, top_k=top_k)
             for stage in STAGES:
                 if stage in answer.timings:

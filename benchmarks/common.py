@@ -39,6 +39,7 @@ class Plan:
     squad_paragraphs: int | None  # None: every paragraph of the SQuAD part
     seed_questions: int
     squad_questions: int
+    latency_rounds: int  # each question is asked this many times, its cached results forgotten
     top_ks: tuple[int, ...]
     compare_base_reader: bool
     agreement_pairs: int
@@ -54,6 +55,7 @@ class Plan:
                 squad_paragraphs=30,
                 seed_questions=2,
                 squad_questions=2,
+                latency_rounds=1,
                 top_ks=(1, 3),
                 compare_base_reader=False,
                 agreement_pairs=3,
@@ -64,8 +66,9 @@ class Plan:
         return cls(
             quick=False,
             squad_paragraphs=None,
-            seed_questions=5,
-            squad_questions=8,
+            seed_questions=9,
+            squad_questions=9,
+            latency_rounds=3,
             top_ks=(1, 3, 5, 10),
             compare_base_reader=True,
             agreement_pairs=30,

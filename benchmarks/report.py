@@ -122,8 +122,9 @@ def latency_section(record: dict[str, Any]) -> list[str]:
     lines = [
         "## Question latency",
         "",
-        "`Assistant.ask` timings in ms, p50 / p95 over the questions; the query cache is emptied before each "
-        "question. The naive reader (padded 384-token windows, stride 128, fp32, one forward pass per passage) "
+        f"`Assistant.ask` timings in ms, p50 / p95 over {record['plan'].get('latency_rounds', 1)} rounds of the "
+        "questions; the query vectors and readings kept for repeated questions are forgotten before each one. "
+        "The naive reader (padded 384-token windows, stride 128, fp32, one forward pass per passage) "
         "reads the same passages right after docqa's reader; its total is docqa's retrieval plus its reading.",
     ]
     for corpus, measured in result["corpora"].items():
