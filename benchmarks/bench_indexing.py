@@ -2,7 +2,7 @@
 
 docqa indexes every SQuAD paragraph as a Document through ``Assistant.index`` (chunking,
 embedding, SQLite and FTS5 writes, the FAISS file), with its default settings and the model
-already loaded. The baseline encodes the
+already loaded, then again with ``--precision int8``. The baseline encodes the
 same passages with ``SentenceTransformer.encode`` as shipped: fp32 at its default batch size.
 Each side runs in its own process, so each peak RSS is its own.
 """
@@ -42,14 +42,27 @@ def run(plan: Plan, models: dict[str, str]) -> dict[str, Any]:
         limit=plan.squad_paragraphs,
         index_dir=str(SQUAD_INDEX_DIR),
     )
-    log(f"indexing: {docqa['passages_per_second']:.1f} passages/s; now plain SentenceTransformer.encode")
+    log(f"indexing: {docqa['passages_per_second']:.1f} passages/s; again with --precision int8")
+    int8 = run_child(
+        "bench_indexing",
+        "index_documents",
+        embedder=models[EMBEDDER],
+        limit=plan.squad_paragraphs,
+        index_dir=str(WORK_DIR / "squad-index-int8"),
+        precision="int8",
+    )
+    log(f"indexing: int8 {int8['passages_per_second']:.1f} passages/s; now plain SentenceTransformer.encode")
     baseline = run_child("bench_indexing", "encode_baseline", embedder=models[EMBEDDER], index_dir=str(SQUAD_INDEX_DIR))
     log(f"indexing: baseline {baseline['passages_per_second']:.1f} passages/s")
     return {
         "corpus": benchmark_corpus_name(),
         "docqa": docqa,
+        "docqa_int8": int8,
         "baseline_sentence_transformers": baseline,
         "speedup_index_vs_baseline_encode": round(docqa["passages_per_second"] / baseline["passages_per_second"], 3),
+        "speedup_int8_index_vs_baseline_encode": round(
+            int8["passages_per_second"] / baseline["passages_per_second"], 3
+        ),
     }
 
 
@@ -58,7 +71,7 @@ def passage_texts(index_dir: Path) -> list[str]:
         return [row[0] for row in db.execute("SELECT text FROM chunks ORDER BY id")]
 
 
-def index_documents(embedder: str, limit: int | None, index_dir: str) -> dict[str, Any]:
+def index_documents(embedder: str, limit: int | None, index_dir: str, precision: str = "fp32") -> dict[str, Any]:
     """Build the index from scratch through ``Assistant.index``, with the embedder already loaded."""
     from docqa.assistant import Assistant
     from docqa.config import NO_MODEL
@@ -68,13 +81,22 @@ def index_documents(embedder: str, limit: int | None, index_dir: str) -> dict[st
     empty_corpus = WORK_DIR / "empty-corpus"
     empty_corpus.mkdir(parents=True, exist_ok=True)
     documents = benchmark_documents(limit)
-    assistant = Assistant(empty_corpus, folder, embedder, NO_MODEL)
+    assistant = Assistant(empty_corpus, folder, embedder, NO_MODEL, precision=precision)
     started = time.perf_counter()
     assistant.warm_up()  # loads the embedder (and makes any copy of it the backend needs)
     assistant.embedder.encode(WARM_UP_TEXTS)
     load_seconds = time.perf_counter() - started
     rss_before = current_rss_bytes()
+    encoding: list[float] = []  # seconds in each call of the embedder, to tell its share
+    encode = assistant.embedder.encode
 
+    def timed_encode(texts: Any, **options: Any) -> Any:
+        started = time.perf_counter()
+        vectors = encode(texts, **options)
+        encoding.append(time.perf_counter() - started)
+        return vectors
+
+    assistant.embedder.encode = timed_encode
     started = time.perf_counter()
     report = assistant.index(documents=documents)
     index_seconds = time.perf_counter() - started
@@ -83,11 +105,14 @@ def index_documents(embedder: str, limit: int | None, index_dir: str) -> dict[st
         "documents": len(documents),
         "passages": report.chunks,
         "mean_passage_chars": round(sum(map(len, texts)) / max(len(texts), 1), 1),
+        "precision": precision,
         "embedder_backend": model_backends(assistant)["embedder_backend"],
         "model_load_seconds": round(load_seconds, 3),
         "index_seconds": round(index_seconds, 3),
         "documents_per_second": round(len(documents) / index_seconds, 2),
         "passages_per_second": round(report.chunks / index_seconds, 2),
+        "embedding_seconds": round(sum(encoding), 3),
+        "embedding_passages_per_second": round(report.chunks / sum(encoding), 2),
         "embedder_batch_size": assistant.embedder.batch_size,
         "rss_before_indexing_mib": round(rss_before / MIB, 1),
         "peak_rss_mib": round(peak_rss_bytes() / MIB, 1),

@@ -77,16 +77,8 @@ def run(plan: Plan, models: dict[str, str]) -> dict[str, Any]:
         queries = plan.scale_queries if passages <= ENGINE_BUILD_MAX else min(plan.scale_queries, LARGE_QUERIES)
         log(f"scale: built in {built['wall_seconds']:.0f} s; searching with {queries} queries a mode")
         searched = run_child("bench_scale", "measure_search", folder=str(folder), queries=queries)
-        log(f"scale: {passages:,} passages: p50 ms {_p50s(searched)}; again with one FAISS thread")
-        one_thread = run_child(
-            "bench_scale",
-            "measure_search",
-            environment={"OMP_NUM_THREADS": "1"},
-            folder=str(folder),
-            queries=queries,
-        )
-        log(f"scale: {passages:,} passages, one FAISS thread: p50 ms {_p50s(one_thread)}")
-        sizes.append({"passages": passages, "build": built, "search": searched, "search_one_thread": one_thread})
+        log(f"scale: {passages:,} passages: p50 ms {_p50s(searched)}")
+        sizes.append({"passages": passages, "build": built, "search": searched})
         shutil.rmtree(folder, ignore_errors=True)
     log("scale: query embedding time with the real-architecture embedder")
     embedding = run_child("bench_scale", "measure_query_embedding", embedder=models[EMBEDDER], queries=50)

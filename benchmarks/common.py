@@ -132,14 +132,11 @@ def folder_size(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def run_child(
-    module: str, function: str, *, environment: dict[str, str] | None = None, **arguments: Any
-) -> dict[str, Any]:
+def run_child(module: str, function: str, **arguments: Any) -> dict[str, Any]:
     """Run ``module.function(**arguments)`` in a fresh Python process and return its result.
 
     A fresh process gives each measurement its own peak RSS and no state left by the others.
-    The result carries ``peak_rss_bytes`` and ``wall_seconds`` of the child; ``environment``
-    adds variables to the child's environment.
+    The result carries ``peak_rss_bytes`` and ``wall_seconds`` of the child.
     """
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     request = WORK_DIR / f"request-{module}-{function}.json"
@@ -148,7 +145,7 @@ def run_child(
     response.unlink(missing_ok=True)
     started = time.perf_counter()
     command = [sys.executable, str(BENCH_DIR / "child.py"), module, function, str(request), str(response)]
-    completed = subprocess.run(command, cwd=ROOT, env={**child_environment(), **(environment or {})}, check=False)
+    completed = subprocess.run(command, cwd=ROOT, env=child_environment(), check=False)
     if completed.returncode != 0 or not response.exists():
         raise RuntimeError(f"{module}.{function} failed with exit status {completed.returncode}")
     result = json.loads(response.read_text())
