@@ -114,6 +114,17 @@ def test_a_changed_model_gets_a_new_copy_in_place_of_the_old_one(
     assert {path for path in cache.iterdir() if path.is_dir()} == {int8, new}
 
 
+def test_a_folder_named_by_another_path_uses_the_same_copy(
+    tiny_reader_path: Path, tmp_path: Path, export_calls: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    onnx_reader(tiny_reader_path, tmp_path / "cache")
+    monkeypatch.chdir(tiny_reader_path.parent)
+    onnx_reader(Path(tiny_reader_path.name), tmp_path / "cache")
+    onnx_reader(Path(".") / ".." / tiny_reader_path.parent.name / tiny_reader_path.name, tmp_path / "cache")
+
+    assert len(export_calls) == 1
+
+
 def test_a_model_that_cannot_be_exported_runs_in_pytorch(
     tiny_reader_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

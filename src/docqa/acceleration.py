@@ -70,6 +70,9 @@ def cached_session(
 ) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session of the cached copy of ``model_name``, exporting it first if needed."""
     cache_dir.mkdir(parents=True, exist_ok=True)
+    local = Path(model_name).expanduser()
+    if local.is_dir():  # one copy for a folder, however its path is written
+        model_name = str(local.resolve())
     folder = cache_dir / f"{kind}-{_cache_key(kind, model_name, precision)}"
     with FileLock(str(folder) + ".lock"):  # another process exporting the same model is waited for
         session = _open_if_complete(folder)
