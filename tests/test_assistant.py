@@ -69,6 +69,35 @@ def test_extractive_answers_are_exact_spans_of_the_cited_document(
     assert payload["citations"][0]["source"] == citation.source and payload["mode"] == "extractive"
 
 
+@pytest.mark.parametrize(("setting", "readings"), [(None, 1), ("0", 2)])
+def test_the_reader_cache_setting_decides_whether_a_repeated_question_is_read_again(
+    tmp_path: Path,
+    corpus: Path,
+    tiny_reader_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str | None,
+    readings: int,
+) -> None:
+    if setting is not None:
+        monkeypatch.setenv("DOCQA_READER_CACHE", setting)
+    assistant = Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path))
+    assistant.warm_up()
+    forward = assistant.reader._forward
+    calls = []
+    monkeypatch.setattr(assistant.reader, "_forward", lambda encodings: calls.append(1) or forward(encodings))
+
+    answers = [assistant.ask("Who was thought to be a major target of the protestors?") for _ in range(2)]
+
+    assert len(calls) == readings
+    assert answers[0].text == answers[1].text
+
+
+def test_a_negative_reader_cache_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCQA_READER_CACHE", "-1")
+    with pytest.raises(DocqaError, match="reader_cache must not be negative"):
+        Assistant()
+
+
 def test_below_the_threshold_it_abstains_and_shows_the_closest_passages(
     tmp_path: Path, corpus: Path, tiny_reader_path: Path
 ) -> None:

@@ -158,6 +158,7 @@ class Assistant:
                         name,
                         max_answer_tokens=self.settings.max_answer_tokens,
                         confidence_threshold=self.settings.confidence_threshold,
+                        cached_results=self.settings.reader_cache,
                         precision=self.settings.precision,
                         backend=self.settings.backend,
                         cache_dir=cache_dir,

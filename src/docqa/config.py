@@ -32,6 +32,7 @@ class Settings:
     precision: str = "fp32"
     backend: str = "onnx"
     max_answer_tokens: int = 30
+    reader_cache: int = 256  # readings kept for questions asked again of the same passages; 0: none
 
     def __post_init__(self) -> None:
         if self.retrieval not in RETRIEVAL_MODES:
@@ -40,6 +41,8 @@ class Settings:
             raise DocqaError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.backend not in BACKENDS:
             raise DocqaError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.reader_cache < 0:
+            raise DocqaError(f"reader_cache must not be negative, not {self.reader_cache}")
         if self.top_k < 1:
             raise DocqaError(f"top_k must be at least 1, not {self.top_k}")
         if not 0.0 <= self.confidence_threshold <= 1.0:
