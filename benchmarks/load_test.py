@@ -201,8 +201,9 @@ def free_port() -> int:
 
 
 def quiet_environment() -> dict[str, str]:
-    """The environment of the child processes: offline, no telemetry, no login, loopback only."""
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    """The environment of the child processes: offline, no telemetry, no login, loopback only, and
+    no readings kept for repeated questions, so that every question costs what a new one costs."""
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "DOCQA_READER_CACHE": "0"}
     for inherited in ("DOCQA_AUTH_USERNAME", "DOCQA_AUTH_PASSWORD", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
         env.pop(inherited, None)
     return env
@@ -607,7 +608,8 @@ def markdown(results: dict[str, Any]) -> str:
              "Questions sent to the running app's `/ask` API by concurrent `gradio_client` clients on "
              "127.0.0.1: a steady phase, then the same load while `docqa index` updates the index from "
              "another process. The questions are those of `tests/seed_examples.json`, answerable and not, "
-             "asked in turn. Written by `benchmarks/load_test.py`. The models of `benchmarks/.models/` "
+             "asked in turn; the server keeps no readings for repeated questions (`DOCQA_READER_CACHE=0`), "
+             "so each one is read afresh. Written by `benchmarks/load_test.py`. The models of `benchmarks/.models/` "
              "have random weights: their answers mean nothing, so with them only the retrieval of the new "
              "file is checked. p50 and p95 are nearest-rank percentiles of the time from sending a "
              "question to its answer.", ""]
