@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
-from docqa.errors import DocqaError
+from docqa.errors import DocqaError, ModelLoadError
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -35,6 +35,7 @@ OPSET = 17
 EXPORT_FORMAT = 2
 
 Export = Callable[[Path], None]  # writes the full-precision ONNX model to the given file
+log = logging.getLogger(__name__)
 
 
 def physical_cores() -> int:
@@ -81,6 +82,20 @@ def cached_session(
             _remove_older_copies(folder, model_name, precision)
             session = _open_session(folder / ONNX_FILE)
     return session
+
+
+def session_or_none(
+    cache_dir: Path, kind: str, model_name: str, precision: str, export: Export
+) -> onnxruntime.InferenceSession | None:
+    """``cached_session``, or None, with a warning, where the copy cannot be made: the model then
+    runs in PyTorch. A model that cannot be loaded at all still raises ``ModelLoadError``."""
+    try:
+        return cached_session(cache_dir, kind, model_name, precision, export)
+    except ModelLoadError:
+        raise
+    except Exception as error:  # an architecture the exporter cannot handle still runs in PyTorch
+        log.warning("running %r (%s) in PyTorch: its ONNX copy could not be made (%s)", model_name, kind, error)
+        return None
 
 
 def _cache_key(kind: str, model_name: str, precision: str) -> str:

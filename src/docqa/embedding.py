@@ -7,7 +7,6 @@ a cache folder; the sentence-transformers model then only tokenises.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -16,16 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from docqa.acceleration import cached_session, export_module, quantize_torch_int8, use_physical_cores_in_torch
+from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
 from docqa.config import BACKENDS, DEFAULT_EMBEDDING_MODEL, PRECISIONS
-from docqa.errors import DocqaError, ModelLoadError
+from docqa.errors import DocqaError
 from docqa.models import load_model
 
 EMBEDDING = "embedding"  # the output of the ONNX copy
 # Texts are encoded a few at a time: small batches stay in the CPU caches, and were measured
 # faster than the batches of 32 or 64 that suit a GPU.
 DEFAULT_BATCH_SIZE = 8
-log = logging.getLogger(__name__)
 
 
 class Embedder:
@@ -120,16 +118,9 @@ class Embedder:
 
     def _onnx_session(self, model: Any) -> Any:
         assert self.cache_dir is not None
-        try:
-            return cached_session(
-                self.cache_dir, "embedder", self.model_name, self.precision, lambda path: _export(model, path)
-            )
-        except ModelLoadError:
-            raise
-        except Exception as error:  # a model the exporter cannot handle still runs in PyTorch
-            log.warning("running the embedding model %r in PyTorch: its ONNX copy could not be made (%s)",
-                        self.model_name, error)
-            return None
+        return session_or_none(
+            self.cache_dir, "embedder", self.model_name, self.precision, lambda path: _export(model, path)
+        )
 
 
 def _load_sentence_transformer(name: str, local_files_only: bool) -> Any:

@@ -11,7 +11,6 @@ exported once into a cache folder (see ``docqa.acceleration``); both give the sa
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import sqlite3
@@ -25,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from docqa.acceleration import cached_session, export_module, quantize_torch_int8, use_physical_cores_in_torch
+from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
 from docqa.chunking import sentence_spans
 from docqa.config import BACKENDS, DEFAULT_READER_MODEL, PRECISIONS
-from docqa.errors import DocqaError, ModelLoadError
+from docqa.errors import DocqaError
 from docqa.models import load_model
 from docqa.schema import ExtractedAnswer, RetrievedPassage
 
@@ -41,7 +40,6 @@ WINDOWS_PER_BATCH = 32  # bounds the memory of one forward pass
 SENTENCE_ANSWERS = 3
 LOGITS = ("start_logits", "end_logits")
 
-log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits; FTS5 splits words at "_"
 _STOP_WORDS = frozenset({
@@ -245,14 +243,7 @@ class ExtractiveReader:
 
     def _onnx_session(self) -> Any:
         assert self.cache_dir is not None
-        try:
-            return cached_session(self.cache_dir, "reader", self.model_name, self.precision, self._export)
-        except ModelLoadError:
-            raise
-        except Exception as error:  # an architecture the exporter cannot handle still runs in PyTorch
-            log.warning("running the reader model %r in PyTorch: its ONNX copy could not be made (%s)",
-                        self.model_name, error)
-            return None
+        return session_or_none(self.cache_dir, "reader", self.model_name, self.precision, self._export)
 
     def _export(self, path: Path) -> None:
         from transformers import AutoModelForQuestionAnswering
