@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pypdf
 import pytest
+from pdfs import pdf_bytes
 
 from docqa.documents import UnreadableFile, load_document, load_documents
 from docqa.errors import DocqaError
@@ -37,41 +38,6 @@ def skip_reason(folder: Path, name: str, content: bytes | str) -> str:
     documents, skipped = load_documents(folder)
     assert documents == []
     return skipped[name]
-
-
-def pdf_bytes(pages: list[list[str]], info: str = "") -> bytes:
-    """A minimal PDF: each page shows its lines in Helvetica; ``info`` is a document information body."""
-    catalog, font = (
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    )
-    objects = [catalog, b"", font]  # the page tree (object 2) is filled in once the pages are known
-    kids = []
-    for lines in pages:
-        shown = " T* ".join(f"({line}) Tj" for line in lines)
-        content = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode("latin-1")
-        page_id = len(objects) + 1
-        kids.append(f"{page_id} 0 R")
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-            f"/Contents {page_id + 1} 0 R >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
-    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
-    if info:
-        objects.append(f"<< {info} >>".encode("latin-1"))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    info_ref = f" /Info {len(objects)} 0 R" if info else ""
-    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R{info_ref} >>"
-    out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
 
 
 def written_pdf(build: Callable[[pypdf.PdfWriter], None]) -> bytes:

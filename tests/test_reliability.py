@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 import unicodedata
-import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +26,7 @@ import pypdf
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from pdfs import pdf_bytes
 
 import docqa.index as index_module
 from docqa import Answer, Assistant, DocqaError
@@ -324,32 +324,9 @@ def test_a_mixed_folder_indexes_the_good_files_and_lists_the_bad_ones(
         assert_clear_reply(assistant, answer)
 
 
-def compressed_pdf(line: str) -> bytes:
-    """A one-page PDF showing ``line``, its content stream compressed, so its text outgrows the file."""
-    content = zlib.compress(f"BT /F1 12 Tf 72 720 Td ({line}) Tj ET".encode("latin-1"))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
-        b"/Contents 4 0 R >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(content), content),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 def test_a_file_whose_text_outgrows_the_limit_is_skipped(tmp_path: Path) -> None:
     (tmp_path / "small.txt").write_text("Tiny.")
-    pdf = compressed_pdf("word " * 2000)
+    pdf = pdf_bytes([["word " * 2000]], compress=True)
     (tmp_path / "packed.pdf").write_bytes(pdf)
     assert len(pdf) < 1000
     documents, skipped = load_documents(tmp_path, max_file_bytes=1000)
