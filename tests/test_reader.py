@@ -397,8 +397,9 @@ def _answer(text: str, start: int, source: str = SOURCE, score: float = 0.5) -> 
 
 @pytest.mark.parametrize(
     ("start", "end", "expected"),
-    [(2, 5, (0, 7)), (0, 7, (0, 7)), (8, 10, (8, 14)), (7, 9, (7, 14)), (0, 13, (0, 14)), (17, 19, (16, 20))],
-)
+    [(2, 5, (0, 7)), (0, 7, (0, 7)), (8, 10, (8, 14)), (7, 9, (8, 14)), (0, 13, (0, 14)), (17, 19, (16, 20)),
+     (15, 17, (16, 20)), (5, 8, (0, 7)), (7, 8, (7, 8))],
+)  # fmt: skip
 def test_widen_to_words(start: int, end: int, expected: tuple[int, int]) -> None:
     assert widen_to_words("harbour museum, 1998", start, end) == expected
 

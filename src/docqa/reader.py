@@ -125,7 +125,13 @@ def decode_spans(
 
 
 def widen_to_words(text: str, start: int, end: int) -> tuple[int, int]:
-    """Grow ``text[start:end]`` to whole words where a subword token cut one."""
+    """Grow ``text[start:end]`` to whole words where a subword token cut one, leaving out the
+    whitespace at its edges (a span of whitespace alone is kept as it is)."""
+    if text[start:end].strip():
+        while text[start].isspace():
+            start += 1
+        while text[end - 1].isspace():
+            end -= 1
     while 0 < start < len(text) and text[start - 1].isalnum() and text[start].isalnum():
         start -= 1
     while 0 < end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
