@@ -1,11 +1,37 @@
-"""docqa: exact, cited answers from a folder of documents."""
+"""docqa: exact, cited answers from a folder of documents.
 
-__version__ = "0.1.0"
+The public names load on first use (PEP 562), so ``import docqa.reader`` or ``import docqa.chunking``
+costs only what that module needs, and ``import docqa`` itself loads nothing heavy.
+"""
 
-from docqa.assistant import Assistant, AssistantStatus, answer
-from docqa.config import Settings
-from docqa.errors import DocqaError, ModelLoadError
-from docqa.schema import Answer, Chunk, Citation, Document, ExtractedAnswer, IndexReport, RetrievedPassage
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from docqa.version import __version__
+
+if TYPE_CHECKING:
+    from docqa.assistant import Assistant, AssistantStatus, answer
+    from docqa.config import Settings
+    from docqa.errors import DocqaError, ModelLoadError
+    from docqa.schema import Answer, Chunk, Citation, Document, ExtractedAnswer, IndexReport, RetrievedPassage
+
+_EXPORTS = {
+    "Answer": "docqa.schema",
+    "Assistant": "docqa.assistant",
+    "AssistantStatus": "docqa.assistant",
+    "Chunk": "docqa.schema",
+    "Citation": "docqa.schema",
+    "DocqaError": "docqa.errors",
+    "Document": "docqa.schema",
+    "ExtractedAnswer": "docqa.schema",
+    "IndexReport": "docqa.schema",
+    "ModelLoadError": "docqa.errors",
+    "RetrievedPassage": "docqa.schema",
+    "Settings": "docqa.config",
+    "answer": "docqa.assistant",
+}
 
 __all__ = [
     "Answer",
@@ -23,3 +49,16 @@ __all__ = [
     "__version__",
     "answer",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'docqa' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -103,7 +103,7 @@ def _cache_key(kind: str, model_name: str, precision: str) -> str:
     import torch
     import transformers
 
-    from docqa import __version__
+    from docqa.version import __version__
 
     described = {
         "kind": kind,
