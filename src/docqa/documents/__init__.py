@@ -1,0 +1,26 @@
+"""The corpus folder's files as ``Document`` records: which formats are read, and how.
+
+``formats`` is the registry of file formats; ``loading`` finds, hashes and parses the files.
+"""
+
+from docqa.documents.common import UnreadableFile
+from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES, Format, format_for, sniff_problem
+from docqa.documents.loading import SourceFile, load_document, load_documents, parse_file, scan_corpus
+
+# The former name, still read by the upload checks.
+SUPPORTED_SUFFIXES = SUFFIXES
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "SUFFIXES",
+    "SUPPORTED_SUFFIXES",
+    "Format",
+    "SourceFile",
+    "UnreadableFile",
+    "format_for",
+    "load_document",
+    "load_documents",
+    "parse_file",
+    "scan_corpus",
+    "sniff_problem",
+]

@@ -1,0 +1,261 @@
+"""Read the corpus folder: find and hash its files (``scan_corpus``), then parse them (``parse_file``).
+
+Scanning only reads and hashes bytes, so an index can tell which files are new or changed before
+any of them is parsed. ``Document.text`` is the exact text that chunk offsets and citations index
+into. Files with the same content under different names are each indexed under their own name; a
+note is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from docqa.documents.common import UnreadableFile
+from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES, format_for
+from docqa.errors import DocqaError
+from docqa.schema import Document
+
+logger = logging.getLogger(__name__)
+
+_HASH_BLOCK = 2**20
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A supported file of the corpus, found and hashed but not parsed.
+
+    ``source`` is its path relative to the corpus folder, in POSIX form; ``content_hash`` is the
+    SHA-256 of its bytes (hex) and ``size`` their number, both as read when the folder was scanned.
+    """
+
+    source: str
+    path: Path
+    content_hash: str
+    size: int
+
+
+def scan_corpus(
+    corpus_dir: Path, *, max_file_bytes: int = MAX_FILE_BYTES
+) -> tuple[list[SourceFile], dict[str, str]]:
+    """Every supported file under ``corpus_dir``, hashed and sorted by source, and the files skipped with why.
+
+    Hidden files and folders are ignored, and so are links that lead out of the folder. Files over
+    ``max_file_bytes`` and files that cannot be read are logged and skipped. Nothing is parsed.
+    """
+    files, skipped = _scan(Path(corpus_dir), max_file_bytes)
+    _note_duplicates([(file.source, file.content_hash) for file in files])
+    return files, skipped
+
+
+def parse_file(
+    source_file: SourceFile, data: bytes | None = None, *, max_file_bytes: int = MAX_FILE_BYTES
+) -> Document:
+    """The document in ``source_file``, from ``data`` when its bytes are at hand, else read anew.
+
+    Raises ``UnreadableFile`` with the reason for a file it cannot use, also when a parser fails in
+    a way nobody foresaw. The document's hash is that of the bytes parsed, which differ from the
+    scanned ones only if the file changed in between.
+    """
+    path = source_file.path
+    form = format_for(path.suffix)
+    if form is None:
+        raise UnreadableFile(f"unsupported file type {path.suffix or '(none)'}")
+    if data is None:
+        data = _read_bytes(path, max_file_bytes)
+    try:
+        text, title, date = form.parse(data)
+    except UnreadableFile:
+        raise
+    except Exception as error:  # a parser failing in a way nobody foresaw must not stop the other files
+        logger.debug("failed to read %s", path, exc_info=True)
+        raise UnreadableFile(f"cannot be read ({type(error).__name__}: {error})") from error
+    if len(text) > max_file_bytes:
+        raise UnreadableFile(f"its text is longer than {max_file_bytes:,} characters")
+    return Document(
+        source=source_file.source,
+        text=text,
+        title=title or path.stem,
+        content_hash=hashlib.sha256(data).hexdigest(),
+        date=date,
+    )
+
+
+def load_documents(
+    corpus_dir: Path, *, max_file_bytes: int = MAX_FILE_BYTES
+) -> tuple[list[Document], dict[str, str]]:
+    """Every supported file under ``corpus_dir`` parsed, sorted by source, and the files skipped with why.
+
+    The same as ``scan_corpus`` and then ``parse_file`` for each file; a file that cannot be parsed
+    is logged and skipped, and the others are still loaded.
+    """
+    files, skipped = _scan(Path(corpus_dir), max_file_bytes)
+    documents: list[Document] = []
+    for file in files:
+        try:
+            documents.append(parse_file(file, max_file_bytes=max_file_bytes))
+        except UnreadableFile as error:
+            _skip(skipped, file.source, error.reason)
+    _note_duplicates([(document.source, document.content_hash) for document in documents])
+    return documents, dict(sorted(skipped.items()))
+
+
+def load_document(path: Path, corpus_dir: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> Document:
+    """The document in the file at ``path``; raises ``UnreadableFile`` for a file it cannot use."""
+    corpus_dir = Path(corpus_dir)
+    source = _checked_source(path, corpus_dir, corpus_dir.resolve())
+    data = _read_bytes(path, max_file_bytes)
+    source_file = SourceFile(source, path, hashlib.sha256(data).hexdigest(), len(data))
+    return parse_file(source_file, data, max_file_bytes=max_file_bytes)
+
+
+def _scan(corpus_dir: Path, max_file_bytes: int) -> tuple[list[SourceFile], dict[str, str]]:
+    if not corpus_dir.exists():
+        raise DocqaError(f"the corpus folder {corpus_dir} does not exist")
+    if not corpus_dir.is_dir():
+        raise DocqaError(f"the corpus path {corpus_dir} is not a folder")
+    root = corpus_dir.resolve()
+    files: list[SourceFile] = []
+    skipped: dict[str, str] = {}
+    for path in _corpus_files(corpus_dir, skipped):
+        try:
+            source = _checked_source(path, corpus_dir, root)
+            content_hash, size = _hashed(path, max_file_bytes)
+        except UnreadableFile as error:
+            _skip(skipped, _source(path, corpus_dir), error.reason)
+        except Exception as error:  # one file failing in a way nobody foresaw must not stop the others
+            logger.debug("failed to read %s", path, exc_info=True)
+            _skip(skipped, _source(path, corpus_dir), f"cannot be read ({type(error).__name__}: {error})")
+        else:
+            files.append(SourceFile(source, path, content_hash, size))
+    files.sort(key=lambda file: file.source)
+    return files, dict(sorted(skipped.items()))
+
+
+def _checked_source(path: Path, corpus_dir: Path, root: Path) -> str:
+    """The source name of ``path``; raises ``UnreadableFile`` for a file that must not be read."""
+    if format_for(path.suffix) is None:
+        raise UnreadableFile(f"unsupported file type {path.suffix or '(none)'}")
+    source = _source(path, corpus_dir)
+    if _readable(source) != source:
+        raise UnreadableFile("the file name is not valid UTF-8; rename the file")
+    problem = _location_problem(path, root)
+    if problem:
+        raise UnreadableFile(problem)
+    return source
+
+
+def _skip(skipped: dict[str, str], source: str, reason: str) -> None:
+    source = _readable(source)
+    logger.warning("skipped %s: %s", source, reason)
+    skipped[source] = reason
+
+
+def _readable(source: str) -> str:
+    """``source`` with the bytes of a file name that are not UTF-8 shown as U+FFFD."""
+    # Python keeps such bytes as lone surrogates, which cannot be stored, printed or sent as JSON text.
+    return _LONE_SURROGATE.sub("\ufffd", source)
+
+
+def _note_duplicates(files: list[tuple[str, str]]) -> None:
+    """Log each set of ``(source, content_hash)`` pairs that share a hash."""
+    by_hash: dict[str, list[str]] = {}
+    for source, content_hash in files:
+        by_hash.setdefault(content_hash, []).append(source)
+    for sources in by_hash.values():
+        if len(sources) > 1:
+            logger.info("same content in %s; each is indexed under its own name", ", ".join(sources))
+
+
+def _source(path: Path, corpus_dir: Path) -> str:
+    return path.absolute().relative_to(corpus_dir.absolute()).as_posix()
+
+
+def _corpus_files(corpus_dir: Path, skipped: dict[str, str]) -> Iterator[Path]:
+    """Supported files under ``corpus_dir``; links to files inside it are read, other links are not."""
+    root = corpus_dir.resolve()
+    pending = [corpus_dir]
+    while pending:
+        folder = pending.pop()
+        for entry in _folder_entries(folder, corpus_dir, skipped):
+            if entry.name.startswith("."):
+                continue
+            wanted = entry.suffix.lower() in SUFFIXES
+            if entry.is_symlink():
+                problem = _location_problem(entry, root)
+                if problem and (wanted or entry.is_dir()):
+                    _skip(skipped, _source(entry, corpus_dir), problem)
+                # A link to a folder inside the corpus would only repeat files read under their own path.
+                if problem or entry.is_dir():
+                    continue
+            if entry.is_dir():
+                pending.append(entry)
+            elif wanted:
+                yield entry
+
+
+def _folder_entries(folder: Path, corpus_dir: Path, skipped: dict[str, str]) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as error:
+        _skip(skipped, _source(folder, corpus_dir), f"cannot list the folder ({error.strerror})")
+        return []
+
+
+def _location_problem(path: Path, root: Path) -> str | None:
+    """Why ``path``, once links are followed, must not be read from the folder ``root``, or None."""
+    try:
+        target = path.resolve(strict=True)
+    except FileNotFoundError:
+        return "broken link" if path.is_symlink() else "file not found"
+    except (OSError, RuntimeError):
+        return "link that loops or cannot be followed"
+    if not target.is_relative_to(root):
+        return "link to a place outside the corpus folder"
+    return None
+
+
+def _checked_size(path: Path, max_file_bytes: int) -> int:
+    """The size of the regular file at ``path``; raises ``UnreadableFile`` past the limit."""
+    if not path.is_file():
+        raise UnreadableFile("not a regular file")
+    size = path.stat().st_size
+    if size > max_file_bytes:
+        raise UnreadableFile(f"larger than {_size_label(max_file_bytes)}")
+    return size
+
+
+def _read_bytes(path: Path, max_file_bytes: int) -> bytes:
+    try:
+        _checked_size(path, max_file_bytes)
+        return path.read_bytes()
+    except OSError as error:
+        raise UnreadableFile(f"cannot read the file ({error.strerror or error})") from error
+
+
+def _hashed(path: Path, max_file_bytes: int) -> tuple[str, int]:
+    """The SHA-256 (hex) and size of the file's bytes, read a block at a time so none is kept."""
+    try:
+        _checked_size(path, max_file_bytes)
+        digest, size = hashlib.sha256(), 0
+        with path.open("rb") as file:
+            while block := file.read(_HASH_BLOCK):
+                digest.update(block)
+                size += len(block)
+    except OSError as error:
+        raise UnreadableFile(f"cannot read the file ({error.strerror or error})") from error
+    # The file may have grown since its size was checked; the limit holds for what was read.
+    if size > max_file_bytes:
+        raise UnreadableFile(f"larger than {_size_label(max_file_bytes)}")
+    return digest.hexdigest(), size
+
+
+def _size_label(size: int) -> str:
+    if size >= 2**20:
+        return f"{size / 2**20:g} MB"
+    return f"{size} bytes"

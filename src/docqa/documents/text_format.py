@@ -1,0 +1,103 @@
+"""Plain text and Markdown files: decoding bytes of an unknown encoding into text."""
+
+from __future__ import annotations
+
+import codecs
+
+from docqa.documents.common import UnreadableFile, checked_text, first_line, normalised, short_title, split_date_marker
+
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Below this size a guess at a legacy encoding is unreliable.
+_MIN_DETECTION_BYTES = 32
+_MAX_CHAOS = 0.1
+_REPLACEMENT = "\ufffd"
+
+
+def parse_plain(data: bytes) -> tuple[str, str, str | None]:
+    """The text, title (its first line) and date of a plain text file."""
+    return _text_content(data, markdown=False)
+
+
+def parse_markdown(data: bytes) -> tuple[str, str, str | None]:
+    """The text, title (its first line without heading marks) and date of a Markdown file."""
+    return _text_content(data, markdown=True)
+
+
+def _text_content(data: bytes, *, markdown: bool) -> tuple[str, str, str | None]:
+    text, date = split_date_marker(normalised(decoded(data)))
+    text = checked_text(text)
+    return text, short_title(first_line(text, markdown=markdown)), date
+
+
+def has_bom(data: bytes) -> bool:
+    return data.startswith(tuple(bom for bom, _ in BOMS))
+
+
+def is_binary(data: bytes) -> bool:
+    """Whether ``data`` (a whole file or its first bytes) is binary rather than text.
+
+    A NUL byte never occurs in text of an 8-bit or UTF-8 encoding; in UTF-16 and UTF-32 it does,
+    and such text starts with a byte order mark.
+    """
+    return b"\x00" in data and not has_bom(data)
+
+
+def decoded(data: bytes) -> str:
+    """``data`` as text: by its byte order mark, as UTF-8, or in a confidently detected encoding."""
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            return _decode_or_skip(data, encoding)
+    if is_binary(data):
+        raise UnreadableFile("binary file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    damaged_utf8 = _damaged_utf8(data)
+    if damaged_utf8 is not None:
+        return damaged_utf8
+    encoding = _detected_encoding(data)
+    if encoding is None:
+        raise UnreadableFile("not valid text (not UTF-8, and no confident guess of its encoding)")
+    return _decode_or_skip(data, encoding)
+
+
+def _decode_or_skip(data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(f"not valid text ({error.reason} for {encoding})") from error
+
+
+def _damaged_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a few bad bytes, each shown as U+FFFD; None when it does not look like UTF-8.
+
+    Legacy 8-bit encodings almost never form valid multi-byte UTF-8 sequences, so finding more of
+    those than bad bytes says the file is UTF-8 that was damaged, not text in another encoding.
+    """
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count(_REPLACEMENT)
+    valid_non_ascii = len(text) - len(text.encode("ascii", errors="ignore")) - bad
+    return text if valid_non_ascii > bad else None
+
+
+def _detected_encoding(data: bytes) -> str | None:
+    if len(data) < _MIN_DETECTION_BYTES:
+        return None
+    import charset_normalizer  # only files that are not UTF-8 need it
+
+    matches = list(charset_normalizer.from_bytes(data, enable_fallback=False))
+    if not matches:
+        return None
+    least_chaos = min(match.chaos for match in matches)
+    if least_chaos > _MAX_CHAOS:
+        return None
+    best = [match.encoding for match in matches if match.chaos == least_chaos]
+    # Many code pages decode Western text equally cleanly; the most common one is the best bet.
+    return "cp1252" if "cp1252" in best else best[0]
