@@ -19,10 +19,10 @@ from docqa.evaluation import (
     load_squad,
     normalize_answer,
     oracle_passage,
-    percentile,
     retrieval_metrics,
     sample_questions,
 )
+from docqa.stats import percentile
 
 TINY_SQUAD = Path(__file__).parent / "data" / "tiny_squad_v2.json"
 TINY_QUESTIONS = 12

@@ -1,0 +1,102 @@
+"""Measuring the assistant on SQuAD-format data (versions 1.1 and 2.0): ``docqa eval``.
+
+``squad`` reads the data, ``metrics`` scores answers and rankings, ``run`` asks the questions and
+summarises, ``report`` prints the tables and ``cli`` is the subcommand. The names below load their
+module on first use, so reading SQuAD data (as the benchmarks do) does not import the assistant.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from docqa.evaluation.cli import add_arguments, run_cli, write_json
+    from docqa.evaluation.metrics import (
+        RANK_DEPTH,
+        RECALL_CUTOFFS,
+        answer_scores,
+        exact_match,
+        f1_score,
+        normalize_answer,
+        retrieval_metrics,
+    )
+    from docqa.evaluation.report import format_report
+    from docqa.evaluation.run import DEFAULT_SEED, EvalOptions, QuestionResult, Reading, evaluate
+    from docqa.evaluation.squad import (
+        SquadQuestion,
+        SquadSet,
+        load_squad,
+        oracle_passage,
+        paragraph_document,
+        paragraph_source,
+        parse_squad,
+        sample_questions,
+    )
+
+_EXPORTS = {  # name: the module of this package that defines it
+    "add_arguments": "cli",
+    "run_cli": "cli",
+    "write_json": "cli",
+    "RANK_DEPTH": "metrics",
+    "RECALL_CUTOFFS": "metrics",
+    "answer_scores": "metrics",
+    "exact_match": "metrics",
+    "f1_score": "metrics",
+    "normalize_answer": "metrics",
+    "retrieval_metrics": "metrics",
+    "format_report": "report",
+    "DEFAULT_SEED": "run",
+    "EvalOptions": "run",
+    "QuestionResult": "run",
+    "Reading": "run",
+    "evaluate": "run",
+    "SquadQuestion": "squad",
+    "SquadSet": "squad",
+    "load_squad": "squad",
+    "oracle_passage": "squad",
+    "paragraph_document": "squad",
+    "paragraph_source": "squad",
+    "parse_squad": "squad",
+    "sample_questions": "squad",
+}
+
+__all__ = [
+    "DEFAULT_SEED",
+    "RANK_DEPTH",
+    "RECALL_CUTOFFS",
+    "EvalOptions",
+    "QuestionResult",
+    "Reading",
+    "SquadQuestion",
+    "SquadSet",
+    "add_arguments",
+    "answer_scores",
+    "evaluate",
+    "exact_match",
+    "f1_score",
+    "format_report",
+    "load_squad",
+    "normalize_answer",
+    "oracle_passage",
+    "paragraph_document",
+    "paragraph_source",
+    "parse_squad",
+    "retrieval_metrics",
+    "run_cli",
+    "sample_questions",
+    "write_json",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
