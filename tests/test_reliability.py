@@ -32,7 +32,8 @@ import docqa.index as index_module
 from docqa import Answer, Assistant, DocqaError
 from docqa.chunking import chunk_document
 from docqa.cli import main
-from docqa.documents import load_documents
+from docqa.documents import Format, load_documents
+from docqa.documents.formats import FORMAT_BY_SUFFIX
 from docqa.embedding import Embedder
 from docqa.errors import IndexLoadError
 from docqa.index import FORMAT_VERSION, Index, IndexSettings, fts_query
@@ -343,7 +344,7 @@ def test_a_loader_failing_unexpectedly_skips_only_that_file(tmp_path: Path, monk
     def broken_parser(data: bytes) -> tuple[str, str, str | None]:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("docqa.documents._html_content", broken_parser)
+    monkeypatch.setitem(FORMAT_BY_SUFFIX, ".html", Format("HTML", (".html",), lambda head: None, broken_parser))
     documents, skipped = load_documents(tmp_path)
     assert [document.source for document in documents] == ["good.txt"]
     assert skipped == {"page.html": "cannot be read (RecursionError: maximum recursion depth exceeded)"}
