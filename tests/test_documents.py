@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +16,19 @@ import pypdf
 import pytest
 from pdfs import pdf_bytes
 
-from docqa.documents import UnreadableFile, load_document, load_documents
+from docqa.documents import (
+    MAX_FILE_BYTES,
+    SUFFIXES,
+    SourceFile,
+    UnreadableFile,
+    format_for,
+    load_document,
+    load_documents,
+    parse_file,
+    scan_corpus,
+    sniff_problem,
+)
+from docqa.documents.formats import FORMAT_BY_SUFFIX
 from docqa.errors import DocqaError
 from docqa.schema import Document
 
@@ -324,3 +339,137 @@ def test_load_document_raises_unreadable_file_with_the_reason(tmp_path: Path) ->
     assert isinstance(raised.value, DocqaError)
     with pytest.raises(UnreadableFile, match="unsupported"):
         load_document(write(tmp_path, "table.csv", "a,b"), tmp_path)
+
+
+def test_the_registry_lists_the_supported_formats_in_order() -> None:
+    assert SUFFIXES == (".txt", ".md", ".html", ".htm", ".pdf")
+    assert MAX_FILE_BYTES == 20 * 2**20
+    assert format_for(".HTM") is format_for(".html")
+    assert [format_for(suffix).name for suffix in (".txt", ".md", ".pdf")] == ["text", "Markdown", "PDF"]
+    assert format_for(".csv") is None
+    assert format_for("") is None
+
+
+@pytest.mark.parametrize(
+    ("suffix", "head", "problem"),
+    [
+        (".pdf", b"%PDF-1.7\n%\xe2\xe3", None),
+        (".PDF", b"%PDF-1.4", None),
+        (".pdf", b"<html><body>", "the file is not a PDF (it does not start with %PDF-)"),
+        (".pdf", b"", "the file is not a PDF (it does not start with %PDF-)"),
+        (".txt", b"plain words", None),
+        (".txt", b"\x7fELF\x02\x01\x00\x00", "the file is binary, not text"),
+        (".md", "Zo\u00eb".encode("utf-16"), None),
+        (".txt", b"\x00\x00\xfe\xff" + "Zo\u00eb".encode("utf-32-be"), None),
+        (".html", b"<p>a</p>\x00\x00", "the file is binary, not text"),
+        (".htm", bytes(range(0x80, 0x100)), None),  # not valid text either, but only parsing can tell
+        (".csv", b"a,b", "unsupported file type .csv"),
+        ("", b"text", "unsupported file type (none)"),
+    ],
+)
+def test_sniff_problem_checks_the_first_bytes_against_the_suffix(suffix: str, head: bytes, problem: str | None) -> None:
+    assert sniff_problem(suffix, head) == problem
+
+
+def test_the_text_sniff_and_the_text_loader_agree_on_binary_files(tmp_path: Path) -> None:
+    binary, utf16 = b"text\x00more text", "text and more".encode("utf-16")
+    assert sniff_problem(".txt", binary) is not None
+    assert skip_reason(tmp_path, "binary.txt", binary) == "binary file"
+    assert sniff_problem(".txt", utf16) is None
+    assert load_one(tmp_path, "utf16.txt", utf16).text == "text and more"
+
+
+def test_scan_corpus_hashes_without_parsing_and_parse_file_reports_the_damage(tmp_path: Path) -> None:
+    damaged = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage"
+    write(tmp_path, "damaged.pdf", damaged)
+    write(tmp_path, "notes.txt", "Some notes.")
+    write(tmp_path, "table.csv", "a,b")
+    files, skipped = scan_corpus(tmp_path)
+    assert skipped == {}
+    assert files == [
+        SourceFile("damaged.pdf", tmp_path / "damaged.pdf", hashlib.sha256(damaged).hexdigest(), len(damaged)),
+        SourceFile("notes.txt", tmp_path / "notes.txt", hashlib.sha256(b"Some notes.").hexdigest(), 11),
+    ]
+    with pytest.raises(UnreadableFile, match=r"^damaged PDF"):
+        parse_file(files[0])
+    document = parse_file(files[1])
+    assert (document.source, document.text) == ("notes.txt", "Some notes.")
+    assert document.content_hash == files[1].content_hash
+
+
+def test_scan_corpus_calls_no_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[bytes] = []
+
+    def recording_parser(data: bytes) -> tuple[str, str, str | None]:
+        parsed.append(data)
+        return "Recorded text.", "", None
+
+    for suffix, form in FORMAT_BY_SUFFIX.items():
+        monkeypatch.setitem(FORMAT_BY_SUFFIX, suffix, dataclasses.replace(form, parse=recording_parser))
+    write(tmp_path, "a.txt", "Text.")
+    write(tmp_path, "b.html", "<p>Page.</p>")
+    files, _ = scan_corpus(tmp_path)
+    assert [file.source for file in files] == ["a.txt", "b.html"]
+    assert parsed == []
+    assert parse_file(files[1]).text == "Recorded text."
+    assert parsed == [b"<p>Page.</p>"]
+
+
+def test_scan_corpus_skips_what_load_documents_skips_before_parsing(tmp_path: Path) -> None:
+    write(tmp_path, "small.txt", "Tiny.")
+    write(tmp_path, "big.txt", "A sentence that is too long for the limit.")
+    write(tmp_path, ".hidden.txt", "Hidden.")
+    write(tmp_path, "empty.md", b"")
+    files, skipped = scan_corpus(tmp_path, max_file_bytes=10)
+    assert [(file.source, file.size) for file in files] == [("empty.md", 0), ("small.txt", 5)]
+    assert skipped == {"big.txt": "larger than 10 bytes"}
+    with pytest.raises(DocqaError, match="does not exist"):
+        scan_corpus(tmp_path / "nowhere")
+
+
+def test_scan_corpus_notes_files_with_the_same_content(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path, "a.txt", "Same words.")
+    write(tmp_path, "b/copy.txt", "Same words.")
+    with caplog.at_level(logging.INFO, logger="docqa.documents"):
+        files, _ = scan_corpus(tmp_path)
+    assert files[0].content_hash == files[1].content_hash
+    assert any("same content in a.txt, b/copy.txt" in record.getMessage() for record in caplog.records)
+
+
+def test_parse_file_uses_the_bytes_given_and_hashes_what_it_parses(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.txt", "First version.")
+    [scanned], _ = scan_corpus(tmp_path)
+    assert parse_file(scanned, b"Bytes at hand.").text == "Bytes at hand."
+    path.write_text("Second version.")
+    document = parse_file(scanned)
+    assert document.text == "Second version."
+    assert document.content_hash == hashlib.sha256(b"Second version.").hexdigest() != scanned.content_hash
+    path.unlink()
+    with pytest.raises(UnreadableFile, match="not a regular file"):
+        parse_file(scanned)
+
+
+def test_parse_file_turns_an_unforeseen_parser_failure_into_unreadable_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_parser(data: bytes) -> tuple[str, str, str | None]:
+        raise KeyError("missing")
+
+    monkeypatch.setitem(FORMAT_BY_SUFFIX, ".md", dataclasses.replace(FORMAT_BY_SUFFIX[".md"], parse=broken_parser))
+    write(tmp_path, "a.md", "Words.")
+    [scanned], _ = scan_corpus(tmp_path)
+    with pytest.raises(UnreadableFile) as raised:
+        parse_file(scanned)
+    assert raised.value.reason == "cannot be read (KeyError: 'missing')"
+
+
+def test_importing_and_scanning_load_no_pdf_or_html_library(tmp_path: Path) -> None:
+    write(tmp_path, "a.pdf", pdf_bytes([["Text."]]))
+    write(tmp_path, "b.html", "<p>Page.</p>")
+    script = (
+        "import sys; from docqa.documents import scan_corpus; "
+        f"files, _ = scan_corpus({str(tmp_path)!r}); "
+        "print(len(files), sorted(name for name in ('pypdf', 'bs4', 'lxml') if name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[0] == "2 []"
