@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import Any
 
 from common import CORPUS_DIR, ROOT, WORK_DIR, Plan, child_environment, log, seed_questions
 from models import DEFAULT_READER, EMBEDDER
+
+from docqa.stats import percentile
 
 INDEX_DIR = WORK_DIR / "cold-start-index"
 
@@ -68,7 +69,7 @@ def _ask(command: list[str], *, fresh_index: bool) -> dict[str, Any]:
 
 
 def _median(values: list[float]) -> float:
-    return round(statistics.median(values), 3)
+    return round(percentile(values, 50), 3)
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import os
 import random
-import re
 import resource
 import subprocess
 import sys
@@ -95,17 +94,17 @@ def seed_everything(seed: int = SEED) -> None:
 
 
 def latency_stats(seconds: Sequence[float]) -> dict[str, float | int]:
-    """Median, 95th percentile and mean in milliseconds."""
-    import numpy as np
+    """Median, 95th percentile (``docqa.stats.percentile``, as ``docqa eval``) and mean in milliseconds."""
+    from docqa.stats import percentile
 
     if not seconds:
         return {"n": 0}
-    values = np.asarray(seconds, dtype=float) * 1000.0
+    values = [1000.0 * value for value in seconds]
     return {
         "n": len(values),
-        "p50_ms": round(float(np.percentile(values, 50)), 3),
-        "p95_ms": round(float(np.percentile(values, 95)), 3),
-        "mean_ms": round(float(values.mean()), 3),
+        "p50_ms": round(percentile(values, 50), 3),
+        "p95_ms": round(percentile(values, 95), 3),
+        "mean_ms": round(sum(values) / len(values), 3),
     }
 
 
@@ -172,15 +171,12 @@ def squad_available() -> bool:
     return SQUAD_PATH.exists()
 
 
-def _squad_paragraphs(limit: int | None) -> list[tuple[str, int, str, list[str]]]:
-    """(article title, paragraph number, context, questions) in file order."""
-    data = json.loads(SQUAD_PATH.read_text(encoding="utf-8"))["data"]
-    paragraphs = [
-        (article["title"], number, paragraph["context"], [qa["question"] for qa in paragraph["qas"]])
-        for article in data
-        for number, paragraph in enumerate(article["paragraphs"])
-    ]
-    return paragraphs[:limit] if limit else paragraphs
+@functools.cache
+def _squad() -> Any:
+    """The SQuAD part, read once a process by ``docqa eval``'s own reader."""
+    from docqa.evaluation.squad import load_squad
+
+    return load_squad(SQUAD_PATH)
 
 
 def benchmark_corpus_name() -> str:
@@ -198,32 +194,23 @@ def benchmark_documents(limit: int | None) -> list[Any]:
 
 
 def squad_documents(limit: int | None) -> list[Any]:
-    """Every SQuAD paragraph (the first ``limit``) as a ``Document``."""
-    from docqa.schema import Document
-
-    documents = []
-    for title, number, context, _ in _squad_paragraphs(limit):
-        slug = re.sub(r"\W+", "_", title).strip("_")
-        documents.append(
-            Document(
-                source=f"{slug}/{number:03d}.txt",
-                text=context,
-                title=title.replace("_", " "),
-                content_hash=hashlib.sha256(context.encode("utf-8")).hexdigest(),
-            )
-        )
-    return documents
+    """The SQuAD paragraphs (the first ``limit``) as documents, named as ``docqa eval`` names them."""
+    documents = _squad().documents
+    return list(documents[:limit] if limit else documents)
 
 
 def squad_questions(count: int, paragraph_limit: int | None) -> list[str]:
     """A fixed random sample of questions about the indexed paragraphs."""
-    questions = [q for _, _, _, asked in _squad_paragraphs(paragraph_limit) for q in asked]
+    sources = {document.source for document in squad_documents(paragraph_limit)}
+    questions = [question.question for question in _squad().questions if question.source in sources]
     return random.Random(SEED).sample(questions, min(count, len(questions)))
 
 
 def squad_question_contexts(count: int) -> list[tuple[str, str]]:
     """A fixed random sample of (question, the paragraph that answers it)."""
-    pairs = [(q, context) for _, _, context, asked in _squad_paragraphs(None) for q in asked]
+    squad = _squad()
+    contexts = {document.source: document.text for document in squad.documents}
+    pairs = [(question.question, contexts[question.source]) for question in squad.questions]
     return random.Random(SEED + 1).sample(pairs, min(count, len(pairs)))
 
 
@@ -237,5 +224,5 @@ def corpus_texts() -> list[str]:
     """Text to train fallback tokenizers on: the shipped corpus and, where present, SQuAD."""
     texts = [path.read_text(encoding="utf-8") for path in sorted(CORPUS_DIR.glob("*.txt"))]
     if squad_available():
-        texts += [context for _, _, context, _ in _squad_paragraphs(None)]
+        texts += [document.text for document in _squad().documents]
     return texts

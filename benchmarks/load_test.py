@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import queue
@@ -45,6 +44,8 @@ from typing import Any
 
 import psutil
 from gradio_client import Client
+
+from docqa.stats import percentile
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -124,12 +125,6 @@ def question_plan(questions: Sequence[Question], total: int) -> list[Question]:
 # ----- statistics ----------------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """The nearest-rank percentile: the smallest value with at least ``fraction`` of values at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
 def summarise(outcomes: Sequence[Outcome], planned: int, wall_s: float) -> dict[str, Any]:
     answered = [o for o in outcomes if o.error is None]
     latencies = [o.latency for o in answered]
@@ -175,8 +170,8 @@ def _latency_summary(latencies: Sequence[float]) -> dict[str, float] | None:
     if not latencies:
         return None
     return {
-        "p50": round(1000 * percentile(latencies, 0.50), 1),
-        "p95": round(1000 * percentile(latencies, 0.95), 1),
+        "p50": round(1000 * percentile(latencies, 50), 1),
+        "p95": round(1000 * percentile(latencies, 95), 1),
         "max": round(1000 * max(latencies), 1),
         "mean": round(1000 * sum(latencies) / len(latencies), 1),
     }
@@ -611,8 +606,8 @@ def markdown(results: dict[str, Any]) -> str:
              "asked in turn; the server keeps no readings for repeated questions (`DOCQA_READER_CACHE=0`), "
              "so each one is read afresh. Written by `benchmarks/load_test.py`. The models of `benchmarks/.models/` "
              "have random weights: their answers mean nothing, so with them only the retrieval of the new "
-             "file is checked. p50 and p95 are nearest-rank percentiles of the time from sending a "
-             "question to its answer.", ""]
+             "file is checked. p50 and p95 are percentiles of the time from sending a question to its "
+             "answer, interpolated linearly between the closest ranks (`docqa.stats.percentile`).", ""]
     for label, entry in results["runs"].items():
         lines += _markdown_run(label, entry)
     return "\n".join(lines)

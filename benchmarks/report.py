@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,18 +18,27 @@ TARGET_MS = 5.0
 Section = Callable[[dict[str, Any]], list[str]]
 
 
-def write(folder: Path) -> None:
+def write(folder: Path) -> list[Path]:
+    """Write the results file and, when the scale results are there, the plot; returns what was written."""
     paths = (folder / f"{name}.json" for name in SECTIONS)  # other tools may keep their files here too
     records = {path.stem: json.loads(path.read_text()) for path in paths if path.exists()}
     if not records:
-        return
+        return []
     lines = _header(records)
     for name, section in SECTIONS.items():
         if name in records:
             lines += [*section(records[name]), ""]
     (folder / RESULTS_FILE).write_text("\n".join(lines).rstrip() + "\n")
-    if "scale" in records:
-        plot_scale(records["scale"]["results"], folder / PLOT_FILE)
+    written = [folder / RESULTS_FILE]
+    if "scale" not in records:
+        return written
+    if importlib.util.find_spec("matplotlib") is None:
+        # The plot is the one part that needs matplotlib; the measurements stand without it.
+        note = f"matplotlib is not installed, so {PLOT_FILE} was not written (pip install -e '.[bench]')"
+        print(note, file=sys.stderr)
+        return written
+    plot_scale(records["scale"]["results"], folder / PLOT_FILE)
+    return [*written, folder / PLOT_FILE]
 
 
 # ----- formatting -------------------------------------------------------------------------

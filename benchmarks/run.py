@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -111,6 +112,9 @@ def _git(*arguments: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
+    if importlib.util.find_spec("psutil") is None:  # every benchmark reads memory through it
+        print("the benchmarks need psutil: pip install -e '.[bench]'", file=sys.stderr)
+        return 2
     plan = Plan.create(args.quick)
     if args.scale_sizes:
         plan = replace(plan, scale_sizes=tuple(int(size) for size in args.scale_sizes.split(",")))
@@ -142,8 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
         log(f"=== {name} done in {record['seconds']:.0f} s")
-    report.write(out)
-    log(f"all done in {time.perf_counter() - started:.0f} s: {out / report.RESULTS_FILE}, {out / report.PLOT_FILE}")
+    written = report.write(out)
+    log(f"all done in {time.perf_counter() - started:.0f} s: {', '.join(map(str, written))}")
     return 0
 
 
