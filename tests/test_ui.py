@@ -1,4 +1,4 @@
-"""The chat app's formatting, escaping, upload checks and actions, without a browser."""
+"""The chat app's formatting, escaping, serving options and actions, without a browser."""
 
 from __future__ import annotations
 
@@ -15,19 +15,13 @@ from hypothesis import strategies as st
 
 from docqa.assistant import Assistant, AssistantStatus
 from docqa.errors import DocqaError
-from docqa.index import DocumentInfo
 from docqa.schema import Answer, Chunk, Citation, IndexReport, RetrievedPassage
-from docqa.ui import (
-    MAX_FILES_PER_UPLOAD,
-    MAX_UPLOAD_BYTES,
+from docqa.store.base import DocumentInfo
+from docqa.ui.actions import Actions
+from docqa.ui.app import build_app
+from docqa.ui.render import (
     TARGET_ID,
-    Actions,
-    add_uploads,
     answer_targets,
-    auth_from_env,
-    build_app,
-    check_upload,
-    corpus_file,
     describe_report,
     document_window,
     escape_text,
@@ -37,11 +31,9 @@ from docqa.ui import (
     format_passages_html,
     format_status,
     highlight,
-    safe_upload_name,
-    save_upload,
-    server_address,
     target_labels,
 )
+from docqa.ui.serve import auth_from_env, server_address
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
 HOSTILE = 'Hello <script>alert("x")</script> <img src=x onerror="alert(1)"> [link](javascript:alert(2)) $x$'
@@ -222,93 +214,6 @@ def test_index_report_is_described() -> None:
     text = html.unescape(describe_report(report, status()))
     assert "2 added, 1 removed" in text and "3 documents, 22 passages" in text and "d.pdf (no text)" in text
     assert "already up to date" in describe_report(IndexReport(unchanged=["a.txt"]), status())
-
-
-# ----- uploads -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("client_name", "stored"),
-    [
-        ("report.txt", "report.txt"),
-        ("../../x.txt", "x.txt"),
-        ("/etc/passwd", "passwd"),
-        ("C:\\Users\\me\\Report.PDF", "Report.pdf"),
-        ("..", "document"),
-        (".hidden.md", "hidden.md"),
-        ("a<script>b.html", "a_script_b.html"),
-        ("My   notes (v1.2).md", "My notes _v1_2.md"),
-        ("x" * 300 + ".txt", "x" * 100 + ".txt"),
-    ],
-)
-def test_safe_upload_name(client_name: str, stored: str) -> None:
-    assert safe_upload_name(client_name) == stored
-
-
-@given(st.text())
-def test_safe_upload_names_stay_in_the_folder(client_name: str) -> None:
-    name = safe_upload_name(client_name)
-    assert name and "/" not in name and "\\" not in name and "\x00" not in name
-    assert not name.startswith(".") and len(name) <= 120
-
-
-@pytest.mark.parametrize(
-    ("name", "size", "head", "problem"),
-    [
-        ("notes.txt", 10, b"plain text", None),
-        ("page.html", 10, b"<html></html>", None),
-        ("utf16.txt", 10, b"\xff\xfeh\x00i\x00", None),
-        ("paper.pdf", 10, b"%PDF-1.7 ...", None),
-        ("tool.exe", 10, b"MZ", "only"),
-        ("noext", 10, b"text", "only"),
-        ("empty.md", 0, b"", "empty"),
-        ("big.txt", MAX_UPLOAD_BYTES + 1, b"text", "limit"),
-        ("fake.pdf", 10, b"<html>", "not a PDF"),
-        ("binary.txt", 10, b"\x7fELF\x00\x00", "binary"),
-    ],
-)
-def test_check_upload(name: str, size: int, head: bytes, problem: str | None) -> None:
-    reason = check_upload(name, size, head)
-    assert (reason is None) if problem is None else (problem in (reason or ""))
-
-
-def test_uploads_are_saved_under_new_names_and_never_overwrite(tmp_path: Path) -> None:
-    incoming, corpus = tmp_path / "incoming", tmp_path / "corpus"
-    incoming.mkdir()
-    corpus.mkdir()
-    (corpus / "notes.txt").write_text("the original")
-    upload = incoming / "notes.txt"
-    upload.write_text("a new file with the same name")
-    assert save_upload(upload, corpus).name == "notes-2.txt"
-    assert save_upload(upload, corpus).name == "notes-3.txt"
-    assert (corpus / "notes.txt").read_text() == "the original"
-    bad = incoming / "run.sh"
-    bad.write_text("echo hi")
-    outcome = add_uploads([upload, bad], corpus)
-    assert outcome.saved == ["notes-4.txt"] and outcome.renamed == [("notes.txt", "notes-4.txt")]
-    assert [name for name, _ in outcome.rejected] == ["run.sh"] and not (corpus / "run.sh").exists()
-    described = html.unescape(outcome.describe())
-    assert "notes-4.txt" in described and "Rejected run.sh" in described
-
-
-def test_too_many_files_at_once_are_all_refused(tmp_path: Path) -> None:
-    files = []
-    for number in range(MAX_FILES_PER_UPLOAD + 1):
-        files.append(tmp_path / f"f{number}.txt")
-        files[-1].write_text("text")
-    corpus = tmp_path / "corpus"
-    outcome = add_uploads(files, corpus)
-    assert not outcome.saved and f"at most {MAX_FILES_PER_UPLOAD}" in html.unescape(outcome.describe())
-    assert not corpus.exists() or not any(corpus.iterdir())
-
-
-def test_only_indexed_files_inside_the_corpus_can_be_deleted(tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text("x")
-    assert corpus_file(tmp_path, "a.txt", ["a.txt"]) == (tmp_path / "a.txt").resolve()
-    with pytest.raises(DocqaError, match="not an indexed document"):
-        corpus_file(tmp_path, "b.txt", ["a.txt"])
-    with pytest.raises(DocqaError, match="not inside"):
-        corpus_file(tmp_path, "../a.txt", ["../a.txt"])
 
 
 # ----- serving options -----------------------------------------------------------------------

@@ -6,17 +6,19 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
-from docqa import __version__, evaluation
-from docqa.assistant import Assistant
 from docqa.config import PRECISIONS
 from docqa.errors import DocqaError
-from docqa.schema import RETRIEVAL_MODES, Answer, IndexReport
+from docqa.evaluation.cli import add_arguments as evaluation_arguments
+from docqa.evaluation.cli import run_cli as run_eval
+from docqa.schema import RETRIEVAL_MODES, Answer
+from docqa.terminal import format_report, progress_bar
+from docqa.version import __version__
+
+if TYPE_CHECKING:
+    from docqa.assistant import Assistant
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,6 +38,8 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def assistant_from(args: argparse.Namespace, **overrides: Any) -> Assistant:
+    from docqa.assistant import Assistant  # the pipeline loads for the commands that use it, not for --help
+
     return Assistant(
         corpus_dir=args.corpus_dir,
         index_dir=args.index_dir,
@@ -44,36 +48,6 @@ def assistant_from(args: argparse.Namespace, **overrides: Any) -> Assistant:
         precision=args.precision,
         **overrides,
     )
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[float, str], None]]:
-    """A ``progress(fraction, text)`` callback drawing a bar on stderr, on a terminal only.
-
-    The bar appears at the first report, so an early error is not preceded by an empty bar.
-    """
-    bars: list[tqdm] = []
-
-    def update(fraction: float, text: str) -> None:
-        if not bars:
-            bars.append(
-                tqdm(
-                    total=100,
-                    desc=description,
-                    file=sys.stderr,
-                    leave=False,
-                    disable=None,
-                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
-                )
-            )
-        bars[0].n = round(100 * fraction)
-        bars[0].set_postfix_str(text, refresh=True)
-
-    try:
-        yield update
-    finally:
-        for bar in bars:
-            bar.close()
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -85,19 +59,6 @@ def run_index(args: argparse.Namespace) -> int:
     else:
         print(format_report(report, assistant))
     return 0
-
-
-def format_report(report: IndexReport, assistant: Assistant) -> str:
-    status = assistant.status()
-    lines = [
-        f"{'Rebuilt' if report.rebuilt else 'Updated'} {assistant.settings.index_dir}: "
-        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
-        f"{len(report.unchanged)} unchanged; {report.chunks} passages from {status.documents} documents.",
-        f"Search: {status.retrieval}; embedding model: "
-        f"{status.embedding_model if status.embedder_loaded else 'none (BM25 only)'}.",
-    ]
-    lines += [f"Skipped {source}: {reason}" for source, reason in report.skipped.items()]
-    return "\n".join(lines)
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -132,6 +93,27 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``docqa serve`` and ``python app.py``: folders, models, address."""
+    folder_arguments(parser)
+    model_arguments(parser)
+    parser.add_argument(
+        "--host",
+        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 serves every network interface)",
+    )
+    parser.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Index the corpus if needed, then serve the chat app until interrupted."""
+    from docqa.ui.serve import auth_from_env, serve, server_address  # Gradio loads for this command only
+
+    host, port = server_address(args.host, args.port)
+    auth = auth_from_env()
+    serve(assistant_from(args), host=host, port=port, auth=auth)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="docqa", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"docqa {__version__}")
@@ -156,15 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.set_defaults(handler=run_ask)
 
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD-format file")
-    evaluation.add_arguments(evaluate)
+    evaluation_arguments(evaluate)
     model_arguments(evaluate)
-    evaluate.set_defaults(handler=evaluation.run_cli)
-
-    from docqa import ui  # here, not at the top: ui builds on this module's argument helpers
+    evaluate.set_defaults(handler=run_eval)
 
     serve = commands.add_parser("serve", help="chat with the documents in the browser")
-    ui.add_serve_arguments(serve)
-    serve.set_defaults(handler=ui.serve)
+    serve_arguments(serve)
+    serve.set_defaults(handler=run_serve)
     return parser
 
 

@@ -1,0 +1,75 @@
+"""Serving the chat app: where it listens, who may log in, and bringing the index up to date first."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from docqa.documents.formats import MAX_FILE_BYTES
+from docqa.errors import DocqaError
+from docqa.terminal import format_report, progress_bar
+
+if TYPE_CHECKING:
+    from docqa.assistant import Assistant
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def server_address(host: str | None, port: int | None, environ: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """The address from the flags, else the GRADIO_SERVER_* variables, else 127.0.0.1:7860."""
+    env = os.environ if environ is None else environ
+    host = host or env.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
+    raw_port = str(port) if port is not None else env.get("GRADIO_SERVER_PORT") or str(DEFAULT_PORT)
+    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        raise DocqaError(f"the port must be a number from 1 to 65535, not {raw_port!r}")
+    return host, int(raw_port)
+
+
+def auth_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """A login from DOCQA_AUTH_USERNAME and DOCQA_AUTH_PASSWORD, or None when neither is set."""
+    env = os.environ if environ is None else environ
+    username, password = env.get("DOCQA_AUTH_USERNAME", ""), env.get("DOCQA_AUTH_PASSWORD", "")
+    if bool(username) != bool(password):
+        raise DocqaError("set both DOCQA_AUTH_USERNAME and DOCQA_AUTH_PASSWORD (to require a login), or neither")
+    return (username, password) if username else None
+
+
+def prepare(assistant: Assistant) -> None:
+    """Load the models and bring the index up to date with the corpus folder, with a progress bar."""
+    try:
+        with progress_bar("indexing") as progress:
+            report = assistant.index(progress=progress)
+    except DocqaError as error:  # the stored index may still serve, e.g. by BM25 when the embedder failed
+        print(f"docqa: warning: the index was not updated: {error}", file=sys.stderr)
+    else:
+        print(format_report(report, assistant), file=sys.stderr)
+    assistant.warm_up()
+
+
+def serve(assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None) -> None:
+    """Bring the index up to date, then serve the chat app on ``host:port`` until interrupted.
+
+    ``host``, ``port`` and ``auth`` are resolved beforehand (see :func:`server_address` and
+    :func:`auth_from_env`), so that a wrong setting is reported before anything is loaded.
+    """
+    from docqa.ui.app import CSS, build_app, theme  # gradio loads here, when the app is served
+
+    prepare(assistant)
+    if host not in LOCAL_HOSTS and auth is None:
+        print(
+            f"docqa: warning: serving on {host} without a login; set DOCQA_AUTH_USERNAME and "
+            "DOCQA_AUTH_PASSWORD to require one",
+            file=sys.stderr,
+        )
+    build_app(assistant).queue().launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        max_file_size=MAX_FILE_BYTES,
+        theme=theme(),
+        css=CSS,
+    )
