@@ -131,7 +131,7 @@ def test_a_model_that_cannot_be_exported_runs_in_pytorch(
     def failing_export(*args: Any) -> None:
         raise RuntimeError("unsupported operator")
 
-    monkeypatch.setattr("docqa.reader.export_module", failing_export)
+    monkeypatch.setattr("docqa.reader.extractive.export_module", failing_export)
     with caplog.at_level(logging.WARNING):
         reader = onnx_reader(tiny_reader_path, tmp_path)
 

@@ -6,7 +6,9 @@ import json
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from docqa import Answer, Assistant, DocqaError
@@ -96,6 +98,46 @@ def test_a_negative_reader_cache_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("DOCQA_READER_CACHE", "-1")
     with pytest.raises(DocqaError, match="reader_cache must not be negative"):
         Assistant()
+
+
+def flat_logits(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Stands in for the reader's model: every span scores sigmoid(0.1 * 2 * -4.24), about 0.3,
+    and the no-answer logit is far below, so the model itself always answers."""
+    starts = np.full(encodings["input_ids"].shape, -4.24, dtype=np.float32)
+    starts[:, 0] = -50.0
+    return starts, starts.copy()
+
+
+@pytest.mark.parametrize(
+    ("default", "per_call", "abstained"),
+    [(0.5, None, True), (0.5, 0.1, False), (0.2, None, False), (0.2, 0.9, True)],
+)
+def test_the_confidence_threshold_of_a_question_replaces_the_default_either_way(
+    tmp_path: Path,
+    corpus: Path,
+    tiny_reader_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    default: float,
+    per_call: float | None,
+    abstained: bool,
+) -> None:
+    assistant = Assistant(
+        corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path),
+        confidence_threshold=default,
+    )
+    assistant.warm_up()
+    monkeypatch.setattr(assistant.reader, "_forward", flat_logits)
+
+    answer = assistant.ask("Who was thought to be a major target of the protestors?", confidence_threshold=per_call)
+
+    assert answer.mode == "extractive" and answer.abstained is abstained
+    reading = assistant.read(answer.question, answer.passages, confidence_threshold=per_call)  # what eval uses
+    assert reading.abstained is abstained and reading.answers
+    if abstained:
+        assert answer.text == "" and "do not seem to contain the answer" in answer.message
+    else:
+        assert answer.text and answer.score == pytest.approx(0.3, abs=0.001)
+        assert all(alternative.score >= (per_call or default) for alternative in answer.alternatives)
 
 
 def test_below_the_threshold_it_abstains_and_shows_the_closest_passages(

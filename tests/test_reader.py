@@ -14,18 +14,13 @@ import numpy as np
 import pytest
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 
-import docqa.reader as reader_module
+import docqa.reader.extractive as extractive_module
+from docqa.config import Settings
 from docqa.errors import DocqaError, ModelLoadError
-from docqa.reader import (
-    ExtractiveReader,
-    ReaderResult,
-    SentenceReader,
-    decode_spans,
-    merge_duplicates,
-    question_terms,
-    sigmoid,
-    widen_to_words,
-)
+from docqa.reader import ExtractiveReader, Reader, ReaderResult, SentenceReader, build_reader
+from docqa.reader.base import merge_duplicates
+from docqa.reader.sentence import question_terms
+from docqa.reader.spans import decode_spans, sigmoid, widen_to_words
 from docqa.schema import Chunk, ExtractedAnswer, RetrievedPassage
 
 DOCUMENT = (
@@ -243,20 +238,19 @@ def test_each_span_is_judged_against_its_own_window(
     assert result.no_answer_score == pytest.approx(sigmoid(0.1 * 2 * LOW_NULL))
 
 
-@pytest.mark.parametrize(("threshold", "abstained"), [(0.2, False), (0.9, True)])
-def test_confidence_threshold(
-    tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: float, abstained: bool
+@pytest.mark.parametrize(("logit", "score"), [(5.0, sigmoid(1.0)), (-1.5, sigmoid(-0.3))])  # 0.73, 0.43
+def test_a_span_above_the_null_score_is_an_answer_whatever_its_score(
+    tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch, logit: float, score: float
 ) -> None:
     passage = passage_of(300, 700)
     start, end = phrase_in(passage, "a bakery oven")
-    reader, _ = planted_reader(
-        tiny_reader_path, monkeypatch, [Plant(0, start, end, 5.0)], confidence_threshold=threshold
-    )
+    reader, _ = planted_reader(tiny_reader_path, monkeypatch, [Plant(0, start, end, logit)])
 
     result = reader.read("Where were the charts dried?", [passage])
 
-    assert result.answers[0].score == pytest.approx(sigmoid(1.0))  # about 0.73
-    assert result.abstained is abstained
+    assert result.answers[0].text == "a bakery oven"
+    assert result.answers[0].score == pytest.approx(score)
+    assert not result.abstained  # the confidence threshold is the assistant's to apply
 
 
 def test_max_answer_tokens_is_respected(tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -493,7 +487,7 @@ def test_windows_read_in_batches_give_the_same_answers(
         return model_forward(**inputs)
 
     monkeypatch.setattr(reader._model, "forward", counting_forward)
-    monkeypatch.setattr(reader_module, "WINDOWS_PER_BATCH", 3)
+    monkeypatch.setattr(extractive_module, "WINDOWS_PER_BATCH", 3)
     batched = reader.read("When did the museum open?", passages)
 
     assert calls > 2
@@ -577,7 +571,7 @@ def test_onnx_runtime_logits_match_pytorch_on_padded_windows(tiny_reader_path: P
                                     padding="longest", return_tensors="np"))
     assert not batch["attention_mask"].all()  # one window is padded
 
-    expected, result = pytorch._logits(batch), onnx._logits(batch)
+    expected, result = pytorch._run_model(batch), onnx._run_model(batch)
 
     real = batch["attention_mask"].astype(bool)
     for mine, theirs in zip(result, expected, strict=True):
@@ -600,6 +594,46 @@ def test_int8_onnx_copy_is_quantized_and_reads(tiny_reader_path: Path, tmp_path:
         assert_exact(answer)
 
 
+def test_public_logits_are_the_ones_read_decodes(tiny_reader_path: Path) -> None:
+    passages = [passage_of(0, len(DOCUMENT)), passage_of(300, 700)]
+    reader = ExtractiveReader(str(tiny_reader_path), max_seq_length=64, stride=16, cached_results=0)
+
+    logits = reader.logits("When did the museum open?", passages)
+
+    windows = logits.start.shape[0]
+    assert windows > len(passages) and logits.end.shape == logits.context_mask.shape == logits.start.shape
+    assert logits.offsets.shape == (*logits.start.shape, 2)
+    assert sorted(set(logits.passage_of_window)) == [0, 1] and len(logits.passage_of_window) == windows
+    assert np.isfinite(logits.start[logits.context_mask]).all() and not logits.truncated_question
+    spans = set()
+    for span in decode_spans(logits.start, logits.end, logits.context_mask, reader.max_answer_tokens):
+        chunk = passages[logits.passage_of_window[span.window]].chunk
+        first, last = logits.offsets[span.window, span.start_token, 0], logits.offsets[span.window, span.end_token, 1]
+        start, end = widen_to_words(chunk.text, int(first), int(last))
+        spans.add((chunk.start + start, chunk.start + end))
+    answers = reader.read("When did the museum open?", passages).answers
+    assert answers and {(answer.start, answer.end) for answer in answers} <= spans
+
+
+def test_the_factory_builds_the_reader_the_settings_name(tmp_path: Path) -> None:
+    lexical = build_reader(Settings(reader_model="none"), tmp_path)
+    assert isinstance(lexical, SentenceReader) and lexical.mode == "sentence"
+
+    settings = Settings(reader_model="./some-reader", max_answer_tokens=12, reader_cache=0, precision="int8")
+    extractive = build_reader(settings, tmp_path / "models")
+    assert isinstance(extractive, ExtractiveReader) and extractive.mode == "extractive"
+    assert (extractive.model_name, extractive.max_answer_tokens, extractive.precision) == ("./some-reader", 12, "int8")
+    assert (extractive.backend, extractive.cache_dir) == ("onnx", tmp_path / "models")
+    assert extractive._model is None  # nothing is loaded before warm_up
+    readers: list[Reader] = [lexical, extractive]
+    assert [reader.mode for reader in readers] == ["sentence", "extractive"]
+
+
+def test_the_reader_takes_no_confidence_threshold() -> None:
+    with pytest.raises(TypeError, match="confidence_threshold"):
+        ExtractiveReader("./no-such-model", confidence_threshold=0.5)  # type: ignore[call-arg]
+
+
 def test_warm_up_loads_once(tiny_reader_path: Path) -> None:
     reader = ExtractiveReader(str(tiny_reader_path))
     reader.warm_up()
@@ -616,8 +650,8 @@ def test_missing_model_raises_model_load_error() -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    [{"precision": "fp16"}, {"max_answer_tokens": 0}, {"confidence_threshold": 1.5}, {"top_answers": 0},
-     {"max_seq_length": 8}, {"stride": -1}, {"calibration": 0.0}],
+    [{"precision": "fp16"}, {"max_answer_tokens": 0}, {"top_answers": 0}, {"max_seq_length": 8}, {"stride": -1},
+     {"calibration": 0.0}],
 )
 def test_invalid_settings_are_rejected(settings: dict[str, Any]) -> None:
     with pytest.raises(DocqaError):

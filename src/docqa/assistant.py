@@ -8,7 +8,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
 from docqa.index import DocumentInfo, Index, IndexSettings
 from docqa.models import is_disabled
-from docqa.reader import ExtractiveReader, ReaderResult, SentenceReader
+from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader
 from docqa.retrieval import Retriever
 from docqa.schema import (
     Answer,
@@ -116,7 +116,7 @@ class Assistant:
         self.settings = settings.replace(**arguments) if settings else Settings.from_env(**arguments)
         self.index_store = Index(self.settings.index_dir)
         self.embedder: Embedder | None = None
-        self.reader: ExtractiveReader | SentenceReader | None = None
+        self.reader: Reader | None = None
         self.problems: list[str] = []
         self._models_loaded = False
         self._warm = False
@@ -150,20 +150,9 @@ class Assistant:
                     name, precision=self.settings.precision, backend=self.settings.backend, cache_dir=cache_dir
                 ),
             )
+            # A reader model that fails to load leaves the lexical mode, with the problem recorded.
             self.reader = (
-                self._load(
-                    "reader",
-                    self.settings.reader_model,
-                    lambda name: ExtractiveReader(
-                        name,
-                        max_answer_tokens=self.settings.max_answer_tokens,
-                        confidence_threshold=self.settings.confidence_threshold,
-                        cached_results=self.settings.reader_cache,
-                        precision=self.settings.precision,
-                        backend=self.settings.backend,
-                        cache_dir=cache_dir,
-                    ),
-                )
+                self._load("reader", self.settings.reader_model, lambda _: build_reader(self.settings, cache_dir))
                 or SentenceReader()
             )
             self._models_loaded = True
@@ -248,10 +237,23 @@ class Assistant:
         retriever = Retriever(self.index_store, self.embedder)
         return retriever.retrieve(query, top_k=top_k or self.settings.top_k, mode=retrieval or self.settings.retrieval)
 
-    def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult:
+    def read(
+        self, question: str, passages: Sequence[RetrievedPassage], *, confidence_threshold: float | None = None
+    ) -> ReaderResult:
+        """The reader's answers to ``question`` in ``passages``, judged against the confidence threshold.
+
+        This is the one place the threshold applies (``confidence_threshold``, else the settings'):
+        readers only report scores, so a per-call threshold can lower the default as well as raise
+        it. Below it the result is ``abstained``, its answers kept as guesses; otherwise only the
+        answers at or above it are kept.
+        """
         self.warm_up()
         assert self.reader is not None
-        return self.reader.read(question, passages)
+        result = self.reader.read(question, passages)
+        threshold = self.settings.confidence_threshold if confidence_threshold is None else confidence_threshold
+        if result.abstained or not result.answers or result.answers[0].score < threshold:
+            return replace(result, abstained=True)
+        return replace(result, answers=[answer for answer in result.answers if answer.score >= threshold])
 
     def ask(
         self,
@@ -266,7 +268,8 @@ class Assistant:
         started = time.perf_counter()
         question, notes = clean_question(question)
         self.warm_up()
-        mode: AnswerMode = "sentence" if isinstance(self.reader, SentenceReader) else "extractive"
+        assert self.reader is not None
+        mode = self.reader.mode
         query = rewrite_follow_up(question, history)
         passages = self.retrieve(query, top_k=top_k, retrieval=retrieval)
         retrieved = time.perf_counter()
@@ -280,11 +283,9 @@ class Assistant:
             )
             return self._answer(question, query, mode, notes, timings, started)
 
-        result = self.read(question, passages)
+        result = self.read(question, passages, confidence_threshold=confidence_threshold)
         timings["reading"] = time.perf_counter() - retrieved
-        threshold = self.settings.confidence_threshold if confidence_threshold is None else confidence_threshold
-        best = result.answers[0] if result.answers else None
-        if best is None or result.abstained or best.score < threshold:
+        if result.abstained:
             notes.append("The documents do not seem to contain the answer; these are the closest passages.")
             return self._answer(question, query, mode, notes, timings, started, passages=passages)
         if mode == "sentence":
@@ -299,8 +300,8 @@ class Assistant:
             timings,
             started,
             passages=passages,
-            best=best,
-            alternatives=[a for a in result.answers[1:] if a.score >= threshold],
+            best=result.answers[0],
+            alternatives=result.answers[1:],
         )
 
     def _lexical_note(self) -> str:
@@ -338,7 +339,7 @@ class Assistant:
     # ----- what is indexed ---------------------------------------------------------------
 
     def status(self) -> AssistantStatus:
-        mode: AnswerMode = "extractive" if isinstance(self.reader, ExtractiveReader) else "sentence"
+        mode: AnswerMode = self.reader.mode if self.reader is not None else "sentence"
         problems = list(self.problems)
         try:
             retrieval = Retriever(self.index_store, self.embedder).effective_mode(self.settings.retrieval)
@@ -350,7 +351,7 @@ class Assistant:
             embedding_model=self.settings.embedding_model,
             reader_model=self.settings.reader_model,
             embedder_loaded=self.embedder is not None,
-            reader_loaded=isinstance(self.reader, ExtractiveReader),
+            reader_loaded=mode == "extractive",
             mode=mode,
             retrieval=retrieval,
             documents=documents,

@@ -1,0 +1,297 @@
+"""The extractive reader: answer spans found by a question-answering model.
+
+The model runs in PyTorch or, with ``backend="onnx"``, in ONNX Runtime from a copy exported once
+into a cache folder (see ``docqa.acceleration``); both give the same answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
+from docqa.config import DEFAULT_READER_MODEL, Settings
+from docqa.errors import DocqaError
+from docqa.models import load_model
+from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
+from docqa.reader.spans import SPANS_PER_WINDOW, SpanCandidate, decode_spans, span_score, widen_to_words
+from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
+
+if TYPE_CHECKING:  # torch is imported on first use, so the lexical mode starts without it
+    import torch
+
+MAX_QUESTION_TOKENS = 64  # longer questions are cut so the passage keeps most of the window
+WINDOWS_PER_BATCH = 32  # bounds the memory of one forward pass
+LOGITS = ("start_logits", "end_logits")
+
+
+@dataclass(frozen=True)
+class WindowLogits:
+    """The model's logits for every window of some passages, as the reader decodes them.
+
+    Arrays are (windows, tokens). Windows are padded to the longest, but each ran through the
+    model cut to its own length: ``start`` and ``end`` are -inf past a window's end.
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    context_mask: np.ndarray  # bool: the tokens of the passage (not the question, nor special tokens)
+    offsets: np.ndarray  # (windows, tokens, 2): each token's character span in its passage's text
+    passage_of_window: list[int]  # the index, in the passages read, of each window's passage
+    truncated_question: bool
+
+
+class ExtractiveReader:
+    """Extracts answer spans with a question-answering model (``AutoModelForQuestionAnswering``).
+
+    Every passage is split into overlapping windows that fit the model (a passage that fits
+    needs one window). Windows of the same length go through the model together, none padded,
+    so no time is spent on padding. A span's score is
+    ``sigmoid(calibration * (start_logit + end_logit))``, so scores compare across windows and
+    passages. The reader abstains only when the model's no-answer score beats every span; the
+    confidence threshold is the caller's to apply. The model is loaded on first use (or by
+    ``warm_up``); ``read`` is thread-safe and remembers its last ``cached_results`` results, so a
+    question asked again of the same passages is not read again (0 turns that off).
+
+    ``backend="onnx"`` runs the model in ONNX Runtime, from a copy exported (and, for int8,
+    quantized) once into ``cache_dir``; if the copy cannot be made, the reader logs why and runs
+    in PyTorch. ``precision="int8"`` quantizes the weights of the linear layers dynamically:
+    faster, with slightly different scores.
+    """
+
+    mode: AnswerMode = "extractive"
+
+    def __init__(
+        self,
+        model: str = DEFAULT_READER_MODEL,
+        *,
+        max_answer_tokens: int = 30,
+        max_seq_length: int = 384,
+        stride: int = 128,
+        top_answers: int = 3,
+        precision: str = "fp32",
+        calibration: float = 0.1,
+        backend: str = "torch",
+        cache_dir: str | Path | None = None,
+        cached_results: int = 256,
+    ) -> None:
+        _check_settings(max_answer_tokens, max_seq_length, stride, top_answers, calibration)
+        _check_backend(precision, backend, cache_dir)
+        self.model_name = model
+        self.max_answer_tokens = max_answer_tokens
+        self.max_seq_length = max_seq_length
+        self.stride = stride
+        self.top_answers = top_answers
+        self.precision = precision
+        self.calibration = calibration
+        self.backend = backend
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.active_backend: str | None = None  # the backend in use once loaded
+        self._tokenizer: Any = None
+        self._model: Any = None  # a torch module, or an ONNX Runtime session
+        self._load_lock = threading.Lock()
+        # Fast tokenizers raise "Already borrowed" when one instance is used by two threads at once.
+        self._inference_lock = threading.Lock()
+        self._cached_read = lru_cache(maxsize=max(0, cached_results))(self._read)
+
+    def warm_up(self) -> None:
+        """Load the tokenizer and model (once); raises ``ModelLoadError`` when they cannot be loaded."""
+        with self._load_lock:
+            if self._model is not None:
+                return
+            from transformers import AutoTokenizer
+
+            tokenizer = load_model("reader", self.model_name, AutoTokenizer.from_pretrained)
+            if not tokenizer.is_fast:
+                raise DocqaError(
+                    f"the reader model {self.model_name!r} has no fast tokenizer, which is needed to map "
+                    "answers back to the text; choose a model that ships a tokenizer.json"
+                )
+            # Padding on the right keeps the null token first and a window's tokens at its start.
+            tokenizer.padding_side = "right"
+            self._tokenizer = tokenizer
+            session = self._onnx_session() if self.backend == "onnx" else None
+            self._model = session if session is not None else self._torch_model()
+            self.active_backend = "onnx" if session is not None else "torch"
+
+    def _torch_model(self) -> torch.nn.Module:
+        from transformers import AutoModelForQuestionAnswering
+
+        use_physical_cores_in_torch()
+        model = load_model("reader", self.model_name, AutoModelForQuestionAnswering.from_pretrained)
+        model.eval()
+        return quantize_torch_int8(model) if self.precision == "int8" else model
+
+    def _onnx_session(self) -> Any:
+        assert self.cache_dir is not None
+        return session_or_none(self.cache_dir, "reader", self.model_name, self.precision, self._export)
+
+    def _export(self, path: Path) -> None:
+        from transformers import AutoModelForQuestionAnswering
+
+        model = load_model("reader", self.model_name, AutoModelForQuestionAnswering.from_pretrained)
+        example = self._tokenizer(["Who?", "Where was it?"], ["Someone.", "In a town by the sea."],
+                                  padding="longest", return_tensors="pt")
+        inputs = {name: example[name] for name in self._tokenizer.model_input_names if name in example}
+
+        def logits(batch: dict[str, Any]) -> tuple[Any, Any]:
+            outputs = model(**batch)
+            return outputs.start_logits, outputs.end_logits
+
+        export_module(model, logits, inputs, dict.fromkeys(LOGITS, ("batch", "tokens")), path)
+
+    def clear_cache(self) -> None:
+        """Forget the results kept for questions asked again."""
+        self._cached_read.cache_clear()
+
+    def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult:
+        """Find answer spans to ``question`` in ``passages``, best first, each with its score.
+
+        ``abstained`` is true when no span beats its window's no-answer score; ``answers`` then
+        holds the best guesses anyway, which callers must present as not being answers.
+        """
+        if not passages or not question.strip():
+            return no_answer()
+        return self._cached_read(question, tuple(passages))
+
+    def _read(self, question: str, passages: tuple[RetrievedPassage, ...]) -> ReaderResult:
+        return self._decode(self.logits(question, passages), passages)
+
+    def logits(self, question: str, passages: Sequence[RetrievedPassage]) -> WindowLogits:
+        """The model's start and end logits for ``question`` over the windows of ``passages``,
+        cut, windowed and batched exactly as ``read`` does (whatever the backend), never cached."""
+        self.warm_up()
+        with self._inference_lock:
+            question, question_tokens, truncated = self._shorten_question(question)
+            encodings = self._encode(question, question_tokens, passages)
+            start_logits, end_logits = self._forward(encodings)
+        windows = start_logits.shape[0]
+        context_mask = np.array(
+            [[sequence == 1 for sequence in encodings.sequence_ids(w)] for w in range(windows)], dtype=bool
+        )
+        return WindowLogits(
+            start=start_logits,
+            end=end_logits,
+            context_mask=context_mask,
+            offsets=encodings["offset_mapping"],
+            passage_of_window=encodings["overflow_to_sample_mapping"].tolist(),
+            truncated_question=truncated,
+        )
+
+    def _question_budget(self) -> int:
+        return min(MAX_QUESTION_TOKENS, self.max_seq_length // 3)
+
+    def _shorten_question(self, question: str) -> tuple[str, int, bool]:
+        """The question cut to the token budget, its length in tokens, and whether it was cut."""
+        tokens = self._tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+        budget = self._question_budget()
+        if len(tokens["input_ids"]) <= budget:
+            return question, len(tokens["input_ids"]), False
+        return question[: tokens["offset_mapping"][budget - 1][1]], budget, True
+
+    def _encode(self, question: str, question_tokens: int, passages: Sequence[RetrievedPassage]) -> Any:
+        max_length = min(self.max_seq_length, self._tokenizer.model_max_length)
+        room = max_length - question_tokens - self._tokenizer.num_special_tokens_to_add(pair=True)
+        return self._tokenizer(
+            [question] * len(passages),
+            [passage.chunk.text for passage in passages],
+            truncation="only_second",
+            max_length=max_length,
+            stride=min(self.stride, room // 2),  # the tokenizer needs the stride shorter than the room
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_attention_mask=True,
+            padding="longest",
+            return_tensors="np",
+        )
+
+    def _forward(self, encodings: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits, (windows, tokens), -inf past the end of a window.
+
+        Windows of the same length run together, in batches of at most ``WINDOWS_PER_BATCH``,
+        each cut to its length: none is padded.
+        """
+        inputs = {name: encodings[name] for name in self._tokenizer.model_input_names if name in encodings}
+        lengths = encodings["attention_mask"].sum(axis=1)
+        starts = np.full(encodings["input_ids"].shape, -np.inf, dtype=np.float32)
+        ends = starts.copy()
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            for first in range(0, len(rows), WINDOWS_PER_BATCH):
+                batch_rows = rows[first:first + WINDOWS_PER_BATCH]
+                batch = {name: array[batch_rows, :length] for name, array in inputs.items()}
+                starts[batch_rows, :length], ends[batch_rows, :length] = self._run_model(batch)
+        return starts, ends
+
+    def _run_model(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """One forward pass of the loaded model, in whichever backend, over a tokenized batch."""
+        if self.active_backend == "onnx":
+            start_logits, end_logits = self._model.run(list(LOGITS), batch)
+            return start_logits, end_logits
+        import torch
+
+        with torch.inference_mode():
+            outputs = self._model(**{name: torch.from_numpy(array) for name, array in batch.items()})
+        return outputs.start_logits.float().numpy(), outputs.end_logits.float().numpy()
+
+    def _decode(self, logits: WindowLogits, passages: Sequence[RetrievedPassage]) -> ReaderResult:
+        candidates = decode_spans(logits.start, logits.end, logits.context_mask, self.max_answer_tokens,
+                                  per_window=max(SPANS_PER_WINDOW, self.top_answers))
+        owners = logits.passage_of_window
+        offsets = logits.offsets.tolist()
+        # The passages hold no answer only if no window finds one: the least confident window speaks.
+        null_logit = float(np.min(logits.start[:, 0] + logits.end[:, 0]))
+        confident = [c for c in candidates if c.logit >= c.null_logit]
+        chosen = confident or candidates
+        answers = merge_duplicates(
+            (self._to_answer(c, passages[owners[c.window]], offsets[c.window]) for c in chosen),
+            self.top_answers,
+        )
+        return ReaderResult(
+            answers=answers,
+            abstained=not confident or not answers,
+            no_answer_score=span_score(null_logit, self.calibration),
+            truncated_question=logits.truncated_question,
+        )
+
+    def _to_answer(
+        self, candidate: SpanCandidate, passage: RetrievedPassage, offsets: list[list[int]]
+    ) -> ExtractedAnswer:
+        char_start, char_end = widen_to_words(
+            passage.chunk.text, offsets[candidate.start_token][0], offsets[candidate.end_token][1]
+        )
+        return ExtractedAnswer(
+            text=passage.chunk.text[char_start:char_end],
+            score=span_score(candidate.logit, self.calibration),
+            passage=passage,
+            start=passage.chunk.start + char_start,
+            end=passage.chunk.start + char_end,
+        )
+
+
+def _check_settings(
+    max_answer_tokens: int, max_seq_length: int, stride: int, top_answers: int, calibration: float
+) -> None:
+    problems = [
+        (max_answer_tokens < 1, f"max_answer_tokens must be at least 1, not {max_answer_tokens}"),
+        (max_seq_length < 32, f"max_seq_length must be at least 32, not {max_seq_length}"),
+        (stride < 0, f"stride must not be negative, not {stride}"),
+        (top_answers < 1, f"top_answers must be at least 1, not {top_answers}"),
+        (calibration <= 0, f"calibration must be positive, not {calibration}"),
+    ]
+    for failed, message in problems:
+        if failed:
+            raise DocqaError(message)
+
+
+def _check_backend(precision: str, backend: str, cache_dir: str | Path | None) -> None:
+    # The choices of precision and backend are checked where every setting is: in Settings.
+    Settings(precision=precision, backend=backend)
+    if backend == "onnx" and cache_dir is None:
+        raise DocqaError("the onnx backend needs a cache folder (cache_dir) for the exported model")
