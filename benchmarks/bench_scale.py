@@ -7,22 +7,15 @@ drawn with the same frequencies from outside the 100 most frequent words (Englis
 lean on those), each with its own random unit vector, so query embedding is left out of the
 search latency (it is measured apart, with the real-architecture embedder).
 
-The index is docqa's own: ``Index.update`` creates it; the passages are then inserted in batches
-into its tables (the FTS5 triggers index them as in any update) and the manifest is brought up to
-date. Up to ``ENGINE_BUILD_MAX`` vectors the FAISS file is built by docqa itself, which rebuilds it
-from the stored embeddings on first search. Beyond that, docqa's HNSW build (M 32, efConstruction
-80) takes far longer than this benchmark's budget on two cores, so the benchmark builds the graph
-with the same type and M but ``LARGE_EF_CONSTRUCTION``; docqa then loads and tunes it (efSearch)
-as its own. Such a graph is also quicker to search (and finds less), so dense latency at that size
-is a lower bound. The recall of dense search against exact search is reported at every size.
+The index is docqa's own, loaded through the store's public bulk-load entry: one write session
+(``store.writer``) takes the documents, passages and precomputed vectors ``BATCH`` passages at a
+time, and its commit builds the FAISS file as any update does (exact search below 50k vectors,
+HNSW above). The recall of dense search against exact search is reported at every size.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,16 +43,14 @@ VOCABULARY = 100_000
 ZIPF_EXPONENT = 1.0
 PASSAGE_WORDS = (80, 160)
 PASSAGES_PER_DOCUMENT = 10
-BATCH = 20_000  # passages generated and inserted per transaction
+BATCH = 20_000  # passages generated and handed to the store at a time
 QUERY_CONTENT_WORDS = 4
 QUERY_SKIPS_TOP = 100
 TOP_K = 5  # docqa's default
 RECALL_AT = 10
 MODES = ("bm25", "dense", "hybrid")
-ENGINE_BUILD_MAX = 100_000
-LARGE_EF_CONSTRUCTION = 16
+LARGE_SIZE = 100_000  # above this, fewer queries are timed
 LARGE_QUERIES = 50  # a BM25 query takes a few hundred milliseconds at 1M passages
-HNSW_NEIGHBOURS = 32
 SYNTHETIC_MODEL = "synthetic-random-unit-vectors"
 
 FUNCTION_WORDS = """the of and to a in is that for it as was with be by on not he i this are or his from at
@@ -74,7 +65,7 @@ def run(plan: Plan, models: dict[str, str]) -> dict[str, Any]:
         folder = WORK_DIR / f"scale-{passages}"
         log(f"scale: building a {passages:,}-passage index")
         built = run_child("bench_scale", "build_index", folder=str(folder), passages=passages)
-        queries = plan.scale_queries if passages <= ENGINE_BUILD_MAX else min(plan.scale_queries, LARGE_QUERIES)
+        queries = plan.scale_queries if passages <= LARGE_SIZE else min(plan.scale_queries, LARGE_QUERIES)
         log(f"scale: built in {built['wall_seconds']:.0f} s; searching with {queries} queries a mode")
         searched = run_child("bench_scale", "measure_search", folder=str(folder), queries=queries)
         log(f"scale: {passages:,} passages: p50 ms {_p50s(searched)}")
@@ -162,15 +153,6 @@ def synthetic_queries(count: int) -> tuple[list[str], np.ndarray]:
     return queries, unit_vectors(rng, count)
 
 
-class SyntheticEmbedder:
-    """Stands in for the embedder: the index asks it for nothing but its dimension."""
-
-    dimension = DIMENSION
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        return unit_vectors(np.random.default_rng([SEED, 4]), len(texts))
-
-
 class QueryVectors:
     """Answers ``encode_query`` with each query's own random vector, so no model runs."""
 
@@ -185,120 +167,89 @@ class QueryVectors:
 
 
 def build_index(folder: str, passages: int) -> dict[str, Any]:
+    """Bulk-load ``passages`` synthetic passages with their vectors through one write session."""
     from docqa.config import Settings
-    from docqa.index import Index, IndexSettings
+    from docqa.store import IndexSettings, open_store
 
     path = Path(folder)
     shutil.rmtree(path, ignore_errors=True)
-    index = Index(path)
     defaults = Settings()
     settings = IndexSettings(SYNTHETIC_MODEL, defaults.chunk_tokens, defaults.chunk_overlap)
-    index.update([], settings, embedder=SyntheticEmbedder())
+    store = open_store(path)
+    generate_seconds = 0.0
     started = time.perf_counter()
-    generate_seconds, manifest = _insert_passages(index.db_path, passages)
-    insert_seconds = time.perf_counter() - started - generate_seconds
-
-    started = time.perf_counter()
-    if passages > ENGINE_BUILD_MAX:
-        vectors_builder = "benchmark (docqa's type and M, smaller efConstruction)"
-        _write_large_hnsw(path / manifest["vectors"], passages)
-    else:
-        vectors_builder = "docqa"
-        logging.getLogger("docqa.index").setLevel(logging.ERROR)  # it says it is rebuilding the vectors
-        Index(path).search_dense(np.zeros(DIMENSION, dtype=np.float32), 1)
-    vectors_seconds = time.perf_counter() - started
+    with store.writer(settings, rebuild=True) as writer:
+        first = 0
+        generating = time.perf_counter()
+        for texts, vectors in passage_batches(passages):
+            generate_seconds += time.perf_counter() - generating
+            documents, chunks = _records(texts, first)
+            writer.add(documents, chunks, vectors)
+            first += len(texts)
+            generating = time.perf_counter()
+        added = time.perf_counter()
+    committed = time.perf_counter()  # the commit builds and writes the FAISS file, then commits
+    _check_ids(store, passages)
+    closing = time.perf_counter()
+    store.close()  # the last connection: SQLite folds the write-ahead log into the database file
+    closed = time.perf_counter()
+    insert_seconds = (added - started - generate_seconds) + (closed - closing)
     return {
         "generate_seconds": round(generate_seconds, 2),
         "insert_seconds": round(insert_seconds, 2),
         "insert_passages_per_second": round(passages / insert_seconds, 1),
-        "vectors_seconds": round(vectors_seconds, 2),
-        "vectors_built_by": vectors_builder,
+        "vectors_seconds": round(committed - added, 2),
+        "vectors_built_by": "docqa",
     }
 
 
-def _insert_passages(database: Path, passages: int) -> tuple[float, dict[str, Any]]:
-    """Insert the synthetic documents and passages, a batch a transaction.
+def _records(texts: list[str], first: int) -> tuple[list[Any], list[Any]]:
+    """Documents of ``PASSAGES_PER_DOCUMENT`` passages each, the ``first`` passage overall opening the batch."""
+    from docqa.schema import Chunk, Document
 
-    Returns the time spent generating them and the updated manifest."""
-    generating = 0.0
-    db = sqlite3.connect(database, isolation_level=None)
-    db.execute("PRAGMA synchronous = OFF")  # a bulk load; the file is the same either way
-    try:
-        next_id = 1
-        started = time.perf_counter()
-        for texts, vectors in passage_batches(passages):
-            generating += time.perf_counter() - started
-            documents, chunks = _rows(texts, vectors, next_id)
-            db.execute("BEGIN")
-            db.executemany(
-                "INSERT INTO documents (source, title, date, content_hash, text) VALUES (?, ?, ?, ?, ?)", documents
-            )
-            db.executemany(
-                "INSERT INTO chunks (id, source, position, start, end, text, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                chunks,
-            )
-            db.execute("COMMIT")
-            next_id += len(texts)
-            started = time.perf_counter()
-        manifest = _complete_manifest(db, passages)
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        db.close()
-    return generating, manifest
-
-
-def _rows(texts: list[str], vectors: np.ndarray, first_id: int) -> tuple[list[tuple], list[tuple]]:
     documents, chunks = [], []
     for offset in range(0, len(texts), PASSAGES_PER_DOCUMENT):
-        number = (first_id + offset - 1) // PASSAGES_PER_DOCUMENT
+        number = (first + offset) // PASSAGES_PER_DOCUMENT
         source = f"synthetic/{number:07d}.txt"
         parts = texts[offset : offset + PASSAGES_PER_DOCUMENT]
         position = 0
         for index, text in enumerate(parts):
-            row_id = first_id + offset + index
-            chunks.append(
-                (row_id, source, index, position, position + len(text), text, vectors[offset + index].tobytes())
-            )
+            chunks.append(Chunk(source=source, index=index, text=text, start=position, end=position + len(text)))
             position += len(text) + 2
-        documents.append((source, f"Synthetic document {number}", None, f"{number:064x}", "\n\n".join(parts)))
+        whole = "\n\n".join(parts)
+        documents.append(
+            Document(source=source, text=whole, title=f"Synthetic document {number}", content_hash=f"{number:064x}")
+        )
     return documents, chunks
 
 
-def _complete_manifest(db: sqlite3.Connection, passages: int) -> dict[str, Any]:
-    """Bring the counts of the manifest written by ``Index.update`` up to date with the new rows."""
-    manifest = json.loads(db.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
-    manifest.update(
-        embedding_dimension=DIMENSION,
-        vectors_count=passages,
-        passages=passages,
-        documents=db.execute("SELECT count(*) FROM documents").fetchone()[0],
-    )
-    db.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps(manifest),))
-    return manifest
-
-
-def _write_large_hnsw(vectors_file: Path, passages: int) -> None:
-    import faiss
-
-    inner = faiss.IndexHNSWFlat(DIMENSION, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-    inner.hnsw.efConstruction = LARGE_EF_CONSTRUCTION
-    index = faiss.IndexIDMap2(inner)
-    index.add_with_ids(all_vectors(passages), np.arange(1, passages + 1, dtype=np.int64))
-    faiss.write_index(index, str(vectors_file))
+def _check_ids(store: Any, passages: int) -> None:
+    """The recall below takes chunk id ``n`` for the ``n``-th passage loaded, as a fresh store numbers them."""
+    last = passages - 1
+    expected = [
+        (1, "synthetic/0000000.txt", 0),
+        (passages, f"synthetic/{last // PASSAGES_PER_DOCUMENT:07d}.txt", last % PASSAGES_PER_DOCUMENT),
+    ]
+    found = [
+        (p.chunk.id, p.chunk.source, p.chunk.index)
+        for p in store.passages([(i, 0.0, None, None) for i, _, _ in expected])
+    ]
+    if store.count_passages() != passages or found != expected:
+        raise RuntimeError(f"the store numbered the passages otherwise than expected: {found}")
 
 
 # ----- searching --------------------------------------------------------------------------
 
 
 def measure_search(folder: str, queries: int) -> dict[str, Any]:
-    from docqa.index import Index
     from docqa.retrieval import Retriever
+    from docqa.store import open_store
 
     path = Path(folder)
     texts, vectors = synthetic_queries(queries)
     rss_before = current_rss_bytes()
-    index = Index(path)
-    retriever = Retriever(index, QueryVectors(texts, vectors))
+    store = open_store(path)
+    retriever = Retriever(store, QueryVectors(texts, vectors))
     first: dict[str, float] = {}
     for mode in MODES:
         started = time.perf_counter()
@@ -312,12 +263,12 @@ def measure_search(folder: str, queries: int) -> dict[str, Any]:
             retriever.retrieve(text, top_k=TOP_K, mode=mode)
             samples[mode].append(time.perf_counter() - started)
     rss_after = current_rss_bytes()
-    manifest = index.manifest()
+    manifest = store.manifest()
     return {
         "latency": {mode: latency_stats(values) for mode, values in samples.items()},
         "first_query_ms": first,
         **_faiss_structure(path / manifest["vectors"]),
-        "dense_recall_at_10": _dense_recall(index, vectors, manifest["vectors_count"]),
+        "dense_recall_at_10": _dense_recall(store, vectors, store.count_passages()),
         "rss_before_mib": round(rss_before / MIB, 1),
         "rss_delta_loaded_mib": round((rss_loaded - rss_before) / MIB, 1),
         "rss_delta_after_queries_mib": round((rss_after - rss_before) / MIB, 1),
@@ -337,7 +288,7 @@ def _faiss_structure(vectors_file: Path) -> dict[str, Any]:
     return {"faiss_index": type(inner).__name__, "ef_construction": hnsw.efConstruction if hnsw else None}
 
 
-def _dense_recall(index: Any, queries: np.ndarray, passages: int) -> float:
+def _dense_recall(store: Any, queries: np.ndarray, passages: int) -> float:
     """The share of the exact top ``RECALL_AT`` neighbours that docqa's dense search returns."""
     import faiss
 
@@ -346,7 +297,7 @@ def _dense_recall(index: Any, queries: np.ndarray, passages: int) -> float:
     _, truth = exact.search(queries, RECALL_AT)
     found = 0
     for query, expected in zip(queries, truth, strict=True):
-        returned = {chunk_id - 1 for chunk_id, _ in index.search_dense(query, RECALL_AT)}
+        returned = {chunk_id - 1 for chunk_id, _ in store.search_dense(query, RECALL_AT)}
         found += len(returned & set(expected.tolist()))
     return round(found / truth.size, 4)
 

@@ -214,7 +214,7 @@ def scale_section(record: dict[str, Any]) -> list[str]:
         f"and random unit vectors of {corpus['dimension']} dimensions; query embedding excluded. docqa searches "
         "FAISS with one thread per query. RSS delta: after loading and "
         "searching, against before opening the index, in a fresh process. efC: the HNSW graph's efConstruction "
-        "where the benchmark built it (see `bench_scale.py`).",
+        "(docqa builds every index; see `bench_scale.py`).",
         "",
         *table(header, rows),
         "",
