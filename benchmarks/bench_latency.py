@@ -34,7 +34,6 @@ from models import DEFAULT_READER, EMBEDDER
 STAGES = ("retrieval", "reading", "total")
 WARM_UP_QUESTION = "What is this text about?"  # not among the measured ones, so no cache answers them
 BASE_READER = "roberta-base-squad2"
-AGREEMENT_MAX_LENGTH = 384
 
 
 def run(plan: Plan, models: dict[str, str]) -> dict[str, Any]:
@@ -166,39 +165,33 @@ def _summary(samples: dict[str, list[float]]) -> dict[str, Any]:
 def int8_agreement(embedder: str, reader: str, pairs: int, paragraphs: int | None) -> dict[str, Any]:
     """How closely the int8 reader's start and end logits follow fp32's on the context tokens.
 
-    The readers are those an assistant serves at each precision (its default backend); the inputs
-    are SQuAD questions with the paragraph that answers them, one window each.
+    The readers are those an assistant serves at each precision (its default backend), and the
+    logits those of ``ExtractiveReader.logits``: the paragraph that answers a SQuAD question, in
+    the windows the reader cuts it into, run as the reader runs them.
     """
     import numpy as np
-    from naive_reader import MAX_ANSWER_TOKENS, best_span
-    from transformers import AutoTokenizer
+
+    from docqa.schema import Chunk, RetrievedPassage
 
     readers, backends = {}, {}
     for precision in ("fp32", "int8"):
         assistant = _assistant("squad", paragraphs, embedder, reader, precision)
         assistant.warm_up()
         readers[precision], backends[precision] = assistant.reader, model_backends(assistant)["reader_backend"]
-    tokenizer = AutoTokenizer.from_pretrained(reader)
     correlations: dict[str, list[float]] = {"start": [], "end": []}
     spreads: list[float] = []
     same_span = 0
     for question, context in squad_question_contexts(pairs):
-        encoded = tokenizer(
-            question, context, truncation="only_second", max_length=AGREEMENT_MAX_LENGTH, return_tensors="np"
-        )
-        in_context = np.array([sequence == 1 for sequence in encoded.sequence_ids(0)])
-        batch = {name: encoded[name] for name in tokenizer.model_input_names if name in encoded}
-        # The network as the reader runs it, whatever the backend (there is no public call for logits).
-        logits = {precision: loaded._logits(batch) for precision, loaded in readers.items()}
-        for position, name in enumerate(("start", "end")):
-            fp32, int8 = logits["fp32"][position][0][in_context], logits["int8"][position][0][in_context]
-            correlations[name].append(float(np.corrcoef(fp32, int8)[0, 1]))
-            spreads.append(float(fp32.std()))
-        spans = {
-            precision: best_span(start[0], end[0], in_context, MAX_ANSWER_TOKENS)[:2]
-            for precision, (start, end) in logits.items()
-        }
-        same_span += spans["fp32"] == spans["int8"]
+        chunk = Chunk(source="agreement", index=0, text=context, start=0, end=len(context))
+        passage = RetrievedPassage(chunk=chunk, score=1.0, title="", date=None)
+        logits = {precision: loaded.logits(question, [passage]) for precision, loaded in readers.items()}
+        fp32, int8 = logits["fp32"], logits["int8"]
+        in_context = fp32.context_mask  # the same tokenizer cuts the same windows at both precisions
+        for name in ("start", "end"):
+            fp32_values, int8_values = getattr(fp32, name)[in_context], getattr(int8, name)[in_context]
+            correlations[name].append(float(np.corrcoef(fp32_values, int8_values)[0, 1]))
+            spreads.append(float(fp32_values.std()))
+        same_span += _best_span(fp32) == _best_span(int8)
     count = len(correlations["start"])
     return {
         "pairs": count,
@@ -214,3 +207,15 @@ def int8_agreement(embedder: str, reader: str, pairs: int, paragraphs: int | Non
         "fp32_logit_std": round(float(np.mean(spreads)), 4),
         "note": "random weights: a trained model's logits are spread differently, so its agreement may differ",
     }
+
+
+def _best_span(logits: Any) -> tuple[int, int, int]:
+    """(window, first token, last token) of the best span over every window of ``WindowLogits``."""
+    from naive_reader import MAX_ANSWER_TOKENS, best_span
+
+    scored = [
+        (best_span(logits.start[w], logits.end[w], logits.context_mask[w], MAX_ANSWER_TOKENS), w)
+        for w in range(len(logits.start))
+    ]
+    (first, last, _), window = max(scored, key=lambda item: item[0][2])
+    return window, first, last
