@@ -22,8 +22,9 @@ if TYPE_CHECKING:
         retrieval_metrics,
     )
     from docqa.evaluation.report import format_report
-    from docqa.evaluation.run import DEFAULT_SEED, EvalOptions, QuestionResult, Reading, evaluate
+    from docqa.evaluation.run import EvalOptions, QuestionResult, Reading, evaluate
     from docqa.evaluation.squad import (
+        DEFAULT_SEED,
         SquadQuestion,
         SquadSet,
         load_squad,
@@ -46,11 +47,11 @@ _EXPORTS = {  # name: the module of this package that defines it
     "normalize_answer": "metrics",
     "retrieval_metrics": "metrics",
     "format_report": "report",
-    "DEFAULT_SEED": "run",
     "EvalOptions": "run",
     "QuestionResult": "run",
     "Reading": "run",
     "evaluate": "run",
+    "DEFAULT_SEED": "squad",
     "SquadQuestion": "squad",
     "SquadSet": "squad",
     "load_squad": "squad",

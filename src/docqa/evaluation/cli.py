@@ -9,7 +9,7 @@ from typing import Any
 
 from docqa.errors import DocqaError
 from docqa.evaluation.report import format_report
-from docqa.evaluation.run import DEFAULT_SEED, EvalOptions, evaluate
+from docqa.evaluation.squad import DEFAULT_SEED
 from docqa.schema import RETRIEVAL_MODES
 
 
@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    # The run needs the assistant and its libraries: loaded here, so building the parser stays light.
+    from docqa.evaluation.run import EvalOptions, evaluate
+
     options = EvalOptions(
         embedding_model=args.embedding_model,
         reader_model=args.reader_model,

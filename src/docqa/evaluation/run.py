@@ -22,13 +22,18 @@ from tqdm import tqdm
 from docqa.assistant import Assistant
 from docqa.errors import DocqaError
 from docqa.evaluation.metrics import RANK_DEPTH, answer_scores, retrieval_metrics
-from docqa.evaluation.squad import SquadQuestion, SquadSet, load_squad, oracle_passage, sample_questions
+from docqa.evaluation.squad import (
+    DEFAULT_SEED,
+    SquadQuestion,
+    SquadSet,
+    load_squad,
+    oracle_passage,
+    sample_questions,
+)
 from docqa.models import is_disabled
 from docqa.schema import Document, RetrievalMode, RetrievedPassage
 from docqa.stats import percentile
 from docqa.version import __version__
-
-DEFAULT_SEED = 0
 
 # --- asking ----------------------------------------------------------------------------------
 

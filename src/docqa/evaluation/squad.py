@@ -17,6 +17,8 @@ from typing import Any
 from docqa.errors import DocqaError
 from docqa.schema import Chunk, Document, RetrievedPassage
 
+DEFAULT_SEED = 0  # of the sample that a question limit draws
+
 
 @dataclass(frozen=True)
 class SquadQuestion:
