@@ -1,6 +1,6 @@
 """Typed records that flow through the pipeline, in the order they are made.
 
-documents -> Document -> chunking -> Chunk -> index/retrieval -> RetrievedPassage
+documents -> Document -> chunking -> Chunk -> store/retrieval -> RetrievedPassage
 -> reader -> ExtractedAnswer -> assistant -> Answer (with Citation)
 """
 
@@ -35,7 +35,7 @@ class Chunk:
     text: str
     start: int
     end: int
-    id: int | None = None  # assigned by the index
+    id: int | None = None  # assigned by the store
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class IndexReport:
-    """What ``Index.update`` changed, by source path."""
+    """What an indexing run (``Indexer.update``) changed, by source path, and how long it took."""
 
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -141,6 +141,7 @@ class IndexReport:
     skipped: dict[str, str] = field(default_factory=dict)  # source -> reason it was not indexed
     chunks: int = 0  # chunks in the index after the update
     rebuilt: bool = False  # everything was re-indexed (new index, model or chunking settings)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: scan, parse, chunk, embed, write
 
     @property
     def changed(self) -> bool:

@@ -1,0 +1,313 @@
+"""The passage store in one folder: SQLite with FTS5 for BM25, and FAISS for the vectors.
+
+Layout of the folder:
+
+- ``index.sqlite``: documents, chunks, the FTS5 table, chunk embeddings and the manifest. Every
+  write session is one SQLite transaction, so an interrupted run leaves the previous index intact.
+- ``vectors-<generation>.faiss``: the FAISS index of the committed generation, written before
+  the commit. It is a cache: when it is missing or unreadable it is rebuilt from the embeddings.
+- ``manifest.json``: a copy of the manifest for people and tools; the database holds the truth, and
+  the copy is rewritten by the next write session when it is missing or stale.
+- ``index.lock``: held by a write session (``sqlite_writer``), so two sessions never interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from filelock import FileLock, Timeout
+
+from docqa.config import NO_MODEL
+from docqa.errors import DocqaError, IndexLoadError
+from docqa.schema import Chunk, RetrievedPassage
+from docqa.store import faiss_vectors
+from docqa.store.base import DocumentInfo, IndexSettings, ScoredRow
+from docqa.store.manifest import (
+    MANIFEST_FILE,
+    NewerIndexFormat,
+    checked_manifest,
+    mirror,
+    mirrors,
+    settings_of,
+)
+from docqa.store.sqlite_schema import (
+    check_integrity,
+    connect,
+    database_problem,
+    fts_query,
+    storable,
+)
+from docqa.store.sqlite_writer import SQLiteWriter
+
+DB_FILE = "index.sqlite"
+LOCK_FILE = "index.lock"
+
+log = logging.getLogger(__name__)
+
+
+class SQLiteStore:
+    """Search, list and write the passages kept in one folder; see the module notes for its layout.
+
+    Reads may come from any number of threads (each gets its own connection) while one write
+    session runs: they see the previous generation until it commits.
+    """
+
+    def __init__(self, folder: str | Path, *, lock_timeout: float = 600.0) -> None:
+        self.folder = Path(folder)
+        self.lock_timeout = lock_timeout  # how long a write session waits for another one
+        self._local = threading.local()  # one read connection per thread
+        self._database_number = 0  # counts database files set aside, so that every thread reconnects
+        self._vectors: faiss.Index | None = None
+        self._vectors_key = (-1, -1)  # (database number, generation) of the loaded vectors
+        self._vectors_lock = threading.Lock()
+
+    # ----- state -------------------------------------------------------------------------
+
+    @property
+    def db_path(self) -> Path:
+        return self.folder / DB_FILE
+
+    def exists(self) -> bool:
+        return self.manifest() is not None
+
+    def manifest(self) -> dict[str, Any] | None:
+        """The stored manifest, or None for a folder without an index.
+
+        Raises ``IndexLoadError`` for a damaged database or manifest, and for an index written in a
+        newer format than this version reads.
+        """
+        if not self.db_path.exists():
+            return None
+        try:
+            row = self._reader().execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+        except sqlite3.DatabaseError as error:
+            if "no such table" in str(error):  # created but never committed to
+                return None
+            raise database_problem(self.folder, error) from error
+        return checked_manifest(self.folder, row[0]) if row else None
+
+    def settings(self) -> IndexSettings | None:
+        manifest = self.manifest()
+        return None if manifest is None else settings_of(manifest)
+
+    def has_vectors(self) -> bool:
+        manifest = self.manifest()
+        return bool(manifest and manifest["embedding_model"] != NO_MODEL and manifest["vectors"])
+
+    def count_passages(self) -> int:
+        if not self.exists():
+            return 0
+        return self._rows("SELECT count(*) FROM chunks")[0][0]
+
+    def stored_hashes(self) -> dict[str, str]:
+        if not self.exists():
+            return {}
+        return dict(self._rows("SELECT source, content_hash FROM documents ORDER BY source"))
+
+    def documents(self) -> list[DocumentInfo]:
+        if not self.exists():
+            return []
+        rows = self._rows(
+            "SELECT d.source, d.title, d.date, count(c.id) FROM documents d "
+            "LEFT JOIN chunks c ON c.source = d.source GROUP BY d.source ORDER BY d.source"
+        )
+        return [DocumentInfo(*row) for row in rows]
+
+    def document_text(self, source: str) -> str:
+        rows = []
+        if self.exists() and storable(source):
+            rows = self._rows("SELECT text FROM documents WHERE source = ?", (source,))
+        if not rows:
+            raise DocqaError(f"no document {source!r} in the index")
+        return rows[0][0]
+
+    # ----- search ------------------------------------------------------------------------
+
+    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Chunk ids and BM25 scores (higher is better), best first."""
+        match = fts_query(query)
+        if not match or not self.exists():
+            return []
+        rows = self._rows(
+            "SELECT rowid, bm25(chunks_fts) AS rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, k),
+        )
+        return [(row_id, -rank) for row_id, rank in rows]
+
+    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Chunk ids and cosine similarities, best first."""
+        vectors = self._current_vectors()
+        if vectors is None or vectors.ntotal == 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        if query.shape[1] != vectors.d:
+            raise IndexLoadError(
+                f"the index in {self.folder} holds {vectors.d}-dimensional vectors, but the query vector has "
+                f"{query.shape[1]} dimensions: search it with the embedding model it was built with, or "
+                "re-index with 'docqa index --rebuild'"
+            )
+        return faiss_vectors.search(vectors, query, k)
+
+    def passages(self, rows: Sequence[ScoredRow]) -> list[RetrievedPassage]:
+        """Build passages for (chunk id, score, bm25 rank, dense rank) rows, keeping their order.
+
+        Ids no longer in the index (removed by an update since the search) are left out.
+        """
+        if not rows or not self.exists():
+            return []
+        ids = [row[0] for row in rows]
+        found = {
+            row[0]: row
+            for row in self._rows(
+                "SELECT c.id, c.source, c.position, c.start, c.end, c.text, d.title, d.date FROM chunks c "
+                f"JOIN documents d ON d.source = c.source WHERE c.id IN ({','.join('?' * len(ids))})",
+                ids,
+            )
+        }
+        passages = []
+        for chunk_id, score, bm25_rank, dense_rank in rows:
+            if chunk_id not in found:
+                continue
+            _, source, position, start, end, text, title, date = found[chunk_id]
+            chunk = Chunk(source=source, index=position, text=text, start=start, end=end, id=chunk_id)
+            passages.append(RetrievedPassage(chunk, score, title, date, bm25_rank, dense_rank))
+        return passages
+
+    # ----- writing -----------------------------------------------------------------------
+
+    def writer(self, settings: IndexSettings, *, rebuild: bool = False) -> SQLiteWriter:
+        """A write session (see ``SQLiteWriter``). A rebuild first sets a damaged database, or one in
+        a newer format, aside. A session waits up to ``lock_timeout`` seconds for another one."""
+        return SQLiteWriter(self, settings, rebuild=rebuild)
+
+    def close(self) -> None:
+        """Close this thread's database connection (other threads' close when they end)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # ----- plumbing ----------------------------------------------------------------------
+
+    def _lock(self) -> FileLock:
+        """The folder's write lock, held; raises ``DocqaError`` after ``lock_timeout`` seconds."""
+        lock = FileLock(self.folder / LOCK_FILE, timeout=self.lock_timeout)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.warning("another indexing run is updating %s; waiting for it to finish", self.folder)
+            try:
+                lock.acquire()
+            except Timeout as error:
+                raise DocqaError(
+                    f"another indexing run has held {self.folder / LOCK_FILE} for over "
+                    f"{self.lock_timeout:g} s; try again when it has finished"
+                ) from error
+        return lock
+
+    def _reader(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is not None and self._local.database_number != self._database_number:
+            db.close()  # it still reads a database file that was set aside
+            db = None
+        if db is None:
+            db = self._local.db = connect(self.db_path)
+            self._local.database_number = self._database_number
+        return db
+
+    def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """The rows of a read query; a database error becomes an ``IndexLoadError`` that says what to do."""
+        try:
+            return self._reader().execute(sql, parameters).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise database_problem(self.folder, error) from error
+
+    def _tidy(self) -> None:
+        """Mirror the manifest to JSON, with each file's content hash, when the copy is missing or
+        stale; remove vector files of other generations and files left by an interrupted run."""
+        manifest = self.manifest()
+        if manifest is None:
+            return
+        if not mirrors(self.folder / MANIFEST_FILE, manifest):
+            mirror(self.folder, manifest, self.stored_hashes())
+        for path in self.folder.iterdir():
+            if faiss_vectors.VECTOR_FILES.fullmatch(path.name) and path.name != manifest["vectors"]:
+                path.unlink(missing_ok=True)
+
+    def _set_aside_if_unusable(self) -> None:
+        """Before a rebuild, move a damaged database, or one in a newer format, out of the way."""
+        if not self.db_path.exists():
+            return
+        problem = self._problem_to_set_aside()
+        if problem is None:
+            return
+        label, reason = problem
+        aside = self.db_path.with_name(f"{DB_FILE}.{label}-{int(time.time())}")
+        log.warning("%s; moved it to %s and rebuilding", reason, aside)
+        self.close()
+        self._database_number += 1
+        for suffix in ("-wal", "-shm"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+        os.replace(self.db_path, aside)
+
+    def _problem_to_set_aside(self) -> tuple[str, str] | None:
+        """(file label, reason) when the database cannot be rebuilt in place, else None."""
+        try:
+            with contextlib.closing(sqlite3.connect(self.db_path)) as db:
+                check_integrity(db)
+                manifest_row = db.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+        except sqlite3.DatabaseError as error:
+            if "no such table" in str(error):
+                return None
+            return "damaged", f"the index database is damaged ({error})"
+        try:
+            if manifest_row:
+                checked_manifest(self.folder, manifest_row[0])
+        except NewerIndexFormat as error:
+            return f"format-{error.version}", str(error)
+        except IndexLoadError as error:
+            return "damaged", str(error)
+        return None
+
+    def _current_vectors(self) -> faiss.Index | None:
+        if not self.db_path.exists():
+            return None
+        try:
+            generation_rows = self._reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchall()
+        except sqlite3.DatabaseError as error:
+            if "no such table" in str(error):  # created but never committed to
+                return None
+            raise database_problem(self.folder, error) from error
+        key = (self._database_number, int(generation_rows[0][0]) if generation_rows else 0)
+        with self._vectors_lock:
+            if key != self._vectors_key:
+                self._vectors = self._load_vectors()
+                self._vectors_key = key
+            return self._vectors
+
+    def _load_vectors(self) -> faiss.Index | None:
+        manifest = self.manifest()
+        if not manifest or not manifest["vectors"]:
+            return None
+        path = self.folder / manifest["vectors"]
+        vectors, reason = faiss_vectors.read(path, manifest["vectors_count"], manifest["embedding_dimension"])
+        if vectors is not None:
+            return vectors
+        log.warning("rebuilding %s from the stored embeddings: %s", path.name, reason)
+        try:
+            vectors = faiss_vectors.build_from_database(self._reader())
+        except sqlite3.DatabaseError as error:
+            raise database_problem(self.folder, error) from error
+        with contextlib.suppress(OSError):
+            faiss_vectors.write(vectors, path)
+        return vectors

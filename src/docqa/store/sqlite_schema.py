@@ -1,0 +1,91 @@
+"""The SQLite side of the store: its tables, its FTS5 queries, its checks and what its errors mean."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from docqa.errors import IndexLoadError
+from docqa.text import STOP_WORDS, search_words
+
+MAX_QUERY_TERMS = 200  # BM25 time grows with the terms; a longer query keeps its first ones
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    source TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, content_hash TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL REFERENCES documents(source) ON DELETE CASCADE,
+    position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    text TEXT NOT NULL, embedding BLOB
+);
+CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query matching any of the words of ``text`` (each quoted, so no syntax leaks in).
+
+    Words are cut at punctuation, symbols, spaces and control characters, so quotes, operators and
+    lone surrogates never reach FTS5; FTS5 splits each quoted word the way it split the indexed text.
+    """
+    # FTS5 folds case by Unicode 6.1, which lacks the newer case pairs Python knows: only ASCII words
+    # are lowered, to be compared with the stop words.
+    words = [word.lower() if word.isascii() else word for word in search_words(text)]
+    kept = [word for word in words if word not in STOP_WORDS] or words
+    return " OR ".join(f'"{word}"' for word in list(dict.fromkeys(kept))[:MAX_QUERY_TERMS])
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")  # readers keep reading while an update is written
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def meta_value(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def check_integrity(db: sqlite3.Connection) -> None:
+    """Raise ``sqlite3.DatabaseError`` when the pages or the FTS5 index of ``db`` are damaged."""
+    result = db.execute("PRAGMA quick_check").fetchone()[0]
+    if result != "ok":
+        raise sqlite3.DatabaseError(result)
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
+        db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+
+
+def database_problem(folder: Path, error: sqlite3.Error, action: str = "read") -> IndexLoadError:
+    """An error for a failed database call that says what to do about it."""
+    code = getattr(error, "sqlite_errorname", None) or ""
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        fix = "another program is using it; try again in a moment"
+    elif code.startswith("SQLITE_FULL"):
+        fix = "free some disk space and try again"
+    elif code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        fix = f"check that {folder} can be read and written"
+    else:
+        fix = "rebuild it with 'docqa index --rebuild'"
+    return IndexLoadError(f"the index in {folder} cannot be {action} ({error}); {fix}")
+
+
+def storable(text: str) -> bool:
+    """Whether SQLite can take ``text``: lone surrogates have no UTF-8 form."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

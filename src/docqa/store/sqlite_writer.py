@@ -1,0 +1,162 @@
+"""A write session on a ``SQLiteStore``: one SQLite transaction, under the folder's lock."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from filelock import FileLock
+
+from docqa.config import NO_MODEL
+from docqa.errors import DocqaError
+from docqa.schema import Chunk, Document
+from docqa.store import faiss_vectors
+from docqa.store.base import IndexSettings
+from docqa.store.manifest import build_manifest
+from docqa.store.sqlite_schema import SCHEMA, connect, database_problem, meta_value
+
+if TYPE_CHECKING:
+    from docqa.store.sqlite import SQLiteStore
+
+
+class SQLiteWriter:
+    """One write session on a ``SQLiteStore``: one SQLite transaction, under the folder's lock.
+
+    On a clean exit of its ``with`` block it writes the FAISS file of the new generation, then the
+    manifest, then commits; an exception rolls everything back. A session that changed nothing
+    commits nothing, and leaves the generation as it was.
+    """
+
+    def __init__(self, store: SQLiteStore, settings: IndexSettings, *, rebuild: bool = False) -> None:
+        self.store = store
+        self.settings = settings
+        self.rebuilding = rebuild
+        self._lock: FileLock | None = None
+        self._db: sqlite3.Connection | None = None
+        self._begun = False
+        self._changed = False
+
+    def __enter__(self) -> SQLiteWriter:
+        store = self.store
+        store.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = store._lock()
+        try:
+            if self.rebuilding:
+                store._set_aside_if_unusable()
+            self.rebuilding = self.rebuilding or store.settings() != self.settings
+            self._db = connect(store.db_path)
+            self._db.executescript(SCHEMA)
+        except BaseException as error:
+            self._finish()
+            if isinstance(error, sqlite3.DatabaseError):
+                raise database_problem(store.folder, error, "updated") from error
+            raise
+        return self
+
+    def add(self, documents: Sequence[Document], chunks: Sequence[Chunk], vectors: np.ndarray | None = None) -> None:
+        """Insert ``documents`` and their ``chunks`` (with one vector row each when the settings name
+        an embedding model). Chunk ids are assigned by the store; the chunks' own ids are ignored."""
+        with_vectors = self.settings.embedding_model != NO_MODEL
+        if chunks and with_vectors != (vectors is not None):
+            raise ValueError("vectors must be given exactly when the settings name an embedding model")
+        blobs: list[bytes | None] = [None] * len(chunks)
+        if vectors is not None:
+            rows = np.ascontiguousarray(vectors, dtype=np.float32)
+            if rows.ndim != 2 or len(rows) != len(chunks):
+                raise ValueError(f"expected {len(chunks)} vector rows, got an array of shape {rows.shape}")
+            blobs = [row.tobytes() for row in rows]
+        self._execute(
+            "INSERT INTO documents (source, title, date, content_hash, text) VALUES (?, ?, ?, ?, ?)",
+            [(d.source, d.title, d.date, d.content_hash, d.text) for d in documents],
+        )
+        self._execute(
+            "INSERT INTO chunks (source, position, start, end, text, embedding) VALUES (?, ?, ?, ?, ?, ?)",
+            [(c.source, c.index, c.start, c.end, c.text, blob) for c, blob in zip(chunks, blobs, strict=True)],
+        )
+
+    def remove(self, sources: Iterable[str]) -> None:
+        """Delete these documents; their chunks and FTS5 rows go with them."""
+        self._execute("DELETE FROM documents WHERE source = ?", [(source,) for source in sources])
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            if kind is None:
+                self._commit()
+                self._close_connection()  # before tidying, which reads through the store's own connection
+                self.store._tidy()
+        finally:
+            self._finish()
+
+    # ----- plumbing ----------------------------------------------------------------------
+
+    def _execute(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        db = self._begin()
+        try:
+            before = db.total_changes
+            db.executemany(sql, rows)
+        except sqlite3.DatabaseError as error:
+            raise database_problem(self.store.folder, error, "updated") from error
+        self._changed = self._changed or db.total_changes != before
+
+    def _begin(self) -> sqlite3.Connection:
+        """The session's connection, inside its transaction (begun on the first write)."""
+        db = self._db
+        if db is None:
+            raise DocqaError("the write session is not open: use it in a 'with' block")
+        if self._begun and not db.in_transaction:  # SQLite rolled it back after an error
+            raise DocqaError("the write session failed and was rolled back; start a new one")
+        if not self._begun:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                if self.rebuilding:
+                    db.execute("DELETE FROM chunks")
+                    db.execute("DELETE FROM documents")
+            except sqlite3.DatabaseError as error:
+                raise database_problem(self.store.folder, error, "updated") from error
+            self._begun = True
+        return db
+
+    def _commit(self) -> None:
+        """Write the vectors and the manifest of the next generation, then commit."""
+        if not (self._changed or self.rebuilding):
+            return
+        db = self._begin()
+        try:
+            generation = int(meta_value(db, "generation") or 0) + 1
+            vectors_file = ""
+            if self.settings.embedding_model != NO_MODEL:
+                vectors_file = faiss_vectors.vector_file_name(generation)
+                faiss_vectors.write(faiss_vectors.build_from_database(db), self.store.folder / vectors_file)
+            manifest = build_manifest(db, self.settings, generation, vectors_file)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+            db.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            raise database_problem(self.store.folder, error, "updated") from error
+
+    def _close_connection(self) -> None:
+        """Roll back whatever was not committed, and close the session's connection."""
+        db, self._db = self._db, None
+        if db is not None:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # closing the connection rolls back too
+                    db.execute("ROLLBACK")
+            db.close()
+
+    def _finish(self) -> None:
+        """Close the connection, rolling back what was not committed, and release the lock."""
+        try:
+            self._close_connection()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
