@@ -2,7 +2,7 @@
 
 Each test starts real ``python -m docqa.cli index`` processes on a generated corpus of 300 files and
 sends SIGKILL at several moments: while the interpreter starts, at delays after the run opened the
-database (the documents are then chunked and written inside the update's transaction), and right
+database (the documents are then parsed, chunked and written inside the update's transaction), and right
 after the commit. The moment a run opens the database is read from /proc, so these tests need Linux.
 """
 
@@ -24,7 +24,7 @@ import pytest
 
 from docqa.chunking import chunk_document
 from docqa.documents import load_documents
-from docqa.index import Index
+from docqa.store import SQLiteStore
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux signals and /proc")
 
@@ -76,11 +76,11 @@ def finish(corpus: Path, index: Path) -> dict:
 
 def committed_files(index_folder: Path) -> dict[str, str] | None:
     """The committed sources and content hashes, after checking the index is whole; None if none."""
-    with contextlib.closing(Index(index_folder)) as index:
+    with contextlib.closing(SQLiteStore(index_folder)) as index:
         return _checked_files(index)
 
 
-def _checked_files(index: Index) -> dict[str, str] | None:
+def _checked_files(index: SQLiteStore) -> dict[str, str] | None:
     manifest = index.manifest()
     if manifest is None:
         return None
@@ -95,7 +95,7 @@ def _checked_files(index: Index) -> dict[str, str] | None:
         assert all(low == 0 and high == count - 1 for count, low, high in positions)
         rows = db.execute("SELECT c.start, c.end, c.text, d.text FROM chunks c JOIN documents d USING (source)")
         assert all(text == document[start:end] for start, end, text, document in rows)
-        return dict(db.execute("SELECT source, content_hash FROM documents"))
+    return index.stored_hashes()
 
 
 def corpus_files(corpus: Path) -> dict[str, str]:

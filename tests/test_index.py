@@ -1,4 +1,4 @@
-"""The persisted index: incremental updates, rebuilds, crash safety, search."""
+"""Indexing a corpus into the SQLite store: incremental updates, rebuilds, crash safety, search."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import json
 import shutil
 from pathlib import Path
 
-import faiss
-import numpy as np
 import pytest
 
-from docqa.documents import load_documents
+from docqa import indexing
+from docqa.documents import SourceFile
 from docqa.embedding import Embedder
-from docqa.index import HNSW_MIN_VECTORS, Index, IndexSettings, build_vector_index, fts_query
+from docqa.indexing import Indexer
 from docqa.retrieval import Retriever, reciprocal_rank_fusion
+from docqa.schema import Document, IndexReport
+from docqa.store import IndexSettings, SQLiteStore
+from docqa.store.sqlite_schema import fts_query
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 LEXICAL = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
@@ -27,14 +29,17 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def update(
-    index: Index, corpus: Path, settings: IndexSettings = LEXICAL, embedder: Embedder | None = None, **options: object
-):
-    documents, skipped = load_documents(corpus)
-    return index.update(documents, settings, embedder=embedder, skipped=skipped, **options)
+    index: SQLiteStore,
+    corpus: Path,
+    settings: IndexSettings = LEXICAL,
+    embedder: Embedder | None = None,
+    **options: object,
+) -> IndexReport:
+    return Indexer(index, embedder, settings).update(corpus, **options)  # type: ignore[arg-type]
 
 
 def test_first_update_indexes_every_file_and_writes_the_manifest(tmp_path: Path, corpus: Path) -> None:
-    index = Index(tmp_path / "index")
+    index = SQLiteStore(tmp_path / "index")
     report = update(index, corpus)
     assert report.rebuilt
     assert sorted(report.added) == sorted(p.name for p in corpus.iterdir())
@@ -48,7 +53,7 @@ def test_first_update_indexes_every_file_and_writes_the_manifest(tmp_path: Path,
 
 
 def test_update_is_incremental(tmp_path: Path, corpus: Path) -> None:
-    index = Index(tmp_path / "index")
+    index = SQLiteStore(tmp_path / "index")
     update(index, corpus)
     unchanged = update(index, corpus)
     assert not unchanged.changed and len(unchanged.unchanged) == 3
@@ -69,7 +74,7 @@ def test_update_is_incremental(tmp_path: Path, corpus: Path) -> None:
 
 
 def test_changing_the_chunking_settings_rebuilds(tmp_path: Path, corpus: Path) -> None:
-    index = Index(tmp_path / "index")
+    index = SQLiteStore(tmp_path / "index")
     update(index, corpus)
     before = index.count_passages()
     report = update(index, corpus, IndexSettings(embedding_model="none", chunk_tokens=60, chunk_overlap=0))
@@ -82,7 +87,7 @@ def test_dense_index_embeds_only_changed_files_and_rebuilds_for_another_model(
 ) -> None:
     embedder = CountingEmbedder(str(tiny_embedder_path))
     settings = IndexSettings(embedding_model=str(tiny_embedder_path), chunk_tokens=200, chunk_overlap=1)
-    index = Index(tmp_path / "index")
+    index = SQLiteStore(tmp_path / "index")
     update(index, corpus, settings, embedder)
     first = embedder.encoded
     assert first == index.count_passages()
@@ -112,7 +117,7 @@ def test_an_interrupted_update_leaves_the_previous_index(
 ) -> None:
     embedder = Embedder(str(tiny_embedder_path))
     settings = IndexSettings(embedding_model=str(tiny_embedder_path), chunk_tokens=200, chunk_overlap=1)
-    index = Index(tmp_path / "index")
+    index = SQLiteStore(tmp_path / "index")
     update(index, corpus, settings, embedder)
     before = (index.manifest(), index.count_passages(), Retriever(index, embedder).retrieve("Cannon building"))
 
@@ -122,12 +127,12 @@ def test_an_interrupted_update_leaves_the_previous_index(
     def crash(*args: object) -> None:  # the process dies after the rows are written, before the commit
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("docqa.index._manifest", crash)
+    monkeypatch.setattr("docqa.store.sqlite_writer.build_manifest", crash)
     with pytest.raises(KeyboardInterrupt):
         update(index, corpus, settings, embedder)
     monkeypatch.undo()
 
-    reopened = Index(tmp_path / "index")
+    reopened = SQLiteStore(tmp_path / "index")
     assert reopened.manifest() == before[0]
     assert reopened.count_passages() == before[1]
     assert Retriever(reopened, embedder).retrieve("Cannon building") == before[2]
@@ -143,19 +148,19 @@ def test_a_missing_vector_file_is_rebuilt_from_the_database(
 ) -> None:
     embedder = Embedder(str(tiny_embedder_path))
     settings = IndexSettings(embedding_model=str(tiny_embedder_path), chunk_tokens=200, chunk_overlap=1)
-    update(Index(tmp_path / "index"), corpus, settings, embedder)
+    update(SQLiteStore(tmp_path / "index"), corpus, settings, embedder)
     query = embedder.encode_query("Capitol Police")
-    expected = Index(tmp_path / "index").search_dense(query, 5)
+    expected = SQLiteStore(tmp_path / "index").search_dense(query, 5)
     vectors = next((tmp_path / "index").glob("vectors-*.faiss"))
     vectors.write_bytes(b"not a faiss file")
-    assert Index(tmp_path / "index").search_dense(query, 5) == expected
+    assert SQLiteStore(tmp_path / "index").search_dense(query, 5) == expected
     vectors.unlink()
-    assert Index(tmp_path / "index").search_dense(query, 5) == expected
+    assert SQLiteStore(tmp_path / "index").search_dense(query, 5) == expected
     assert vectors.exists()
 
 
 def test_bm25_ranks_the_passage_with_the_rare_words_first(tmp_path: Path, corpus: Path) -> None:
-    index = Index(tmp_path / "index")
+    index = SQLiteStore(tmp_path / "index")
     update(index, corpus)
     hits = index.search_bm25("Elton John song before the rally", 3)
     passages = index.passages([(chunk_id, score, rank, None) for rank, (chunk_id, score) in enumerate(hits, 1)])
@@ -176,21 +181,49 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
 
 
-def test_large_collections_use_an_hnsw_graph() -> None:
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(HNSW_MIN_VECTORS, 8)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = build_vector_index(vectors, np.arange(10, 10 + len(vectors)))
-    assert isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat)
-    _, ids = index.search(vectors[:5], 1)
-    assert list(ids[:, 0]) == [10, 11, 12, 13, 14]
-
-
 def test_copies_of_a_file_fill_one_retrieval_slot(tmp_path: Path, corpus: Path) -> None:
     original = sorted(corpus.glob("001_*.txt"))[0]
     (corpus / "copy-of-001.txt").write_bytes(original.read_bytes())
-    index = Index(tmp_path / "index")
+    index = SQLiteStore(tmp_path / "index")
     update(index, corpus)
     passages = Retriever(index).retrieve("Elton John song before the rally", top_k=3)
     texts = [passage.chunk.text for passage in passages]
     assert len(texts) == 3 and len(set(texts)) == 3
+
+
+def test_only_new_and_changed_files_are_parsed_and_each_stage_is_timed(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = SQLiteStore(tmp_path / "index")
+    first = update(index, corpus)
+    assert set(first.timings) == {"scan", "parse", "chunk", "embed", "write"}
+    assert all(seconds >= 0 for seconds in first.timings.values()) and first.timings["parse"] > 0
+
+    parsed: list[str] = []
+    parse_file = indexing.parse_file
+
+    def counted_parse(source_file: SourceFile) -> Document:
+        parsed.append(source_file.source)
+        return parse_file(source_file)
+
+    monkeypatch.setattr(indexing, "parse_file", counted_parse)
+    assert not update(index, corpus).changed and parsed == []
+
+    (corpus / "new.md").write_text("# Rivers\n\nThe Danube flows through ten countries.\n")
+    changed_file = sorted(corpus.glob("000_*.txt"))[0]
+    changed_file.write_text(changed_file.read_text() + "\nPelicans.\n")
+    report = update(index, corpus)
+    assert sorted(parsed) == sorted(["new.md", changed_file.name])
+    assert (report.added, report.updated) == (["new.md"], [changed_file.name])
+
+
+def test_a_changed_file_that_can_no_longer_be_read_is_removed_and_listed(tmp_path: Path, corpus: Path) -> None:
+    index = SQLiteStore(tmp_path / "index")
+    update(index, corpus)
+    emptied = sorted(corpus.glob("001_*.txt"))[0]
+    emptied.write_text("")
+    (corpus / "blank.txt").write_text("  \n")
+    report = update(index, corpus)
+    assert (report.added, report.updated, report.removed) == ([], [], [emptied.name])
+    assert report.skipped == {"blank.txt": "empty", emptied.name: "empty"}
+    assert emptied.name not in index.stored_hashes() and len(index.documents()) == 2

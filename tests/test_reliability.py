@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pdfs import pdf_bytes
 
-import docqa.index as index_module
+import docqa.indexing as indexing_module
+import docqa.store.sqlite_schema as sqlite_schema
 from docqa import Answer, Assistant, DocqaError
 from docqa.chunking import chunk_document
 from docqa.cli import main
@@ -36,13 +37,26 @@ from docqa.documents import Format, load_documents
 from docqa.documents.formats import FORMAT_BY_SUFFIX
 from docqa.embedding import Embedder
 from docqa.errors import IndexLoadError
-from docqa.index import FORMAT_VERSION, Index, IndexSettings, fts_query
-from docqa.schema import Document
+from docqa.indexing import Indexer
+from docqa.schema import Document, IndexReport
+from docqa.store import FORMAT_VERSION, IndexSettings, SQLiteStore
+from docqa.store.sqlite_schema import fts_query
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 LEXICAL = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
 NO_MODELS = ["--embedding-model", "none", "--reader-model", "none"]
 SONG_QUESTION = "Who sang the song that played before the rally speeches?"
+
+
+def index_documents(
+    index: SQLiteStore,
+    documents: list[Document],
+    settings: IndexSettings = LEXICAL,
+    embedder: Embedder | None = None,
+    **options: object,
+) -> IndexReport:
+    """Make ``index`` hold exactly ``documents``, as ``docqa index`` would for a corpus of them."""
+    return Indexer(index, embedder, settings).update(None, documents=documents, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +166,7 @@ FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 
 
 @pytest.fixture(scope="module")
-def unicode_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+def unicode_index(tmp_path_factory: pytest.TempPathFactory) -> SQLiteStore:
     texts = [
         "Ελληνικά κείμενα και λέξεις.",
         "日本語のテキスト。東京。",
@@ -161,14 +175,14 @@ def unicode_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
         "naïve café ①② x²",
     ]
     documents = [Document(f"{n}.txt", text, f"t{n}", f"{n:064d}") for n, text in enumerate(texts)]
-    index = Index(tmp_path_factory.mktemp("unicode-index"))
-    index.update(documents, LEXICAL)
+    index = SQLiteStore(tmp_path_factory.mktemp("unicode-index"))
+    index_documents(index, documents)
     return index
 
 
 @FAST
 @given(st.text(ANY_CHARACTER, max_size=300))
-def test_no_query_text_causes_an_fts5_error(unicode_index: Index, text: str) -> None:
+def test_no_query_text_causes_an_fts5_error(unicode_index: SQLiteStore, text: str) -> None:
     hits = unicode_index.search_bm25(text, 5)
     assert all(isinstance(chunk_id, int) and score > 0 for chunk_id, score in hits)
 
@@ -176,7 +190,7 @@ def test_no_query_text_causes_an_fts5_error(unicode_index: Index, text: str) -> 
 def test_long_queries_keep_their_first_terms() -> None:
     words = [f"w{number}" for number in range(5000)]
     query = fts_query(" ".join(words))
-    assert query.split(" OR ") == [f'"{word}"' for word in words[: index_module.MAX_QUERY_TERMS]]
+    assert query.split(" OR ") == [f'"{word}"' for word in words[: sqlite_schema.MAX_QUERY_TERMS]]
 
 
 @pytest.mark.parametrize(
@@ -189,22 +203,22 @@ def test_long_queries_keep_their_first_terms() -> None:
     ],
 )
 def test_words_with_combining_marks_stay_whole(tmp_path: Path, word: str, stored: str) -> None:
-    index = Index(tmp_path)
-    index.update([document_of("word.txt", f"zz {stored} zz"), document_of("other.txt", "zz zz")], LEXICAL)
+    index = SQLiteStore(tmp_path)
+    index_documents(index, [document_of("word.txt", f"zz {stored} zz"), document_of("other.txt", "zz zz")])
     assert found_sources(index, word) == ["word.txt"]
 
 
 @pytest.fixture(scope="module")
-def scratch_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+def scratch_index(tmp_path_factory: pytest.TempPathFactory) -> SQLiteStore:
     """One index that each example of a property test fills with its own document."""
-    return Index(tmp_path_factory.mktemp("scratch-index"))
+    return SQLiteStore(tmp_path_factory.mktemp("scratch-index"))
 
 
 def document_of(source: str, text: str) -> Document:
     return Document(source, text, source, hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def found_sources(index: Index, query: str) -> list[str]:
+def found_sources(index: SQLiteStore, query: str) -> list[str]:
     hits = index.search_bm25(query, 5)
     return [passage.chunk.source for passage in index.passages([(i, score, 1, None) for i, score in hits])]
 
@@ -213,9 +227,9 @@ def found_sources(index: Index, query: str) -> list[str]:
 @given(st.text(STORABLE_CHARACTER, min_size=1, max_size=12))
 @example("\U000118a0")  # Python lower-cases this letter; FTS5, which knows Unicode 6.1, does not
 @example("0\U0002ebe1")  # unknown to Python 3.11; FTS5 keeps it inside the token "0\U0002ebe1"
-def test_a_document_fts5_finds_by_a_whole_word_is_found_by_its_query(scratch_index: Index, word: str) -> None:
+def test_a_document_fts5_finds_by_a_whole_word_is_found_by_its_query(scratch_index: SQLiteStore, word: str) -> None:
     assume("\x00" not in word)
-    scratch_index.update([document_of("word.txt", f"zz {word} zz"), document_of("other.txt", "zz zz")], LEXICAL)
+    index_documents(scratch_index, [document_of("word.txt", f"zz {word} zz"), document_of("other.txt", "zz zz")])
     whole_word = '"' + word.replace('"', '""') + '"'  # FTS5 splits a quoted phrase into its own tokens
     with contextlib.closing(sqlite3.connect(scratch_index.db_path)) as db:
         assume(db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (whole_word,)).fetchone()[0])
@@ -370,7 +384,7 @@ FILE_TEXTS = st.lists(
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(FILE_TEXTS)
-def test_any_text_file_loads_chunks_and_round_trips_through_the_index(scratch_index: Index, text: str) -> None:
+def test_any_text_file_loads_chunks_and_round_trips_through_the_index(scratch_index: SQLiteStore, text: str) -> None:
     with tempfile.TemporaryDirectory() as name:
         (Path(name) / "doc.txt").write_bytes(text.encode("utf-8"))
         documents, skipped = load_documents(Path(name))
@@ -383,7 +397,7 @@ def test_any_text_file_loads_chunks_and_round_trips_through_the_index(scratch_in
     chunks = chunk_document(document, max_tokens=12, overlap_sentences=1)
     assert chunks and all(document.text[c.start : c.end] == c.text for c in chunks)
 
-    scratch_index.update(documents, IndexSettings(embedding_model="none", chunk_tokens=12, chunk_overlap=1))
+    index_documents(scratch_index, documents, IndexSettings(embedding_model="none", chunk_tokens=12, chunk_overlap=1))
     stored_text = scratch_index.document_text("doc.txt")
     assert stored_text == document.text
     with contextlib.closing(sqlite3.connect(scratch_index.db_path)) as db:
@@ -422,11 +436,11 @@ def built(tmp_path: Path) -> list[str]:
 
 def read_outcomes(folder: Path) -> dict[str, str]:
     """Each read of the index: 'ok', or the class of the error it raised."""
-    with contextlib.closing(Index(folder)) as index:
+    with contextlib.closing(SQLiteStore(folder)) as index:
         return _read_outcomes(index)
 
 
-def _read_outcomes(index: Index) -> dict[str, str]:
+def _read_outcomes(index: SQLiteStore) -> dict[str, str]:
     outcomes = {}
     reads = {
         "manifest": index.manifest,
@@ -478,10 +492,10 @@ def test_a_truncated_database_is_reported_with_the_fix_and_rebuilt(
 
 def test_once_a_database_is_set_aside_every_thread_reads_the_rebuilt_one(built: list[str]) -> None:
     folder = Path(built[3])
-    manifest = Index(folder).manifest()
+    manifest = SQLiteStore(folder).manifest()
     assert manifest is not None
     set_manifest_value(folder, json.dumps({**manifest, "format_version": FORMAT_VERSION + 1}))
-    index = Index(folder)
+    index = SQLiteStore(folder)
 
     def count_in_another_thread() -> int | str:
         try:
@@ -492,7 +506,7 @@ def test_once_a_database_is_set_aside_every_thread_reads_the_rebuilt_one(built: 
     with ThreadPoolExecutor(max_workers=1) as other_thread:  # the same thread keeps its connection
         assert other_thread.submit(count_in_another_thread).result() == "IndexLoadError"
         documents, _ = load_documents(Path(built[1]))
-        report = index.update(documents, LEXICAL, rebuild=True)
+        report = index_documents(index, documents, rebuild=True)
         checkpoint(folder / "index.sqlite")  # the new pages leave the write-ahead log, which any connection reads
         assert other_thread.submit(count_in_another_thread).result() == report.chunks > 0
     index.close()
@@ -523,11 +537,11 @@ def set_manifest_value(index_folder: Path, value: str) -> None:
 
 def test_an_index_of_a_newer_format_says_what_to_do(built: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     folder = Path(built[3])
-    manifest = Index(folder).manifest()
+    manifest = SQLiteStore(folder).manifest()
     assert manifest is not None
     set_manifest_value(folder, json.dumps({**manifest, "format_version": FORMAT_VERSION + 1}))
     with pytest.raises(IndexLoadError, match="newer version of docqa") as raised:
-        Index(folder).manifest()
+        SQLiteStore(folder).manifest()
     assert "upgrade docqa" in str(raised.value) and "--rebuild" in str(raised.value)
     expect_user_error(["ask", SONG_QUESTION, *built, *NO_MODELS], "newer version of docqa", capsys)
     expect_user_error(["index", *built, *NO_MODELS], "newer version of docqa", capsys)
@@ -545,7 +559,7 @@ def test_a_damaged_manifest_says_what_to_do(
 ) -> None:
     set_manifest_value(Path(built[3]), value)
     with pytest.raises(IndexLoadError, match=r"manifest .* is damaged") as raised:
-        Index(Path(built[3])).manifest()
+        SQLiteStore(Path(built[3])).manifest()
     assert reason in str(raised.value) and "--rebuild" in str(raised.value)
     assert main(["index", "--rebuild", *built, *NO_MODELS]) == 0
     assert list(Path(built[3]).glob("index.sqlite.damaged-*"))
@@ -554,13 +568,13 @@ def test_a_damaged_manifest_says_what_to_do(
 
 def test_an_index_of_an_older_format_is_rebuilt(built: list[str]) -> None:
     folder = Path(built[3])
-    manifest = Index(folder).manifest()
+    manifest = SQLiteStore(folder).manifest()
     assert manifest is not None
     set_manifest_value(folder, json.dumps({**manifest, "format_version": FORMAT_VERSION - 1}))
     documents, _ = load_documents(Path(built[1]))
-    report = Index(folder).update(documents, LEXICAL)
+    report = index_documents(SQLiteStore(folder), documents)
     assert report.rebuilt and len(report.added) == len(documents)
-    assert Index(folder).settings() == LEXICAL
+    assert SQLiteStore(folder).settings() == LEXICAL
 
 
 def test_a_missing_or_stale_manifest_copy_and_leftover_files_are_repaired(built: list[str]) -> None:
@@ -568,12 +582,12 @@ def test_a_missing_or_stale_manifest_copy_and_leftover_files_are_repaired(built:
     mirror = folder / "manifest.json"
     stale = json.loads(mirror.read_text())
     mirror.unlink()
-    assert Index(folder).manifest() is not None  # the database holds the manifest
+    assert SQLiteStore(folder).manifest() is not None  # the database holds the manifest
     leftovers = [folder / "vectors-7.faiss", folder / ".vectors-8.faiss.tmp", folder / ".manifest.json.tmp"]
     for path in leftovers:
         path.write_bytes(b"left by an interrupted run")
     assert main(["index", *built, *NO_MODELS]) == 0
-    assert json.loads(mirror.read_text()) == {**Index(folder).manifest(), "files": stale["files"]}
+    assert json.loads(mirror.read_text()) == {**SQLiteStore(folder).manifest(), "files": stale["files"]}
     assert not any(path.exists() for path in leftovers)
 
     mirror.write_text(json.dumps({**stale, "generation": 0}))
@@ -585,13 +599,17 @@ def test_a_missing_or_stale_manifest_copy_and_leftover_files_are_repaired(built:
 
 
 @pytest.fixture
-def dense(tmp_path: Path, tiny_embedder_path: Path) -> tuple[Index, Embedder, list[tuple[int, float]]]:
+def dense(tmp_path: Path, tiny_embedder_path: Path) -> tuple[SQLiteStore, Embedder, list[tuple[int, float]]]:
     """An index with vectors of the tiny embedder, the embedder, and the dense hits for a query."""
     embedder = Embedder(str(tiny_embedder_path))
     documents, _ = load_documents(CORPUS)
     settings = IndexSettings(embedding_model=str(tiny_embedder_path), chunk_tokens=200, chunk_overlap=1)
-    Index(tmp_path / "index").update(documents, settings, embedder=embedder)
-    return Index(tmp_path / "index"), embedder, Index(tmp_path / "index").search_dense(query_vector(embedder), 5)
+    index_documents(SQLiteStore(tmp_path / "index"), documents, settings, embedder)
+    return (
+        SQLiteStore(tmp_path / "index"),
+        embedder,
+        SQLiteStore(tmp_path / "index").search_dense(query_vector(embedder), 5),
+    )
 
 
 def query_vector(embedder: Embedder) -> np.ndarray:
@@ -600,28 +618,30 @@ def query_vector(embedder: Embedder) -> np.ndarray:
 
 @pytest.mark.parametrize("keep", [0, 16, 200, -1], ids=["empty", "header-only", "partial", "last-byte-lost"])
 def test_a_truncated_vector_file_is_rebuilt_from_the_database(
-    dense: tuple[Index, Embedder, list[tuple[int, float]]], keep: int, caplog: pytest.LogCaptureFixture
+    dense: tuple[SQLiteStore, Embedder, list[tuple[int, float]]], keep: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     index, embedder, expected = dense
     vectors = index.folder / index.manifest()["vectors"]
     data = vectors.read_bytes()
     vectors.write_bytes(data[:keep])
-    with caplog.at_level(logging.WARNING, logger="docqa.index"):
-        assert Index(index.folder).search_dense(query_vector(embedder), 5) == expected
+    with caplog.at_level(logging.WARNING, logger="docqa.store"):
+        assert SQLiteStore(index.folder).search_dense(query_vector(embedder), 5) == expected
     assert any("rebuilding" in record.getMessage() for record in caplog.records)
     assert faiss.read_index(str(vectors)).ntotal == index.manifest()["vectors_count"]
 
 
-def test_a_vector_file_of_another_index_is_rebuilt(dense: tuple[Index, Embedder, list[tuple[int, float]]]) -> None:
+def test_a_vector_file_of_another_index_is_rebuilt(
+    dense: tuple[SQLiteStore, Embedder, list[tuple[int, float]]],
+) -> None:
     index, embedder, expected = dense
     other = faiss.IndexIDMap2(faiss.IndexFlatIP(index.manifest()["embedding_dimension"]))
     other.add_with_ids(np.eye(3, index.manifest()["embedding_dimension"], dtype=np.float32), np.arange(3))
     faiss.write_index(other, str(index.folder / index.manifest()["vectors"]))
-    assert Index(index.folder).search_dense(query_vector(embedder), 5) == expected
+    assert SQLiteStore(index.folder).search_dense(query_vector(embedder), 5) == expected
 
 
 def test_a_query_vector_of_another_model_is_refused_with_the_fix(
-    dense: tuple[Index, Embedder, list[tuple[int, float]]],
+    dense: tuple[SQLiteStore, Embedder, list[tuple[int, float]]],
 ) -> None:
     index, _, _ = dense
     with pytest.raises(IndexLoadError, match="embedding model it was built with"):
@@ -635,13 +655,13 @@ def test_an_index_built_with_another_embedding_model_is_rebuilt_for_the_one_in_u
     shutil.copytree(CORPUS, corpus)
     with_vectors = Assistant(corpus, tmp_path / "index", embedding_model=str(tiny_embedder_path), reader_model="none")
     with_vectors.index()
-    assert Index(tmp_path / "index").has_vectors()
+    assert SQLiteStore(tmp_path / "index").has_vectors()
     lexical = Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none")
     assert "Elton John" in lexical.ask(SONG_QUESTION).text
-    assert Index(tmp_path / "index").settings() == LEXICAL
+    assert SQLiteStore(tmp_path / "index").settings() == LEXICAL
     again = Assistant(corpus, tmp_path / "index", embedding_model=str(tiny_embedder_path), reader_model="none")
     assert again.ask(SONG_QUESTION).passages
-    assert Index(tmp_path / "index").has_vectors() and again.status().retrieval == "hybrid"
+    assert SQLiteStore(tmp_path / "index").has_vectors() and again.status().retrieval == "hybrid"
 
 
 # ----- one update at a time, all or nothing ----------------------------------------------
@@ -670,19 +690,19 @@ def test_a_second_run_gives_up_after_the_lock_timeout_with_a_message(
     documents, _ = load_documents(CORPUS)
     with (
         lock_held(tmp_path / "index" / "index.lock", 60),
-        caplog.at_level(logging.WARNING, logger="docqa.index"),
+        caplog.at_level(logging.WARNING, logger="docqa.store"),
         pytest.raises(DocqaError, match=r"another indexing run has held .*index\.lock"),
     ):
-        Index(tmp_path / "index", lock_timeout=0.5).update(documents, LEXICAL)
+        index_documents(SQLiteStore(tmp_path / "index", lock_timeout=0.5), documents)
     assert any("waiting for it to finish" in record.getMessage() for record in caplog.records)
-    assert Index(tmp_path / "index").manifest() is None
+    assert SQLiteStore(tmp_path / "index").manifest() is None
 
 
 def test_a_second_run_waits_for_the_first_to_finish(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     documents, _ = load_documents(CORPUS)
-    with lock_held(tmp_path / "index" / "index.lock", 1.0), caplog.at_level(logging.WARNING, logger="docqa.index"):
+    with lock_held(tmp_path / "index" / "index.lock", 1.0), caplog.at_level(logging.WARNING, logger="docqa.store"):
         started = time.monotonic()
-        report = Index(tmp_path / "index", lock_timeout=60).update(documents, LEXICAL)
+        report = index_documents(SQLiteStore(tmp_path / "index", lock_timeout=60), documents)
         waited = time.monotonic() - started
     assert len(report.added) == 3 and waited > 0.3
     assert any("waiting for it to finish" in record.getMessage() for record in caplog.records)
@@ -714,22 +734,22 @@ def new_text(number: int) -> str:
 
 
 def test_a_failure_in_a_later_batch_leaves_the_previous_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_module, "WRITE_BATCH", 4)
+    monkeypatch.setattr(indexing_module, "WRITE_BATCH", 4)
     settings = IndexSettings(embedding_model="fake", chunk_tokens=20, chunk_overlap=0)
     old = [Document(f"old-{n}.txt", f"Old note {n} about the harbour.", "old", f"{n:064d}") for n in range(5)]
     new = [Document(f"new-{n}.txt", new_text(n), "new", f"{n + 9:064x}") for n in range(8)]
-    index = Index(tmp_path / "index")
-    index.update(old, settings, embedder=FakeEmbedder())
+    index = SQLiteStore(tmp_path / "index")
+    index_documents(index, old, settings, FakeEmbedder())
     before = (index.manifest(), index.documents(), index.count_passages())
 
     with pytest.raises(RuntimeError, match="the embedder failed"):
-        index.update(new, settings, embedder=FakeEmbedder(fail_on=3))
-    reopened = Index(tmp_path / "index")
+        index_documents(index, new, settings, FakeEmbedder(fail_on=3))
+    reopened = SQLiteStore(tmp_path / "index")
     assert (reopened.manifest(), reopened.documents(), reopened.count_passages()) == before
     assert reopened.search_dense(FakeEmbedder().encode(["Old note 1 about the harbour."])[0], 1)
 
     progress: list[tuple[float, str]] = []
-    report = reopened.update(new, settings, embedder=FakeEmbedder(), progress=lambda f, t: progress.append((f, t)))
+    report = index_documents(reopened, new, settings, FakeEmbedder(), progress=lambda f, t: progress.append((f, t)))
     assert report.added == sorted(d.source for d in new) and report.removed == sorted(d.source for d in old)
     batches = [fraction for fraction, text in progress if text.startswith("indexed ") and "/" in text]
     assert len(batches) > 3 and batches == sorted(batches)

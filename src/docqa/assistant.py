@@ -15,10 +15,9 @@ from typing import Any
 
 from docqa.chunking import sentence_spans
 from docqa.config import NO_MODEL, Settings
-from docqa.documents import load_documents
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
-from docqa.index import DocumentInfo, Index, IndexSettings
+from docqa.indexing import Indexer, Progress
 from docqa.models import is_disabled
 from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader
 from docqa.retrieval import Retriever
@@ -32,6 +31,7 @@ from docqa.schema import (
     RetrievalMode,
     RetrievedPassage,
 )
+from docqa.store import DocumentInfo, IndexSettings, PassageStore, open_store
 
 MAX_QUESTION_CHARS = 1000
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class Assistant:
             **overrides,
         )
         self.settings = settings.replace(**arguments) if settings else Settings.from_env(**arguments)
-        self.index_store = Index(self.settings.index_dir)
+        self.store: PassageStore = open_store(self.settings.index_dir)
         self.embedder: Embedder | None = None
         self.reader: Reader | None = None
         self.problems: list[str] = []
@@ -177,7 +177,7 @@ class Assistant:
         )
 
     def _needs_build(self) -> bool:
-        stored = self.index_store.settings()
+        stored = self.store.settings()
         if stored is None:
             return True
         wanted = self._index_settings()
@@ -193,34 +193,24 @@ class Assistant:
         *,
         rebuild: bool = False,
         documents: Iterable[Document] | None = None,
-        progress: Callable[[float, str], None] | None = None,
+        progress: Progress | None = None,
     ) -> IndexReport:
         """Bring the index up to date with the corpus folder (or with ``documents``)."""
         self._load_models()
         with self._index_lock:
             self._indexing = True
             try:
-                skipped: dict[str, str] = {}
-                if documents is None:
-                    loaded, skipped = load_documents(self.settings.corpus_dir)
-                else:
-                    loaded = list(documents)
                 self._refuse_to_drop_vectors(rebuild)
-                return self.index_store.update(
-                    loaded,
-                    self._index_settings(),
-                    embedder=self.embedder,
-                    skipped=skipped,
-                    rebuild=rebuild,
-                    progress=progress,
-                )
+                indexer = Indexer(self.store, self.embedder, self._index_settings())
+                corpus_dir = self.settings.corpus_dir if documents is None else None
+                return indexer.update(corpus_dir, documents=documents, rebuild=rebuild, progress=progress)
             finally:
                 self._indexing = False
 
     def _refuse_to_drop_vectors(self, rebuild: bool) -> None:
         if rebuild:
             return
-        stored = self.index_store.settings()
+        stored = self.store.settings()
         failed = self.embedder is None and not is_disabled(self.settings.embedding_model)
         if failed and stored and stored.embedding_model == self.settings.embedding_model:
             raise DocqaError(
@@ -234,7 +224,7 @@ class Assistant:
         self, query: str, *, top_k: int | None = None, retrieval: RetrievalMode | None = None
     ) -> list[RetrievedPassage]:
         self.warm_up()
-        retriever = Retriever(self.index_store, self.embedder)
+        retriever = Retriever(self.store, self.embedder)
         return retriever.retrieve(query, top_k=top_k or self.settings.top_k, mode=retrieval or self.settings.retrieval)
 
     def read(
@@ -275,7 +265,7 @@ class Assistant:
         retrieved = time.perf_counter()
         timings = {"retrieval": retrieved - started}
         if not passages:
-            empty = self.index_store.count_passages() == 0
+            empty = self.store.count_passages() == 0
             notes.append(
                 f"The index has no documents: add files to {self.settings.corpus_dir} and run 'docqa index'."
                 if empty
@@ -342,8 +332,8 @@ class Assistant:
         mode: AnswerMode = self.reader.mode if self.reader is not None else "sentence"
         problems = list(self.problems)
         try:
-            retrieval = Retriever(self.index_store, self.embedder).effective_mode(self.settings.retrieval)
-            documents, passages = len(self.index_store.documents()), self.index_store.count_passages()
+            retrieval = Retriever(self.store, self.embedder).effective_mode(self.settings.retrieval)
+            documents, passages = len(self.store.documents()), self.store.count_passages()
         except IndexLoadError as error:  # a status report shows the problem rather than fail
             retrieval, documents, passages = "bm25", 0, 0
             problems.append(str(error))
@@ -361,13 +351,13 @@ class Assistant:
         )
 
     def documents(self) -> list[DocumentInfo]:
-        return self.index_store.documents()
+        return self.store.documents()
 
     def document_text(self, source: str) -> str:
-        return self.index_store.document_text(source)
+        return self.store.document_text(source)
 
     def close(self) -> None:
-        self.index_store.close()
+        self.store.close()
 
     def __enter__(self) -> Assistant:
         return self

@@ -1,0 +1,207 @@
+"""The indexer: brings a passage store up to date with a corpus folder, or with given documents.
+
+Files are compared with the store by the hash of their bytes before anything is parsed, so an
+update reads only new and changed files. Those are parsed, chunked and embedded a batch at a time
+(memory stays bounded by ``WRITE_BATCH``) and written through one store writer, so the update is
+committed whole or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from docqa.chunking import chunk_document
+from docqa.config import NO_MODEL
+from docqa.documents.common import UnreadableFile
+from docqa.documents.loading import SourceFile, parse_file, scan_corpus
+from docqa.embedding import Embedder
+from docqa.schema import Chunk, Document, IndexReport
+from docqa.store.base import IndexSettings, PassageStore, StoreWriter
+
+WRITE_BATCH = 512  # passages chunked, embedded and written at a time
+STAGES = ("scan", "parse", "chunk", "embed", "write")  # the keys of IndexReport.timings
+
+Progress = Callable[[float, str], None]  # (fraction done, what is happening)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A document to be indexed: a file still to parse, or a document given whole."""
+
+    source: str
+    content_hash: str
+    weight: int  # its share of the work, in bytes or characters
+    file: SourceFile | None = None
+    document: Document | None = None
+
+
+class Indexer:
+    """Makes a store hold exactly the documents of a corpus, embedding only what is new or changed.
+
+    ``embedder`` is None exactly when ``settings.embedding_model`` is ``"none"`` (no vectors).
+    """
+
+    def __init__(self, store: PassageStore, embedder: Embedder | None, settings: IndexSettings) -> None:
+        if (settings.embedding_model == NO_MODEL) != (embedder is None):
+            raise ValueError("settings.embedding_model must name the embedder, or be 'none' without one")
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def update(
+        self,
+        corpus_dir: str | Path | None,
+        *,
+        documents: Iterable[Document] | None = None,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        """Index the files of ``corpus_dir``, or ``documents`` when given instead (then nothing is read).
+
+        ``rebuild`` re-indexes everything, as does a change of settings; the store sets a damaged
+        index aside first. Another update of the same store waits for this one to finish.
+        """
+        if (corpus_dir is None) == (documents is None):
+            raise ValueError("give either a corpus folder or documents")
+        report = progress or _no_progress
+        timings = dict.fromkeys(STAGES, 0.0)
+        started = time.perf_counter()
+        items, skipped = _items(corpus_dir, documents)
+        timings["scan"] = time.perf_counter() - started
+
+        with self.store.writer(self.settings, rebuild=rebuild) as writer:
+            stored = {} if writer.rebuilding else self.store.stored_hashes()
+            added = sorted(s for s in items if s not in stored)
+            updated = sorted(s for s in items if s in stored and stored[s] != items[s].content_hash)
+            removed = sorted(s for s in stored if s not in items)
+            unchanged = sorted(s for s in items if stored.get(s) == items[s].content_hash)
+            if writer.rebuilding or added or updated or removed:
+                started = time.perf_counter()
+                writer.remove(updated + removed)
+                timings["write"] += time.perf_counter() - started
+                unreadable = self._write(writer, [items[s] for s in sorted(added + updated)], skipped, timings, report)
+                added = [s for s in added if s not in unreadable]
+                removed = sorted(removed + [s for s in updated if s in unreadable])
+                updated = [s for s in updated if s not in unreadable]
+                report(0.9, "writing the index")
+            started = time.perf_counter()
+        timings["write"] += time.perf_counter() - started  # the commit: vectors, manifest, tidying
+        count = self.store.count_passages()
+        skipped = dict(sorted(skipped.items()))
+        if not (writer.rebuilding or added or updated or removed):
+            report(1.0, "index is up to date")
+            return IndexReport(unchanged=unchanged, skipped=skipped, chunks=count, timings=timings)
+        report(1.0, f"indexed {len(added) + len(updated)} documents, {count} passages in all")
+        return IndexReport(
+            added=added,
+            updated=updated,
+            removed=removed,
+            unchanged=unchanged,
+            skipped=skipped,
+            chunks=count,
+            rebuilt=writer.rebuilding,
+            timings=timings,
+        )
+
+    def _write(
+        self,
+        writer: StoreWriter,
+        items: Sequence[_Item],
+        skipped: dict[str, str],
+        timings: dict[str, float],
+        report: Progress,
+    ) -> set[str]:
+        """Parse, chunk, embed and add ``items`` a batch at a time; the sources that could not be parsed."""
+        total = max(sum(item.weight for item in items), 1)
+        done_weight = done = 0
+        unreadable: set[str] = set()
+        report(0.0, f"indexing {len(items)} documents")
+        for batch, chunks, weight in self._batches(items, skipped, unreadable, timings):
+            vectors = self._embed(chunks, timings)
+            started = time.perf_counter()
+            writer.add(batch, chunks, vectors)
+            timings["write"] += time.perf_counter() - started
+            done += weight[0]
+            done_weight += weight[1]
+            report(0.9 * done_weight / total, f"indexed {done}/{len(items)} documents")
+        return unreadable
+
+    def _batches(
+        self, items: Sequence[_Item], skipped: dict[str, str], unreadable: set[str], timings: dict[str, float]
+    ) -> Iterator[tuple[list[Document], list[Chunk], tuple[int, int]]]:
+        """Consecutive documents with their chunks, about ``WRITE_BATCH`` chunks at a time, and
+        (items, weight) that the batch completes, unreadable ones included."""
+        batch: list[Document] = []
+        chunks: list[Chunk] = []
+        count = weight = 0
+        for item in items:
+            count, weight = count + 1, weight + item.weight
+            document = self._document(item, skipped, unreadable, timings)
+            if document is None:
+                continue
+            started = time.perf_counter()
+            batch.append(document)
+            chunks += chunk_document(
+                document, max_tokens=self.settings.chunk_tokens, overlap_sentences=self.settings.chunk_overlap
+            )
+            timings["chunk"] += time.perf_counter() - started
+            if len(chunks) >= WRITE_BATCH:
+                yield batch, chunks, (count, weight)
+                batch, chunks, count, weight = [], [], 0, 0
+        if batch or count:
+            yield batch, chunks, (count, weight)
+
+    def _document(
+        self, item: _Item, skipped: dict[str, str], unreadable: set[str], timings: dict[str, float]
+    ) -> Document | None:
+        """The document of ``item``, parsed from its file if need be; None for a file that cannot be read."""
+        if item.document is not None:
+            return item.document
+        assert item.file is not None
+        started = time.perf_counter()
+        try:
+            return parse_file(item.file)
+        except UnreadableFile as error:
+            log.warning("skipped %s: %s", item.source, error.reason)
+            skipped[item.source] = error.reason
+            unreadable.add(item.source)
+            return None
+        finally:
+            timings["parse"] += time.perf_counter() - started
+
+    def _embed(self, chunks: Sequence[Chunk], timings: dict[str, float]) -> np.ndarray | None:
+        """One vector row per chunk, encoded ``WRITE_BATCH`` at a time; None without an embedder or chunks."""
+        if self.embedder is None or not chunks:
+            return None
+        started = time.perf_counter()
+        vectors = np.concatenate(
+            [
+                self.embedder.encode([chunk.text for chunk in chunks[start : start + WRITE_BATCH]])
+                for start in range(0, len(chunks), WRITE_BATCH)
+            ]
+        )
+        timings["embed"] += time.perf_counter() - started
+        return vectors
+
+
+def _items(
+    corpus_dir: str | Path | None, documents: Iterable[Document] | None
+) -> tuple[dict[str, _Item], dict[str, str]]:
+    """The documents to index by source, and the files skipped while scanning, with why."""
+    if documents is not None:
+        given = {d.source: _Item(d.source, d.content_hash, len(d.text), document=d) for d in documents}
+        return given, {}
+    assert corpus_dir is not None
+    files, skipped = scan_corpus(Path(corpus_dir))
+    return {f.source: _Item(f.source, f.content_hash, f.size, file=f) for f in files}, dict(skipped)
+
+
+def _no_progress(fraction: float, description: str) -> None:
+    return None
