@@ -19,9 +19,9 @@ from docqa.config import Settings
 from docqa.errors import DocqaError, ModelLoadError
 from docqa.reader import ExtractiveReader, Reader, ReaderResult, SentenceReader, build_reader
 from docqa.reader.base import merge_duplicates
-from docqa.reader.sentence import question_terms
 from docqa.reader.spans import decode_spans, sigmoid, widen_to_words
 from docqa.schema import Chunk, ExtractedAnswer, RetrievedPassage
+from docqa.text import question_terms
 
 DOCUMENT = (
     "The harbour museum opened in the spring of 1998 after a long campaign by local historians. "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -11,19 +10,9 @@ from contextlib import closing
 from docqa.chunking import sentence_spans
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
+from docqa.text import question_terms
 
 SENTENCE_ANSWERS = 3
-
-_WORD = re.compile(r"[^\W_]+")  # letters and digits; FTS5 splits words at "_"
-_STOP_WORDS = frozenset({
-    "a", "about", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
-    "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me",
-    "my", "of", "on", "or", "our", "so", "than", "that", "the", "their", "them", "then", "there", "these",
-    "they", "this", "those", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who",
-    "whom", "whose", "why", "will", "with", "would", "you", "your",
-    "s", "t",  # the pieces FTS5 splits off "it's" and "don't"
-})
-
 
 class SentenceReader:
     """Picks the sentences of the best passage that share most words with the question.
@@ -62,12 +51,6 @@ def _sentence_answer(passage: RetrievedPassage, span: tuple[int, int], score: fl
         start=passage.chunk.start + start,
         end=passage.chunk.start + end,
     )
-
-
-def question_terms(question: str) -> list[str]:
-    """The question's distinct lower-case words, without stop words, in order."""
-    words = (word for word in _WORD.findall(question.lower()) if word not in _STOP_WORDS)
-    return list(dict.fromkeys(words))
 
 
 def _rank_sentences(sentences: list[str], terms: list[str]) -> list[tuple[int, float]]:
