@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import unicodedata
@@ -15,6 +14,7 @@ from typing import Any
 
 from docqa.chunking import sentence_spans
 from docqa.config import NO_MODEL, Settings
+from docqa.conversation import History, rewrite_follow_up
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
 from docqa.indexing import Indexer, Progress
@@ -36,16 +36,6 @@ from docqa.store import DocumentInfo, IndexSettings, PassageStore, open_store
 MAX_QUESTION_CHARS = 1000
 log = logging.getLogger(__name__)
 
-History = Sequence[tuple[str, str]]
-
-# Words by which a follow-up leans on the previous turn.
-_REFERRING = re.compile(
-    r"\b(he|she|they|him|her|them|his|hers|their|theirs|it|its|this|that|these|those|there|then)\b",
-    re.IGNORECASE,
-)
-_SHORT_FOLLOW_UP_WORDS = 4
-
-
 @dataclass(frozen=True)
 class AssistantStatus:
     embedding_model: str
@@ -58,17 +48,6 @@ class AssistantStatus:
     passages: int
     problems: list[str] = field(default_factory=list)
     indexing: bool = False
-
-
-def rewrite_follow_up(question: str, history: History | None) -> str:
-    """The retrieval query for ``question``: a follow-up that leans on the previous turn
-    ("How many troopers did he send?") is searched together with that turn's question and answer."""
-    if not history:
-        return question
-    previous_question, previous_answer = history[-1]
-    if _REFERRING.search(question) or len(question.split()) <= _SHORT_FOLLOW_UP_WORDS:
-        return " ".join(part for part in (question, previous_question, previous_answer) if part)
-    return question
 
 
 def clean_question(question: str) -> tuple[str, list[str]]:
