@@ -1,0 +1,84 @@
+"""The lexical reader: the best sentence of all retrieved passages, and abstaining on missing words."""
+
+from __future__ import annotations
+
+import pytest
+
+from docqa.reader import SentenceReader
+from docqa.schema import Chunk, RetrievedPassage
+
+
+def passage(source: str, text: str, title: str = "", start: int = 0) -> RetrievedPassage:
+    return RetrievedPassage(Chunk(source, 0, text, start, start + len(text)), 1.0, title=title)
+
+
+NEWS = passage(
+    "news.txt",
+    "Virginia Governor Ralph Northam has responded by sending over the National Guard. "
+    "A curfew has been imposed on the city.",
+)
+TWEET = passage("tweet.txt", "Per the request, I am sending 200 Virginia State Troopers to the Capitol tonight.")
+
+
+def test_sentences_of_every_passage_compete() -> None:
+    result = SentenceReader().read("How many Virginia State Troopers were sent?", [NEWS, TWEET])
+    assert not result.abstained
+    assert result.answers[0].passage is TWEET
+    assert "200 Virginia State Troopers" in result.answers[0].text
+    assert result.answers[0].text == TWEET.chunk.text[result.answers[0].start : result.answers[0].end]
+
+
+def test_the_score_is_the_weighted_share_of_the_question_words_held() -> None:
+    result = SentenceReader().read("Which curfew was imposed on the city?", [NEWS])
+    assert result.answers[0].text == "A curfew has been imposed on the city."
+    assert result.answers[0].score == pytest.approx(1.0)
+    partial = SentenceReader().read("Which curfew was lifted in the city?", [NEWS])
+    assert 0.0 < partial.answers[0].score < 1.0
+
+
+def test_a_near_tie_goes_to_the_better_passage() -> None:
+    first = passage("a.txt", "The ferry leaves at noon.")
+    second = passage("b.txt", "The ferry leaves at noon from the pier.")
+    result = SentenceReader().read("When does the ferry leave?", [first, second])
+    assert [answer.passage for answer in result.answers] == [first, second]
+    assert [answer.score for answer in result.answers] == [1.0, 1.0]
+
+
+def test_a_sentence_shared_by_overlapping_passages_is_read_once() -> None:
+    text = "The ferry leaves at noon. Tickets are sold on board."
+    whole = passage("ferry.txt", text)
+    tail = RetrievedPassage(Chunk("ferry.txt", 1, text[26:], 26, len(text)), 0.5)
+    result = SentenceReader().read("Where are tickets sold?", [whole, tail])
+    assert [answer.text for answer in result.answers] == ["Tickets are sold on board."]
+    assert result.answers[0].passage is whole
+
+
+def test_it_abstains_when_a_name_of_the_question_is_missing() -> None:
+    capital = passage("us.txt", "Protesters flooded the nation's capital.")
+    result = SentenceReader().read("What is the capital of France?", [capital])
+    assert result.abstained
+    assert result.answers[0].text == "Protesters flooded the nation's capital."  # kept as the closest guess
+
+
+def test_it_abstains_when_a_number_of_the_question_is_missing() -> None:
+    text = "The first historical reference to Warsaw dates back to the year 1313."
+    assert SentenceReader().read("What happened in Warsaw in 1313?", [passage("w.txt", text)]).abstained is False
+    assert SentenceReader().read("What happened in Warsaw in 1314?", [passage("w.txt", text)]).abstained
+
+
+def test_a_name_in_the_document_title_counts_as_held() -> None:
+    text = "The city is the seat of a Roman Catholic archdiocese."
+    titled = passage("warsaw.txt", text, title="Warsaw")
+    result = SentenceReader().read("What archdiocese has its seat in Warsaw?", [titled])
+    assert not result.abstained
+    assert SentenceReader().read("What archdiocese has its seat in Warsaw?", [passage("x.txt", text)]).abstained
+
+
+@pytest.mark.parametrize("question", ["zebra xylophone?", "What is it that was there?", ""])
+def test_nothing_to_offer(question: str) -> None:
+    result = SentenceReader().read(question, [NEWS])
+    assert result.abstained and result.answers == [] and result.no_answer_score == 1.0
+
+
+def test_no_passages() -> None:
+    assert SentenceReader().read("Who sent troopers?", []).abstained
