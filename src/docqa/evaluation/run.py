@@ -1,9 +1,10 @@
 """One evaluation run: index the paragraphs of a SQuAD file, ask every question, summarise.
 
 Every paragraph of the file becomes one document of a temporary index, and every question is
-asked against the whole index, as a user would ask it. Each question is read twice: from the
-retrieved passages (end to end) and from its gold paragraph alone ("oracle"). Scores are
-fractions in [0, 1].
+asked against the whole index, as a user would ask it. Each question is retrieved once and read
+from its retrieved passages (end to end, once per top-k asked for) and from its gold paragraph
+alone ("oracle", once). Readings take no confidence threshold; the run's threshold is applied
+afterwards, so the same readings also give the risk-coverage curve. Scores are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,9 @@ from tqdm import tqdm
 
 from docqa.assistant import Assistant
 from docqa.errors import DocqaError
-from docqa.evaluation.metrics import RANK_DEPTH, answer_scores, retrieval_metrics
+from docqa.evaluation.confidence import answered_at
+from docqa.evaluation.metrics import RANK_DEPTH, answer_scores
+from docqa.evaluation.results import QuestionResult, Reading
 from docqa.evaluation.squad import (
     DEFAULT_SEED,
     SquadQuestion,
@@ -30,36 +32,12 @@ from docqa.evaluation.squad import (
     oracle_passage,
     sample_questions,
 )
+from docqa.evaluation.summary import summarize
 from docqa.models import is_disabled
 from docqa.schema import Document, RetrievalMode, RetrievedPassage
-from docqa.stats import percentile
 from docqa.version import __version__
 
 # --- asking ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reading:
-    """The reader's answer to one question from some passages, scored."""
-
-    prediction: str
-    abstained: bool
-    exact_match: float
-    f1: float
-    seconds: float
-
-
-@dataclass(frozen=True)
-class QuestionResult:
-    question: SquadQuestion
-    rank: int | None  # of the first passage from the question's paragraph, within RANK_DEPTH
-    retrieval_seconds: float
-    end_to_end: Reading
-    oracle: Reading
-
-    @property
-    def total_seconds(self) -> float:
-        return self.retrieval_seconds + self.end_to_end.seconds
 
 
 def gold_rank(passages: Sequence[RetrievedPassage], source: str, depth: int = RANK_DEPTH) -> int | None:
@@ -69,96 +47,50 @@ def gold_rank(passages: Sequence[RetrievedPassage], source: str, depth: int = RA
     return None
 
 
-def read_and_score(assistant: Assistant, question: SquadQuestion, passages: Sequence[RetrievedPassage]) -> Reading:
+def read_and_score(
+    assistant: Assistant, question: SquadQuestion, passages: Sequence[RetrievedPassage], threshold: float
+) -> Reading:
     started = time.perf_counter()
-    result = assistant.read(question.question, passages)
+    result = assistant.read(question.question, passages, confidence_threshold=0.0)  # judged below
     seconds = time.perf_counter() - started
-    abstained = result.abstained or not result.answers
-    prediction = "" if abstained else result.answers[0].text
+    best = result.answers[0] if result.answers else None
+    reading = Reading(
+        prediction="",
+        abstained=True,
+        exact_match=0.0,
+        f1=0.0,
+        seconds=seconds,
+        guess=best.text if best else "",
+        score=best.score if best else 0.0,
+        reader_abstained=result.abstained or best is None,
+        no_answer_score=result.no_answer_score,
+    )
+    answered = answered_at(reading, threshold)
+    prediction = reading.guess if answered else ""
     em, f1 = answer_scores(prediction, question.answers)
-    return Reading(prediction=prediction, abstained=abstained, exact_match=em, f1=f1, seconds=seconds)
+    return replace(reading, prediction=prediction, abstained=not answered, exact_match=em, f1=f1)
 
 
 def evaluate_question(
-    assistant: Assistant, question: SquadQuestion, gold: RetrievedPassage, top_k: int
-) -> QuestionResult:
+    assistant: Assistant, question: SquadQuestion, gold: RetrievedPassage, top_ks: Sequence[int]
+) -> dict[int, QuestionResult]:
+    """The question retrieved once and read from its gold paragraph once, then from the best
+    ``k`` retrieved passages for each ``k`` of ``top_ks``."""
+    threshold = assistant.settings.confidence_threshold
     started = time.perf_counter()
-    passages = assistant.retrieve(question.question, top_k=max(top_k, RANK_DEPTH))
+    passages = assistant.retrieve(question.question, top_k=max(*top_ks, RANK_DEPTH))
     retrieval_seconds = time.perf_counter() - started
-    return QuestionResult(
-        question=question,
-        rank=gold_rank(passages, question.source),
-        retrieval_seconds=retrieval_seconds,
-        end_to_end=read_and_score(assistant, question, passages[:top_k]),
-        oracle=read_and_score(assistant, question, [gold]),
-    )
-
-
-# --- summarising -----------------------------------------------------------------------------
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def score_summary(readings: Sequence[Reading]) -> dict[str, Any]:
+    rank = gold_rank(passages, question.source)
+    oracle = read_and_score(assistant, question, [gold], threshold)
     return {
-        "questions": len(readings),
-        "exact_match": _mean([reading.exact_match for reading in readings]),
-        "f1": _mean([reading.f1 for reading in readings]),
-    }
-
-
-def abstention_counts(results: Sequence[QuestionResult], pick: Callable[[QuestionResult], Reading]) -> dict[str, int]:
-    counts = Counter((result.question.is_impossible, pick(result).abstained) for result in results)
-    return {
-        "abstained_unanswerable": counts[True, True],  # right
-        "abstained_answerable": counts[False, True],  # wrong
-        "answered_unanswerable": counts[True, False],  # wrong
-        "answered_answerable": counts[False, False],
-    }
-
-
-def answer_summary(
-    results: Sequence[QuestionResult], pick: Callable[[QuestionResult], Reading], has_unanswerable: bool
-) -> dict[str, Any]:
-    summary = score_summary([pick(result) for result in results])
-    if has_unanswerable:
-        summary["has_answer"] = score_summary([pick(r) for r in results if not r.question.is_impossible])
-        summary["no_answer"] = score_summary([pick(r) for r in results if r.question.is_impossible])
-    summary["abstentions"] = abstention_counts(results, pick)
-    return summary
-
-
-def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    return {
-        "p50": percentile(seconds, 50),
-        "p95": percentile(seconds, 95),
-        "mean": sum(seconds) / len(seconds),
-    }
-
-
-def retrieval_summary(results: Sequence[QuestionResult], has_unanswerable: bool) -> dict[str, Any]:
-    summary: dict[str, Any] = {"questions": len(results), **retrieval_metrics([r.rank for r in results])}
-    answerable = [r.rank for r in results if not r.question.is_impossible]
-    if has_unanswerable and answerable:
-        summary["has_answer"] = {"questions": len(answerable), **retrieval_metrics(answerable)}
-    return summary
-
-
-def summarize(results: Sequence[QuestionResult], has_unanswerable: bool) -> dict[str, Any]:
-    total_seconds = [result.total_seconds for result in results]
-    return {
-        "retrieval": retrieval_summary(results, has_unanswerable),
-        "end_to_end": answer_summary(results, lambda r: r.end_to_end, has_unanswerable),
-        "oracle": answer_summary(results, lambda r: r.oracle, has_unanswerable),
-        "latency_seconds": {
-            "retrieval": latency_summary([r.retrieval_seconds for r in results]),
-            "reading": latency_summary([r.end_to_end.seconds for r in results]),
-            "total": latency_summary(total_seconds),
-            "oracle_reading": latency_summary([r.oracle.seconds for r in results]),
-        },
-        "questions_per_second": len(results) / sum(total_seconds) if sum(total_seconds) > 0 else None,
+        k: QuestionResult(
+            question=question,
+            rank=rank,
+            retrieval_seconds=retrieval_seconds,
+            end_to_end=read_and_score(assistant, question, passages[:k], threshold),
+            oracle=oracle,
+        )
+        for k in top_ks
     }
 
 
@@ -170,20 +102,39 @@ class EvalOptions:
     embedding_model: str | None = None
     reader_model: str | None = None
     precision: str | None = None
-    top_k: int | None = None
+    top_k: int | tuple[int, ...] | None = None  # several: one index, the questions read once per k
     retrieval: RetrievalMode | None = None
+    confidence_threshold: float | None = None
     limit: int | None = None
     seed: int = DEFAULT_SEED
     show_progress: bool = True
 
 
+@dataclass(frozen=True)
+class EvalRun:
+    """A whole run: the report and the per-question results for each top-k, in the order asked."""
+
+    reports: dict[int, dict[str, Any]]
+    results: dict[int, list[QuestionResult]]
+    has_unanswerable: bool
+
+
 def evaluate(path: str | Path, options: EvalOptions | None = None) -> dict[str, Any]:
-    """Index the paragraphs of a SQuAD file in a temporary folder, ask its questions, and report."""
+    """Index the paragraphs of a SQuAD file in a temporary folder, ask its questions, and report
+    (the report of the first top-k when ``options.top_k`` lists several)."""
+    return next(iter(run_evaluation(path, options).reports.values()))
+
+
+def run_evaluation(path: str | Path, options: EvalOptions | None = None) -> EvalRun:
+    """Like ``evaluate``, with every top-k's report and the per-question results."""
     options = options or EvalOptions()
     squad = load_squad(path)
     if not squad.questions:
         raise DocqaError(f"{path} has no questions")
     questions = sample_questions(squad.questions, options.limit, options.seed)
+    asked = (options.top_k,) if not isinstance(options.top_k, tuple) else options.top_k
+    if not asked:
+        raise DocqaError("no top-k to evaluate")
     with (
         tempfile.TemporaryDirectory(prefix="docqa-eval-") as folder,
         Assistant(
@@ -192,21 +143,27 @@ def evaluate(path: str | Path, options: EvalOptions | None = None) -> dict[str, 
             embedding_model=options.embedding_model,
             reader_model=options.reader_model,
             precision=options.precision,
-            top_k=options.top_k,
+            top_k=asked[0],
             retrieval=options.retrieval,
+            confidence_threshold=options.confidence_threshold,
         ) as assistant,
     ):
+        top_ks = list(dict.fromkeys(k or assistant.settings.top_k for k in asked))  # None: the default
         index_seconds = build_index(assistant, squad.documents, options.show_progress)
         settings = run_settings(assistant, squad, path, options, len(questions))
         started = time.perf_counter()
-        results = ask_all(assistant, squad, questions, options.show_progress)
+        results = ask_all(assistant, squad, questions, top_ks, options.show_progress)
         wall_seconds = time.perf_counter() - started
-    return {
-        "settings": settings,
-        **summarize(results, squad.has_unanswerable),
-        "index_seconds": index_seconds,
-        "wall_seconds": wall_seconds,
+    reports = {
+        k: {
+            "settings": {**settings, "top_k": k},
+            **summarize(results[k], squad.has_unanswerable),
+            "index_seconds": index_seconds,
+            "wall_seconds": wall_seconds,  # of the whole run, every top-k together
+        }
+        for k in top_ks
     }
+    return EvalRun(reports=reports, results=results, has_unanswerable=squad.has_unanswerable)
 
 
 def build_index(assistant: Assistant, documents: Sequence[Document], show_progress: bool) -> float:
@@ -257,6 +214,7 @@ def run_settings(
         "retrieval": status.retrieval,
         "requested_retrieval": settings.retrieval,
         "top_k": settings.top_k,
+        "confidence_threshold": settings.confidence_threshold,
         "rank_depth": RANK_DEPTH,
         "limit": options.limit,
         "seed": options.seed,
@@ -268,11 +226,18 @@ def run_settings(
 
 
 def ask_all(
-    assistant: Assistant, squad: SquadSet, questions: Sequence[SquadQuestion], show_progress: bool
-) -> list[QuestionResult]:
+    assistant: Assistant,
+    squad: SquadSet,
+    questions: Sequence[SquadQuestion],
+    top_ks: Sequence[int],
+    show_progress: bool,
+) -> dict[int, list[QuestionResult]]:
     gold = {document.source: oracle_passage(document) for document in squad.documents}
-    top_k = assistant.settings.top_k
     progress: Iterable[SquadQuestion] = tqdm(
         questions, desc="questions", unit="q", file=sys.stderr, disable=not show_progress
     )
-    return [evaluate_question(assistant, question, gold[question.source], top_k) for question in progress]
+    results: dict[int, list[QuestionResult]] = {k: [] for k in top_ks}
+    for question in progress:
+        for k, result in evaluate_question(assistant, question, gold[question.source], top_ks).items():
+            results[k].append(result)
+    return results
