@@ -12,7 +12,7 @@ from docqa import indexing
 from docqa.documents import SourceFile
 from docqa.embedding import Embedder
 from docqa.indexing import Indexer
-from docqa.retrieval import Retriever, reciprocal_rank_fusion
+from docqa.retrieval import Retriever
 from docqa.schema import Document, IndexReport
 from docqa.store import IndexSettings, SQLiteStore
 from docqa.store.sqlite_schema import fts_query
@@ -173,12 +173,6 @@ def test_fts_query_quotes_words_and_drops_stop_words() -> None:
     assert fts_query('Who said "NOT" OR (x)*?') == '"said" OR "not" OR "x"'
     assert fts_query("who is it") == '"who" OR "is" OR "it"'
     assert fts_query("?!") == ""
-
-
-def test_reciprocal_rank_fusion_rewards_agreement() -> None:
-    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=60)
-    assert [item for item, _ in fused] == [1, 3, 2, 4]
-    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
 
 
 def test_copies_of_a_file_fill_one_retrieval_slot(tmp_path: Path, corpus: Path) -> None:

@@ -1,24 +1,41 @@
-"""How the rankings of BM25 and dense search become one: reciprocal rank fusion."""
+"""How the rankings of BM25 and dense search become one: a weighted sum of min-max normalised scores.
+
+Each method's scores are rescaled per query to [0, 1] over its own candidates (its best hit 1, its
+worst 0), and a passage scores ``(1 - w) * bm25 + w * dense``, taking 0 from a method that did not
+return it. Unlike reciprocal rank fusion, this keeps how far apart the hits of a method are, so a
+clear BM25 winner stays first. ``DENSE_WEIGHT`` was chosen on the SQuAD dev articles that the shipped
+reader never saw (see the README's quality section): weights from 0.30 to 0.55 all beat both methods
+alone at recall@1 and @5 there, and 0.4 lies in the middle of that range.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very first ranks
+DENSE_WEIGHT = 0.4
+
+Hits = Sequence[tuple[int, float]]  # (chunk id, score), best first
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: each id scores the sum of 1 / (k + rank) over the lists it is in."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+def normalised(hits: Hits) -> dict[int, float]:
+    """Scores rescaled to [0, 1] over ``hits``; all 1.0 when they are equal (or there is one)."""
+    if not hits:
+        return {}
+    scores = [score for _, score in hits]
+    low, high = min(scores), max(scores)
+    if high == low:
+        return {chunk_id: 1.0 for chunk_id, _ in hits}
+    return {chunk_id: (score - low) / (high - low) for chunk_id, score in hits}
 
 
-def fuse(bm25: Sequence[tuple[int, float]], dense: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
-    """One ranking of (chunk id, score), best first, from the BM25 and dense hits, each best first.
+def fuse(bm25: Hits, dense: Hits, *, dense_weight: float = DENSE_WEIGHT) -> list[tuple[int, float]]:
+    """One ranking of (chunk id, fused score in [0, 1]), best first; ties go to the lower chunk id.
 
     The retriever fuses through this function only, so the fusion method can change here alone.
     """
-    return reciprocal_rank_fusion([[chunk_id for chunk_id, _ in bm25], [chunk_id for chunk_id, _ in dense]])
+    lexical, semantic = normalised(bm25), normalised(dense)
+    fused = {
+        chunk_id: (1.0 - dense_weight) * lexical.get(chunk_id, 0.0) + dense_weight * semantic.get(chunk_id, 0.0)
+        for chunk_id in lexical.keys() | semantic.keys()
+    }
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
