@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from docqa.stats import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "load_test.py"
 CLIENTS, QUESTIONS = 8, 40
@@ -79,11 +81,12 @@ def test_memory_after_the_run_stays_within_ten_percent(lexical_run: dict[str, An
     assert lexical_run["problems"] == []
 
 
-def test_percentile_is_the_nearest_rank() -> None:
+def test_the_load_test_takes_the_one_percentile_definition() -> None:
+    assert load_test.percentile is percentile
     values = [float(v) for v in range(1, 21)]
-    assert load_test.percentile(values, 0.50) == 10.0
-    assert load_test.percentile(values, 0.95) == 19.0
-    assert load_test.percentile([3.0], 0.95) == 3.0
+    assert percentile(values, 50) == 10.5
+    assert percentile(values, 95) == pytest.approx(19.05)
+    assert percentile([3.0], 95) == 3.0
 
 
 def test_failed_and_unsent_questions_count_as_lost() -> None:
