@@ -12,8 +12,9 @@ a lazy ``docqa.ui.serve`` attribute would be replaced by the module of that name
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from docqa.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from docqa.ui.actions import Actions
@@ -24,9 +25,4 @@ _EXPORTS = {"Actions": "docqa.ui.actions", "build_app": "docqa.ui.app"}
 __all__ = ["Actions", "build_app"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
