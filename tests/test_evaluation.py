@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from docqa.cli import main
 from docqa.errors import DocqaError
 from docqa.evaluation import (
+    Reading,
     answer_scores,
     exact_match,
     f1_score,
@@ -21,7 +24,9 @@ from docqa.evaluation import (
     oracle_passage,
     retrieval_metrics,
     sample_questions,
+    write_plot,
 )
+from docqa.evaluation.outputs import no_answer_probability
 from docqa.stats import percentile
 
 TINY_SQUAD = Path(__file__).parent / "data" / "tiny_squad_v2.json"
@@ -311,3 +316,174 @@ def test_eval_reports_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixt
     missing = str(tmp_path / "no-such-model")
     assert main(["eval", str(TINY_SQUAD), "--embedding-model", "none", "--reader-model", missing]) == 2
     assert "could not load the reader model" in capsys.readouterr().err
+
+
+# --- confidence, predictions, several top-k --------------------------------------------------
+
+
+def model_flags(reader: Path, embedder: Path) -> tuple[str, ...]:
+    return ("--embedding-model", str(embedder), "--reader-model", str(reader))
+
+
+def check_risk_coverage(report: dict[str, Any]) -> None:
+    rows = report["confidence"]["risk_coverage"]
+    assert [row["threshold"] for row in rows] == [round(0.05 * step, 2) for step in range(21)]
+    coverages = [row["coverage"] for row in rows]
+    assert coverages == sorted(coverages, reverse=True)  # a higher threshold never answers more
+    questions = report["settings"]["questions"]
+    for row in rows:
+        assert row["answered"] == round(row["coverage"] * questions)
+        assert 0.0 <= row["exact_match"] <= row["f1"] <= 1.0
+        if row["answered"]:
+            assert 0.0 <= row["answered_exact_match"] <= row["answered_f1"] <= 1.0
+        else:
+            assert row["answered_f1"] is None
+    # The row of the run's own threshold is the end-to-end result: the same rule on the same readings.
+    threshold = report["settings"]["confidence_threshold"]
+    (own,) = [row for row in rows if row["threshold"] == threshold]
+    end_to_end = report["end_to_end"]
+    assert own["exact_match"] == pytest.approx(end_to_end["exact_match"])
+    assert own["f1"] == pytest.approx(end_to_end["f1"])
+    abstentions = end_to_end["abstentions"]
+    assert own["answered"] == abstentions["answered_answerable"] + abstentions["answered_unanswerable"]
+    if "no_answer" in end_to_end:
+        assert own["no_answer_abstained"] == pytest.approx(end_to_end["no_answer"]["exact_match"])
+
+
+def check_calibration(report: dict[str, Any]) -> None:
+    calibration = report["confidence"]["calibration"]
+    bins = calibration["bins"]
+    assert [(part["low"], part["high"]) for part in bins] == [(i / 10, (i + 1) / 10) for i in range(10)]
+    assert sum(part["count"] for part in bins) == calibration["questions"]
+    for part in bins:
+        if part["count"]:
+            assert part["low"] <= part["mean_score"] <= part["high"]
+            assert 0.0 <= part["exact_match"] <= part["f1"] <= 1.0
+    if calibration["questions"]:
+        assert 0.0 <= calibration["ece"] <= 1.0
+
+
+def test_eval_threshold_zero_row_is_the_end_to_end_result(
+    tmp_path: Path, tiny_reader_path: Path, tiny_embedder_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = model_flags(tiny_reader_path, tiny_embedder_path)
+    report = run_eval(tmp_path, *flags, "--threshold", "0", "--predictions", str(tmp_path / "pred.json"))
+    assert report["settings"]["confidence_threshold"] == 0.0
+    check_consistent(report, TINY_QUESTIONS)
+    check_risk_coverage(report)
+    check_calibration(report)
+    first = report["confidence"]["risk_coverage"][0]
+    assert first["f1"] == pytest.approx(report["end_to_end"]["f1"])
+    assert first["exact_match"] == pytest.approx(report["end_to_end"]["exact_match"])
+    picked = report["confidence"]["picked_threshold"]
+    if picked["threshold"] is not None:
+        assert picked["answered_f1"] >= picked["base_answered_f1"] + 0.1 - 1e-9
+    printed = capsys.readouterr().out
+    assert "Risk-coverage (%)" in printed
+    assert "Calibration (score bin)" in printed
+    assert "Picked threshold" in printed
+    assert "risk-coverage plot: " in printed
+    assert (tmp_path / "report-risk-coverage.png").read_bytes().startswith(b"\x89PNG")
+
+
+def scores_from_predictions(predictions: dict[str, str], squad_file: Path = TINY_SQUAD) -> tuple[float, float]:
+    questions = load_squad(squad_file).questions
+    assert set(predictions) == {question.id for question in questions}
+    scores = [answer_scores(predictions[question.id], question.answers) for question in questions]
+    return sum(em for em, _ in scores) / len(scores), sum(f1 for _, f1 in scores) / len(scores)
+
+
+def test_eval_predictions_reproduce_the_report(
+    tmp_path: Path, tiny_reader_path: Path, tiny_embedder_path: Path
+) -> None:
+    pred = tmp_path / "out" / "pred.json"
+    report = run_eval(tmp_path, *model_flags(tiny_reader_path, tiny_embedder_path), "--predictions", str(pred))
+    predictions = json.loads(pred.read_text())
+    em, f1 = scores_from_predictions(predictions)
+    assert em == pytest.approx(report["end_to_end"]["exact_match"])
+    assert f1 == pytest.approx(report["end_to_end"]["f1"])
+    na_prob = json.loads((tmp_path / "out" / "pred-na-prob.json").read_text())
+    assert set(na_prob) == set(predictions)
+    assert all(0.0 <= value <= 1.0 for value in na_prob.values())
+    abstained = sum(answer == "" for answer in predictions.values())
+    counts = report["end_to_end"]["abstentions"]
+    assert abstained == counts["abstained_unanswerable"] + counts["abstained_answerable"]
+
+
+def test_eval_lexical_predictions_and_squad_v1(tmp_path: Path) -> None:
+    pred = tmp_path / "pred.json"
+    report = run_eval(tmp_path, *LEXICAL, "--predictions", str(pred))
+    em, f1 = scores_from_predictions(json.loads(pred.read_text()))
+    assert (em, f1) == (pytest.approx(report["end_to_end"]["exact_match"]), pytest.approx(report["end_to_end"]["f1"]))
+    check_risk_coverage(report)
+    check_calibration(report)
+    raw = json.loads(TINY_SQUAD.read_text())
+    raw["version"] = "1.1"
+    for article in raw["data"]:
+        for paragraph in article["paragraphs"]:
+            paragraph["qas"] = [qa for qa in paragraph["qas"] if not qa["is_impossible"]]
+    squad_file = tmp_path / "tiny_v1.json"
+    squad_file.write_text(json.dumps(raw))
+    v1_pred = tmp_path / "v1" / "pred.json"
+    report = run_eval(tmp_path, *LEXICAL, "--predictions", str(v1_pred), squad_file=squad_file)
+    assert not (tmp_path / "v1" / "pred-na-prob.json").exists()  # no-answer probabilities are for SQuAD 2.0
+    assert "no_answer_abstained" not in report["confidence"]["risk_coverage"][0]
+    check_risk_coverage(report)
+    _, f1 = scores_from_predictions(json.loads(v1_pred.read_text()), squad_file)
+    assert f1 == pytest.approx(report["end_to_end"]["f1"])
+
+
+def test_eval_several_top_k(
+    tmp_path: Path, tiny_reader_path: Path, tiny_embedder_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = model_flags(tiny_reader_path, tiny_embedder_path)
+    pred = tmp_path / "pred.json"
+    combined = run_eval(tmp_path, *flags, "--top-k", "1,3,1", "--predictions", str(pred))
+    assert combined["top_k"] == [1, 3]  # a repeated k is read once
+    reports = combined["reports"]
+    assert [report["settings"]["top_k"] for report in reports] == [1, 3]
+    for report in reports:
+        check_consistent(report, TINY_QUESTIONS)
+        check_risk_coverage(report)
+        check_calibration(report)
+    # Retrieval and the gold paragraph's reading do not depend on k: done once, shared.
+    assert reports[0]["retrieval"] == reports[1]["retrieval"]
+    assert reports[0]["oracle"] == reports[1]["oracle"]
+    for k, report in zip((1, 3), reports, strict=True):
+        _, f1 = scores_from_predictions(json.loads((tmp_path / f"pred-top{k}.json").read_text()))
+        assert f1 == pytest.approx(report["end_to_end"]["f1"])
+        assert (tmp_path / f"report-top{k}-risk-coverage.png").exists()
+    printed = capsys.readouterr().out
+    assert "End to end (%) by top-k" in printed
+    assert "gold paragraph (any top-k)" in printed
+    # A single k in the list gives the same figures as the plain flag.
+    single = run_eval(tmp_path, *flags, "--top-k", "3")
+    assert single["settings"]["top_k"] == 3
+    assert single["end_to_end"] == reports[1]["end_to_end"]
+    assert single["confidence"] == reports[1]["confidence"]
+
+
+def test_eval_plot_skipped_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the import then fails
+    rows = [{"threshold": 0.0, "coverage": 1.0, "answered_f1": 0.5, "f1": 0.5}]
+    note = write_plot(rows, tmp_path / "plot.png", "title")
+    assert "skipped" in note
+    assert 'pip install -e ".[bench]"' in note
+    assert not (tmp_path / "plot.png").exists()
+
+
+def test_no_answer_probability() -> None:
+    answered = Reading("x", False, 0.0, 0.0, 0.0, guess="x", score=0.8, reader_abstained=False, no_answer_score=0.3)
+    assert no_answer_probability(answered) == pytest.approx(0.2)
+    below_threshold = replace(answered, prediction="", abstained=True, score=0.1)
+    assert no_answer_probability(below_threshold) == pytest.approx(0.9)
+    declined = replace(answered, prediction="", abstained=True, reader_abstained=True)
+    assert no_answer_probability(declined) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--top-k", "0"), ("--top-k", "1,x"), ("--threshold", "1.5")])
+def test_eval_rejects_bad_flags(flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["eval", str(TINY_SQUAD), flag, value])
+    assert raised.value.code == 2
+    assert flag in capsys.readouterr().err

@@ -103,7 +103,7 @@ def run_cli(args: argparse.Namespace) -> int:
         for k, report in run.reports.items():
             title = f"{args.file.name}, top-k {k}, {report['settings']['questions']} questions"
             rows = report["confidence"]["risk_coverage"]
-            notes.append(write_plot(rows, _suffixed(plot_path(args.json_path), k, several), title))
+            notes.append(write_plot(rows, plot_path(_suffixed(args.json_path, k, several)), title))
     if args.predictions is not None:
         for k, results in run.results.items():
             written = write_predictions(results, _suffixed(args.predictions, k, several), run.has_unanswerable)
