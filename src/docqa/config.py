@@ -37,10 +37,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.retrieval not in RETRIEVAL_MODES:
             raise DocqaError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
-        if self.precision not in PRECISIONS:
-            raise DocqaError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.backend not in BACKENDS:
-            raise DocqaError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        check_runtime(self.precision, self.backend, self.index_dir)
         if self.reader_cache < 0:
             raise DocqaError(f"reader_cache must not be negative, not {self.reader_cache}")
         if self.top_k < 1:
@@ -64,6 +61,17 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def check_runtime(precision: str, backend: str, cache_dir: str | Path | None) -> None:
+    """The one check of how a model runs, shared by Settings and the model classes (which can be built
+    without Settings); ``cache_dir`` is where the ONNX backend keeps its exported copy."""
+    if precision not in PRECISIONS:
+        raise DocqaError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if backend not in BACKENDS:
+        raise DocqaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "onnx" and cache_dir is None:
+        raise DocqaError("the onnx backend needs a cache folder (cache_dir) for the exported model")
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
-from docqa.config import BACKENDS, DEFAULT_EMBEDDING_MODEL, PRECISIONS
-from docqa.errors import DocqaError
+from docqa.config import DEFAULT_EMBEDDING_MODEL, check_runtime
 from docqa.models import load_model
 
 EMBEDDING = "embedding"  # the output of the ONNX copy
@@ -44,12 +43,7 @@ class Embedder:
         backend: str = "torch",
         cache_dir: str | Path | None = None,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise DocqaError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        if backend not in BACKENDS:
-            raise DocqaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        if backend == "onnx" and cache_dir is None:
-            raise DocqaError("the onnx backend needs a cache folder (cache_dir) for the exported model")
+        check_runtime(precision, backend, cache_dir)
         self.model_name = model
         self.batch_size = batch_size
         self.precision = precision

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
-from docqa.config import DEFAULT_READER_MODEL, Settings
+from docqa.config import DEFAULT_READER_MODEL, check_runtime
 from docqa.errors import DocqaError
 from docqa.models import load_model
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
@@ -82,7 +82,7 @@ class ExtractiveReader:
         cached_results: int = 256,
     ) -> None:
         _check_settings(max_answer_tokens, max_seq_length, stride, top_answers, calibration)
-        _check_backend(precision, backend, cache_dir)
+        check_runtime(precision, backend, cache_dir)
         self.model_name = model
         self.max_answer_tokens = max_answer_tokens
         self.max_seq_length = max_seq_length
@@ -290,8 +290,3 @@ def _check_settings(
             raise DocqaError(message)
 
 
-def _check_backend(precision: str, backend: str, cache_dir: str | Path | None) -> None:
-    # The choices of precision and backend are checked where every setting is: in Settings.
-    Settings(precision=precision, backend=backend)
-    if backend == "onnx" and cache_dir is None:
-        raise DocqaError("the onnx backend needs a cache folder (cache_dir) for the exported model")
