@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -294,12 +295,65 @@ def test_a_refused_question_becomes_a_chat_message() -> None:
 def test_api_ask_returns_the_answer_as_data() -> None:
     assistant = RecordingAssistant()
     actions = Actions(assistant)  # type: ignore[arg-type]
-    data = actions.api_ask("Which building?", [["Earlier?", "Yes"], ["bad"]], 2, "dense", 0.1)
+    data = actions.api_ask("Which building?", [["Earlier?", "Yes"]], 2, "dense", 0.1)
     assert data["answer"] == "the Cannon building" and data["citations"][0]["source"] == "000_a.txt"
     assert assistant.calls[0]["history"] == [("Earlier?", "Yes")]
     assert assistant.calls[0]["retrieval"] == "dense"
     with pytest.raises(gr.Error, match="the question is empty"):
         actions.api_ask(" ")
+
+
+BAD_OPTIONS = [
+    ({"top_k": float("inf")}, "top_k must be a whole number from 1 to 50, not inf"),
+    ({"top_k": 10**30}, "top_k must be at most 50"),
+    ({"top_k": "5"}, "top_k must be a whole number from 1 to 50, not '5'"),
+    ({"top_k": -1}, "top_k must be at least 1, not -1"),
+    ({"top_k": 2.5}, "top_k must be a whole number"),
+    ({"top_k": True}, "top_k must be a whole number"),
+    ({"confidence_threshold": float("nan")}, "must be between 0 and 1, not nan"),
+    ({"confidence_threshold": -5}, "must be between 0 and 1, not -5"),
+    ({"confidence_threshold": float("inf")}, "must be between 0 and 1, not inf"),
+    ({"confidence_threshold": "0.5"}, "must be a number between 0 and 1"),
+    ({"history": "Earlier? Yes"}, "history must be a list of [question, answer] pairs"),
+    ({"history": [["bad"]]}, "history[0] must be a [question, answer] pair of texts"),
+    ({"history": [["Earlier?", "Yes"], ["Then?", 3]]}, "history[1] must be a [question, answer] pair"),
+    ({"history": [["Earlier?", "Yes"]] * 51}, "history holds 51 turns; send at most the last 50"),
+    ({"history": [["Earlier?", "x" * 10_001]]}, "a text of 10001 characters"),
+    ({"retrieval": "fuzzy"}, "retrieval must be one of hybrid, bm25, dense, not 'fuzzy'"),
+    ({"retrieval": 7}, "retrieval must be one of"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), BAD_OPTIONS, ids=[str(i) for i in range(len(BAD_OPTIONS))])
+def test_api_ask_refuses_bad_options_with_a_message_before_asking(options: dict[str, Any], message: str) -> None:
+    assistant = RecordingAssistant()
+    with pytest.raises(gr.Error, match=re.escape(message)) as raised:
+        Actions(assistant).api_ask("Which building?", **options)  # type: ignore[arg-type]
+    assert len(str(raised.value).splitlines()) == 1 and len(str(raised.value)) < 200
+    assert assistant.calls == []
+
+
+def test_api_ask_takes_options_at_their_bounds(lexical_assistant: Assistant) -> None:
+    actions = Actions(lexical_assistant)
+    question = "Who sang the song that played before the rally speeches?"
+    assert len(actions.api_ask(question, top_k=1)["passages"]) == 1
+    widest = actions.api_ask(question, top_k=50, confidence_threshold=0)
+    assert 3 < len(widest["passages"]) <= 50 and not widest["abstained"]
+    assert len(actions.api_ask(question, top_k=2.0)["passages"]) == 2
+    assert actions.api_ask(question, confidence_threshold=1)["abstained"]
+    history = [["Which building?", "The Cannon building."]] * 50
+    assert not actions.api_ask(question, history=history, retrieval="")["abstained"]
+
+
+def test_api_ask_refuses_a_huge_history_quickly_and_cuts_a_huge_question(lexical_assistant: Assistant) -> None:
+    actions = Actions(lexical_assistant)
+    started = time.perf_counter()
+    with pytest.raises(gr.Error, match="characters"):
+        actions.api_ask("Who sang?", history=[["Who?", "word " * 10_000_000]])
+    question = "Who sang the song that played before the rally speeches? " + "x" * 5_000_000
+    data = actions.api_ask(question)
+    assert time.perf_counter() - started < 5
+    assert len(data["question"]) == 1000 and "cut to its first 1000 characters" in data["message"]
 
 
 @pytest.fixture

@@ -17,6 +17,14 @@ NO_MODEL = "none"  # selects the lexical modes on purpose
 PRECISIONS = ("fp32", "int8")
 BACKENDS = ("torch", "onnx")  # what runs the models: PyTorch, or ONNX Runtime from an exported copy
 
+# Bounds of one question's options, checked alike for Settings, the CLI and the /ask API.
+MAX_TOP_K = 50  # passages read per question: reading time grows with each one
+MAX_HISTORY_TURNS = 50  # earlier [question, answer] pairs sent with a question; only the last is searched
+MAX_HISTORY_TEXT_CHARS = 10_000  # characters of each question or answer of an earlier turn
+# Characters of a question looked at at all: cleaning takes time in proportion, and the assistant
+# keeps only the first 1,000 of what is left.
+MAX_QUESTION_INPUT_CHARS = 100_000
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -40,10 +48,8 @@ class Settings:
         check_runtime(self.precision, self.backend, self.index_dir)
         if self.reader_cache < 0:
             raise DocqaError(f"reader_cache must not be negative, not {self.reader_cache}")
-        if self.top_k < 1:
-            raise DocqaError(f"top_k must be at least 1, not {self.top_k}")
-        if not 0.0 <= self.confidence_threshold <= 1.0:
-            raise DocqaError(f"the confidence threshold must be between 0 and 1, not {self.confidence_threshold}")
+        checked_top_k(self.top_k)
+        checked_threshold(self.confidence_threshold)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -72,6 +78,71 @@ def check_runtime(precision: str, backend: str, cache_dir: str | Path | None) ->
         raise DocqaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "onnx" and cache_dir is None:
         raise DocqaError("the onnx backend needs a cache folder (cache_dir) for the exported model")
+
+
+def checked_top_k(value: object) -> int:
+    """``value`` as a number of passages to read: a whole number from 1 to ``MAX_TOP_K``."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole:
+        raise DocqaError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, not {_shown(value)}")
+    number = int(value)  # type: ignore[call-overload]
+    if number < 1:
+        raise DocqaError(f"top_k must be at least 1, not {number}")
+    if number > MAX_TOP_K:
+        raise DocqaError(f"top_k must be at most {MAX_TOP_K}, not {_shown(number)}")
+    return number
+
+
+def checked_threshold(value: object) -> float:
+    """``value`` as a confidence threshold: a number from 0 to 1 (NaN is none)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DocqaError(f"the confidence threshold must be a number between 0 and 1, not {_shown(value)}")
+    if not 0.0 <= value <= 1.0:  # false for NaN too
+        raise DocqaError(f"the confidence threshold must be between 0 and 1, not {_shown(value)}")
+    return float(value)
+
+
+def checked_retrieval(value: object) -> RetrievalMode | None:
+    """``value`` as a retrieval mode; None or "" for the configured one."""
+    if value is None or value == "":
+        return None
+    mode = next((mode for mode in RETRIEVAL_MODES if mode == value), None)
+    if mode is None:
+        raise DocqaError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {_shown(value)}")
+    return mode
+
+
+def checked_history(value: object) -> list[tuple[str, str]]:
+    """``value`` as the earlier turns of a conversation: at most ``MAX_HISTORY_TURNS`` [question, answer]
+    pairs of text, each text at most ``MAX_HISTORY_TEXT_CHARS`` characters; None for none."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise DocqaError(f"history must be a list of [question, answer] pairs, not {_shown(value)}")
+    if len(value) > MAX_HISTORY_TURNS:
+        raise DocqaError(
+            f"history holds {len(value)} turns; send at most the last {MAX_HISTORY_TURNS} (only the last is searched)"
+        )
+    turns = []
+    for number, pair in enumerate(value):
+        if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(isinstance(text, str) for text in pair):
+            raise DocqaError(f"history[{number}] must be a [question, answer] pair of texts, not {_shown(pair)}")
+        longest = max(len(text) for text in pair)
+        if longest > MAX_HISTORY_TEXT_CHARS:
+            raise DocqaError(
+                f"history[{number}] holds a text of {longest} characters; each question and answer of the "
+                f"history may have at most {MAX_HISTORY_TEXT_CHARS}"
+            )
+        turns.append((pair[0], pair[1]))
+    return turns
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """``value`` for an error message, cut short: a request may send megabytes."""
+    if isinstance(value, list | tuple | dict):
+        return f"a {type(value).__name__} of {len(value)} item{'' if len(value) == 1 else 's'}"
+    text = repr(value[: limit + 1] if isinstance(value, str) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:

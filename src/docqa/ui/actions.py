@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from docqa.config import (
+    MAX_QUESTION_INPUT_CHARS,
+    checked_history,
+    checked_retrieval,
+    checked_threshold,
+    checked_top_k,
+)
 from docqa.corpus import add_uploads, delete_corpus_file
 from docqa.errors import DocqaError
 from docqa.schema import RETRIEVAL_MODES, Answer, RetrievalMode
@@ -164,17 +171,17 @@ class Actions:
         """Answer a question about the documents; returns the answer with its citations and passages.
 
         ``history`` lists the earlier [question, answer] pairs of the conversation, oldest first.
+        Every option is checked as the command line checks it (bounds in ``docqa.config``).
         """
         import gradio as gr
 
-        turns = [(str(pair[0]), str(pair[1])) for pair in history or [] if len(pair) == 2]
         try:
             answer = self.assistant.ask(
-                question,
-                history=turns,
-                top_k=top_k,
-                retrieval=retrieval_mode(retrieval),
-                confidence_threshold=confidence_threshold,
+                question[:MAX_QUESTION_INPUT_CHARS] if isinstance(question, str) else question,
+                history=checked_history(history),
+                top_k=None if top_k is None else checked_top_k(top_k),
+                retrieval=checked_retrieval(retrieval),
+                confidence_threshold=None if confidence_threshold is None else checked_threshold(confidence_threshold),
             )
         except DocqaError as error:  # a message for the caller, not a server error
             raise gr.Error(str(error)) from error
