@@ -1,0 +1,278 @@
+"""The passage store in Milvus: a Milvus Lite file (``passages.db``) or a Milvus server or cluster.
+
+The same ``PassageStore`` as the SQLite one, for corpora and traffic that outgrow one machine: app
+replicas on several machines read one Milvus, and indexing shards (``docqa index --shard I/N``) write
+disjoint slices of the corpus into it. ``milvus_schema`` describes the collections and how readers
+see only committed generations; ``milvus_writer`` how a write session commits without transactions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docqa.config import NO_MODEL
+from docqa.errors import DocqaError, IndexLoadError
+from docqa.schema import Chunk, RetrievedPassage
+from docqa.shards import WHOLE, Shard
+from docqa.store.base import DocumentInfo, IndexSettings, ScoredRow
+from docqa.store.milvus_schema import (
+    MANIFEST_KEY,
+    PASSAGE_FIELDS,
+    Names,
+    View,
+    base_name,
+    checked_manifest,
+    connect,
+    first_line,
+    key_list,
+    lanes_of,
+    query_all,
+    settings_of,
+    source_key,
+)
+from docqa.store.milvus_writer import MilvusWriter
+from docqa.text import STOP_WORDS, search_words
+
+MAX_QUERY_WORDS = 200  # as the SQLite store: a longer query keeps its first words
+
+
+def bm25_text(query: str) -> str:
+    """The words searched by BM25, as the SQLite store picks them: stop words dropped (unless the
+    query holds nothing else), each word once; Milvus's analyzer then stems them as it stemmed the text."""
+    words = [word.lower() for word in search_words(query)]
+    kept = [word for word in words if word not in STOP_WORDS] or words
+    return " ".join(list(dict.fromkeys(kept))[:MAX_QUERY_WORDS])
+
+
+class MilvusStore:
+    """Search, list and write the passages of one index kept in Milvus.
+
+    ``uri`` is a Milvus Lite file path or an ``http(s)://`` server address; ``collection`` the base
+    name of the index's collections (default ``$DOCQA_MILVUS_COLLECTION`` or ``docqa``), so one server
+    can hold several indexes; ``shard`` the slice this handle writes (reads always see every slice).
+    Reads may come from any number of threads while one write session per shard runs.
+    """
+
+    def __init__(
+        self, uri: str | Path, *, collection: str | None = None, shard: Shard | None = None, lock_timeout: float = 600.0
+    ) -> None:
+        self.uri = str(uri)
+        self.names = Names(base_name(collection))
+        self.shard = shard or WHOLE
+        self.lock_timeout = lock_timeout
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._known: set[str] = set()  # collections seen to exist (only writers make and drop them)
+
+    @property
+    def local(self) -> bool:
+        """Whether this is a Milvus Lite file rather than a server."""
+        return not self.uri.startswith(("http://", "https://"))
+
+    # ----- state -------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any] | None:
+        view = self._view()
+        return None if view is None else view.manifest
+
+    def settings(self) -> IndexSettings | None:
+        view = self._view()
+        return None if view is None else settings_of(view.manifest)
+
+    def has_vectors(self) -> bool:
+        view = self._view()
+        return bool(view and view.manifest["embedding_model"] != NO_MODEL)
+
+    def count_passages(self) -> int:
+        view = self._view()
+        if view is None or not self._exists(self.names.passages(view.epoch)):
+            return 0
+        rows = self._call(
+            "count",
+            self.client.query,
+            self.names.passages(view.epoch),
+            filter=view.visible(),
+            output_fields=["count(*)"],
+        )
+        return int(rows[0]["count(*)"])
+
+    def stored_hashes(self) -> dict[str, str]:
+        return {row["source"]: row["content_hash"] for row in self._document_rows(["source", "content_hash"])}
+
+    def documents(self) -> list[DocumentInfo]:
+        rows = self._document_rows(["source", "title", "date", "passages"])
+        return [DocumentInfo(row["source"], row["title"], row["date"] or None, int(row["passages"])) for row in rows]
+
+    def document_text(self, source: str) -> str:
+        view = self._view()
+        rows: list[dict[str, Any]] = []
+        if view is not None and self._exists(self.names.documents(view.epoch)):
+            rows = self._call(
+                "read",
+                self.client.query,
+                self.names.documents(view.epoch),
+                filter=f"source_key == {source_key(source)} and ({view.visible()})",
+                output_fields=["source", "part", "parts", "text"],
+            )
+        rows = sorted((row for row in rows if row["source"] == source), key=lambda row: row["part"])
+        if not rows:
+            raise DocqaError(f"no document {source!r} in the index")
+        if [row["part"] for row in rows] != list(range(rows[0]["parts"])):
+            raise IndexLoadError(f"the text of {source!r} in {self.uri} is incomplete; re-index it with 'docqa index'")
+        return "".join(row["text"] for row in rows)
+
+    # ----- search ------------------------------------------------------------------------
+
+    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Chunk ids and BM25 scores (higher is better), best first."""
+        text = bm25_text(query)
+        view = self._view()
+        if not text or view is None or not self._exists(self.names.passages(view.epoch)):
+            return []
+        hits = self._call(
+            "search",
+            self.client.search,
+            self.names.passages(view.epoch),
+            data=[text],
+            anns_field="sparse",
+            limit=k,
+            filter=view.visible(),
+            output_fields=[],
+        )
+        # Milvus Lite reports BM25 scores negated (lowest first); a server reports them as they are.
+        # Either way the hits come best first, and the magnitude is the BM25 score.
+        return [(int(hit["id"]), abs(float(hit["distance"]))) for hit in hits[0]]
+
+    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Chunk ids and cosine similarities (inner products of unit vectors), best first."""
+        view = self._view()
+        if view is None or view.manifest["embedding_model"] == NO_MODEL:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        dimension = int(view.manifest["embedding_dimension"])
+        if not dimension or not self._exists(self.names.passages(view.epoch)):
+            return []
+        if query.shape[0] != dimension:
+            raise IndexLoadError(
+                f"the index in {self.uri} holds {dimension}-dimensional vectors, but the query vector has "
+                f"{query.shape[0]} dimensions: search it with the embedding model it was built with, or "
+                "re-index with 'docqa index --rebuild'"
+            )
+        hits = self._call(
+            "search",
+            self.client.search,
+            self.names.passages(view.epoch),
+            data=[query.tolist()],
+            anns_field="dense",
+            limit=k,
+            filter=view.visible(),
+            output_fields=[],
+            search_params={"metric_type": "IP"},
+        )
+        return [(int(hit["id"]), float(hit["distance"])) for hit in hits[0]]
+
+    def passages(self, rows: Sequence[ScoredRow]) -> list[RetrievedPassage]:
+        """Build passages for (chunk id, score, bm25 rank, dense rank) rows, keeping their order and
+        leaving out ids no longer stored."""
+        view = self._view()
+        if not rows or view is None or not self._exists(self.names.passages(view.epoch)):
+            return []
+        found = {
+            int(row["id"]): row
+            for row in self._call(
+                "read",
+                self.client.query,
+                self.names.passages(view.epoch),
+                filter=f"id in [{key_list(row[0] for row in rows)}] and ({view.visible()})",
+                output_fields=PASSAGE_FIELDS,
+            )
+        }
+        passages = []
+        for chunk_id, score, bm25_rank, dense_rank in rows:
+            row = found.get(chunk_id)
+            if row is None:
+                continue
+            chunk = Chunk(
+                row["source"], int(row["position"]), row["text"], int(row["start_char"]), int(row["end_char"]), chunk_id
+            )
+            passages.append(RetrievedPassage(chunk, score, row["title"], row["date"] or None, bm25_rank, dense_rank))
+        return passages
+
+    # ----- writing -----------------------------------------------------------------------
+
+    def writer(self, settings: IndexSettings, *, rebuild: bool = False) -> MilvusWriter:
+        """A write session for this handle's shard (see ``MilvusWriter``)."""
+        return MilvusWriter(self, settings, rebuild=rebuild)
+
+    def close(self) -> None:
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # ----- plumbing ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                self._client = connect(self.uri)
+            return self._client
+
+    def _call(self, action: str, method: Any, *arguments: Any, **options: Any) -> Any:
+        """A Milvus call whose failure becomes an ``IndexLoadError`` that says what to do."""
+        try:
+            return method(*arguments, **options)
+        except DocqaError:
+            raise
+        except Exception as error:
+            raise IndexLoadError(
+                f"the Milvus store {self.uri} could not {action} ({first_line(error)}); check that Milvus is "
+                "reachable, or rebuild the index with 'docqa index --rebuild'"
+            ) from error
+
+    def _exists(self, collection: str, *, fresh: bool = False) -> bool:
+        """Whether ``collection`` exists; readers may trust an earlier yes, writers ask ``fresh``."""
+        if fresh:
+            self._known.discard(collection)
+        if collection not in self._known and self._call("read", self.client.has_collection, collection):
+            self._known.add(collection)
+        return collection in self._known
+
+    def _forget(self, collection: str) -> None:
+        self._known.discard(collection)
+
+    def _view(self) -> View | None:
+        """The committed state now: the manifest and the lanes of its epoch; None before any commit."""
+        if self.local and not Path(self.uri).exists():
+            return None
+        if not self._exists(self.names.meta):
+            return None
+        rows = self._call(
+            "read", self.client.query, self.names.meta, filter='key != ""', output_fields=["key", "value"]
+        )
+        values = {row["key"]: row["value"] for row in rows}
+        if MANIFEST_KEY not in values:
+            return None
+        manifest = checked_manifest(self.uri, values[MANIFEST_KEY])
+        return View(manifest, lanes_of(rows, int(manifest["epoch"])))
+
+    def _document_rows(self, fields: list[str]) -> list[dict[str, Any]]:
+        """The first part's row of every visible document, by source."""
+        view = self._view()
+        if view is None or not self._exists(self.names.documents(view.epoch)):
+            return []
+        rows = self._call(
+            "read",
+            query_all,
+            self.client,
+            self.names.documents(view.epoch),
+            f"part == 0 and ({view.visible()})",
+            fields,
+        )
+        return sorted(rows, key=lambda row: row["source"])
