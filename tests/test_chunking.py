@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from itertools import pairwise
 
 import pytest
@@ -219,3 +221,71 @@ def test_sentence_spans_are_valid_on_random_unicode(text: str) -> None:
 def test_chunks_are_exact_slices_within_budget_on_any_text(text: str, max_tokens: int, overlap: int) -> None:
     chunks = chunk_document(document(text), max_tokens=max_tokens, overlap_sentences=overlap)
     assert_valid_chunks(text, chunks, max_tokens)
+
+
+# Lines that made splitting quadratic: a stop run without white space, and long lines without stops.
+HOSTILE_LINES = {"dots": ".", "one repeated word": "word ", "unbroken line": "unbroken"}
+
+
+def chunking_seconds(text: str) -> float:
+    """Processor time of chunking ``text``, which other processes on a busy machine do not inflate."""
+    started = time.process_time()
+    chunks = chunk_document(document(text))
+    elapsed = time.process_time() - started
+    assert chunks and chunks[-1].end == len(text.rstrip())
+    return elapsed
+
+
+def assert_linear_chunking(piece: str) -> None:
+    previous = None
+    size = 2**14
+    while size <= 2**20:
+        text = (piece * (size // len(piece) + 1))[:size]
+        elapsed = chunking_seconds(text)
+        if previous is not None and elapsed >= 3.5 * previous + 0.5:
+            elapsed = min(elapsed, chunking_seconds(text))  # once more, in case of a pause
+        assert elapsed < 10.0, f"{size:,} characters took {elapsed:.1f} s"
+        if previous is not None:  # loose enough for a busy machine; a quadratic step takes four times as long
+            assert elapsed < 3.5 * previous + 0.5, f"{size:,} characters: {elapsed:.2f} s after {previous:.2f} s"
+        previous, size = elapsed, size * 2
+
+
+@pytest.mark.parametrize("piece", HOSTILE_LINES.values(), ids=list(HOSTILE_LINES))
+def test_chunking_time_grows_in_proportion_to_a_hostile_line_up_to_1_mb(piece: str) -> None:
+    assert_linear_chunking(piece)
+
+
+def test_chunking_time_grows_in_proportion_to_one_line_of_prose_without_stops(corpus_texts: list[str]) -> None:
+    assert_linear_chunking(re.sub(r"[.!?\s]+", " ", " ".join(corpus_texts)))
+
+
+def test_a_long_run_of_stops_has_valid_spans_and_the_next_sentence_follows() -> None:
+    text = "Start" + "." * 5000 + " Next one here.\n" + "!" * 3000 + "x"
+    spans = sentence_spans(text)
+    assert_valid_spans(text, spans)
+    assert "Next one here." in sentences(text)
+    assert all(end - start <= 2000 for start, end in spans)
+
+
+def test_a_long_line_without_stops_is_read_in_blocks_cut_at_spaces() -> None:
+    text = " ".join(f"w{number}" for number in range(3000))
+    spans = sentence_spans(text)
+    assert_valid_spans(text, spans)
+    assert len(spans) > 1
+    assert all(end - start <= 2000 for start, end in spans)
+    assert all(end == len(text) or text[end] == " " for _, end in spans)
+
+
+def test_passages_of_very_long_tokens_stay_within_the_character_budget() -> None:
+    text = "Short words first. " + "x" * 50_000 + " a-b- " + "y" * 9_000 + " end."
+    chunks = chunk_document(document(text), max_tokens=10)
+    assert_valid_chunks(text, chunks, max_tokens=10)
+    assert all(len(chunk.text) <= 10 * chunking.CHARS_PER_TOKEN for chunk in chunks)
+    assert chunks[0].text.startswith("Short words first.")
+    assert chunks[-1].text.endswith("end.")
+
+
+def test_a_token_that_fits_is_not_cut_when_a_longer_one_follows_it() -> None:
+    text = "a-b-" + "y" * 300
+    chunks = chunk_document(document(text), max_tokens=10)
+    assert [chunk.text for chunk in chunks] == ["a-b-", "y" * 200, "y" * 100]

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import pysbd
 
@@ -61,18 +62,46 @@ def _aligned_spans(text: str, sentences: list[str]) -> list[Span] | None:
 
 
 # A sentence runs to a final stop followed by white space, to a CJK stop, or to the end of its line.
-_SIMPLE_SENTENCE = re.compile(
-    r"\S.*?(?:[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|[\u3002\uff01\uff1f]+|(?=\n)|\Z)"
-)
+# Each stop run is tried once, from its first character (possessive runs, and the look-behind skips
+# the rest of a run), so finding sentence ends stays linear even in a line of nothing but dots.
+_STOPS = ".!?\u2026"
+_CLOSERS = "\"'\u201d\u2019)\\]"
+_CJK_STOPS = "\u3002\uff01\uff1f"
+_END_HERE = re.compile(rf"[{_STOPS}]++[{_CLOSERS}]*+(?=\s)|[{_CJK_STOPS}]++|(?=\n)")
+_END_AFTER = re.compile(rf"(?<![{_STOPS}])[{_STOPS}]++[{_CLOSERS}]*+(?=\s)|[{_CJK_STOPS}]++|(?=\n)")
 _LINE = re.compile(r"[^\n]+")
 # pysbd's time grows with the square of a line's length, so it reads the text in pieces this long.
 _BLOCK_CHARS = 2000
 
 
+def _simple_end(text: str, start: int, end: int) -> int:
+    """Where the simple sentence that starts at ``text[start]`` (not white space) ends, ``end`` at most."""
+    # A stop run right after the first character may continue one that character begins.
+    match = _END_HERE.match(text, start + 1, end) or _END_AFTER.search(text, start + 1, end)
+    return end if match is None else match.end()
+
+
 def _simple_spans(text: str, start: int = 0, end: int | None = None) -> list[Span]:
-    matches = _SIMPLE_SENTENCE.finditer(text, start, len(text) if end is None else end)
-    spans = (_stripped(text, *match.span()) for match in matches)
-    return [(first, last) for first, last in spans if first < last]
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    position = _skip_space(text, start, end)
+    while position < end:
+        stop = _simple_end(text, position, end)
+        spans.append(_stripped(text, position, stop))
+        position = _skip_space(text, stop, end)
+    return spans
+
+
+def _cut_long(text: str, span: Span, limit: int) -> Iterator[Span]:
+    """``span`` in pieces of at most ``limit`` characters, cut at the last white space that allows it."""
+    start, end = span
+    while end - start > limit:
+        cut = max(text.rfind(" ", start + 1, start + limit), text.rfind("\t", start + 1, start + limit))
+        cut = cut if cut > start else start + limit
+        yield _stripped(text, start, cut)
+        start = _skip_space(text, cut, end)
+    if start < end:
+        yield start, end
 
 
 def _packed_spans(spans: list[Span], limit: int) -> Iterator[Span]:
@@ -96,7 +125,8 @@ def _blocks(text: str) -> Iterator[Span]:
         if line.end() - line.start() <= _BLOCK_CHARS:
             pieces.append(line.span())
         else:
-            pieces.extend(_simple_spans(text, line.start(), line.end()))
+            for sentence in _simple_spans(text, line.start(), line.end()):
+                pieces.extend(_cut_long(text, sentence, _BLOCK_CHARS))
     return _packed_spans(pieces, _BLOCK_CHARS)
 
 
@@ -130,7 +160,11 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 _NON_SPACE = re.compile(r"\S+")
+_WORD_CHARS = re.compile(r"\w+")
+_TWO_WORD_CHARS = re.compile(r"\w\w")
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+# Prose averages about five characters a token; twenty leaves room for long names and numbers.
+CHARS_PER_TOKEN = 20
 
 
 def count_tokens(text: str) -> int:
@@ -138,8 +172,7 @@ def count_tokens(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-@dataclass(frozen=True)
-class _Unit:
+class _Unit(NamedTuple):
     """A sentence, or a piece of one that is longer than the budget."""
 
     start: int
@@ -147,16 +180,47 @@ class _Unit:
     tokens: int
 
 
-def _pieces(text: str, pattern: re.Pattern[str], start: int, end: int) -> Iterator[_Unit]:
-    for match in pattern.finditer(text, start, end):
-        yield _Unit(match.start(), match.end(), count_tokens(match.group()))
+@dataclass(frozen=True)
+class _Budget:
+    """The most tokens, and characters, of one passage."""
+
+    tokens: int
+    chars: int
 
 
-def _pack_pieces(pieces: Iterator[_Unit], max_tokens: int) -> Iterator[_Unit]:
-    """Join consecutive pieces while the sum of their tokens stays within ``max_tokens``."""
+@lru_cache(maxsize=8)
+def _token_run(tokens: int) -> re.Pattern[str]:
+    """Up to ``tokens`` tokens of a word, taken in one match; no token can end sooner, so nothing backtracks."""
+    return re.compile(rf"(?:\w++|[^\w\s]){{1,{tokens}}}+")
+
+
+def _token_runs(text: str, start: int, end: int, budget: _Budget) -> Iterator[_Unit]:
+    """``text[start:end]``, one word, in runs of whole tokens within ``budget``; a token longer than
+    a passage is cut into pieces that fit."""
+    pattern = _token_run(budget.tokens)
+    position = start
+    while position < end:
+        match = pattern.match(text, position, min(end, position + budget.chars))
+        assert match is not None  # a word has no white space, so every character starts a token
+        cut = match.end()
+        first = _WORD_CHARS.match(text, position, cut + 1)
+        if cut < end and (first is None or first.end() < cut) and _TWO_WORD_CHARS.match(text, cut - 1):
+            # The character budget ended the run inside a token after the first: leave it to the next run.
+            while _WORD_CHARS.match(text, cut - 1, cut):
+                cut -= 1
+        yield _Unit(position, cut, count_tokens(text[position:cut]))
+        position = cut
+
+
+def _pack_pieces(pieces: Iterator[_Unit], budget: _Budget) -> Iterator[_Unit]:
+    """Join consecutive pieces while their tokens and characters stay within ``budget``."""
     current: _Unit | None = None
     for piece in pieces:
-        if current is not None and current.tokens + piece.tokens <= max_tokens:
+        if (
+            current is not None
+            and current.tokens + piece.tokens <= budget.tokens
+            and piece.end - current.start <= budget.chars
+        ):
             current = _Unit(current.start, piece.end, current.tokens + piece.tokens)
             continue
         if current is not None:
@@ -166,37 +230,38 @@ def _pack_pieces(pieces: Iterator[_Unit], max_tokens: int) -> Iterator[_Unit]:
         yield current
 
 
-def _split_long(text: str, unit: _Unit, max_tokens: int) -> Iterator[_Unit]:
-    """Pieces of ``unit`` within ``max_tokens``, cut between words, or between tokens in a long word."""
+def _split_long(text: str, unit: _Unit, budget: _Budget) -> Iterator[_Unit]:
+    """Pieces of ``unit`` within ``budget``, cut between words, or between tokens in a long word."""
     words: list[_Unit] = []
-    for word in _pieces(text, _NON_SPACE, unit.start, unit.end):
-        if word.tokens <= max_tokens:
+    for match in _NON_SPACE.finditer(text, unit.start, unit.end):
+        word = _Unit(match.start(), match.end(), count_tokens(match.group()))
+        if word.tokens <= budget.tokens and word.end - word.start <= budget.chars:
             words.append(word)
         else:
-            words.extend(_pack_pieces(_pieces(text, _WORD, word.start, word.end), max_tokens))
-    return _pack_pieces(iter(words), max_tokens)
+            words.extend(_pack_pieces(_token_runs(text, word.start, word.end, budget), budget))
+    return _pack_pieces(iter(words), budget)
 
 
-def _units(text: str, max_tokens: int) -> list[_Unit]:
+def _units(text: str, budget: _Budget) -> list[_Unit]:
     units = []
     for start, end in sentence_spans(text):
         sentence = _Unit(start, end, count_tokens(text[start:end]))
-        if sentence.tokens <= max_tokens:
+        if sentence.tokens <= budget.tokens and end - start <= budget.chars:
             units.append(sentence)
         else:
-            units.extend(_split_long(text, sentence, max_tokens))
+            units.extend(_split_long(text, sentence, budget))
     return units
 
 
-def _passage_end(text: str, units: list[_Unit], first: int, max_tokens: int) -> int:
+def _passage_end(text: str, units: list[_Unit], first: int, budget: _Budget) -> int:
     """Index after the last unit of the passage that starts at ``first``."""
     tokens = units[first].tokens
     last = first + 1
     while last < len(units):
         # Joining units never adds tokens (white space between them), so the sum bounds the count.
-        if tokens + units[last].tokens > max_tokens:
+        if tokens + units[last].tokens > budget.tokens or units[last].end - units[first].start > budget.chars:
             break
-        if tokens > max_tokens / 2 and _paragraph_break_before(text, units, last):
+        if tokens > budget.tokens / 2 and _paragraph_break_before(text, units, last):
             break
         tokens += units[last].tokens
         last += 1
@@ -207,14 +272,14 @@ def _paragraph_break_before(text: str, units: list[_Unit], index: int) -> bool:
     return _BLANK_LINE.search(text, units[index - 1].end, units[index].start) is not None
 
 
-def _next_start(text: str, units: list[_Unit], first: int, end: int, overlap: int, max_tokens: int) -> int:
+def _next_start(text: str, units: list[_Unit], first: int, end: int, overlap: int, budget: _Budget) -> int:
     """Where the passage after ``units[first:end]`` starts: a few units back, if they fit with the next."""
     if _paragraph_break_before(text, units, end):
         return end
     start, tokens = end, units[end].tokens
     while start - 1 > first and end - start < overlap:
         previous = units[start - 1]
-        if tokens + previous.tokens > max_tokens:
+        if tokens + previous.tokens > budget.tokens or units[end].end - previous.start > budget.chars:
             break
         start -= 1
         tokens += previous.tokens
@@ -225,21 +290,25 @@ def chunk_document(document: Document, *, max_tokens: int = 200, overlap_sentenc
     """Split ``document`` into passages of whole sentences of at most ``max_tokens`` tokens each.
 
     A passage repeats the last ``overlap_sentences`` sentences of the one before, except across a
-    paragraph break. A sentence longer than the budget is cut between words.
+    paragraph break. A sentence longer than the budget is cut between words. A passage also holds
+    at most ``CHARS_PER_TOKEN`` characters a token of its budget, so that text of few, very long
+    tokens (a line of letters without spaces) still makes passages of a readable size. The time
+    taken grows in proportion to the length of the text.
     """
     if max_tokens < 1:
         raise DocqaError(f"the passage budget must be at least 1 token, not {max_tokens}")
     if overlap_sentences < 0:
         raise DocqaError(f"the sentence overlap cannot be negative ({overlap_sentences})")
     text = document.text
-    units = _units(text, max_tokens)
+    budget = _Budget(max_tokens, max_tokens * CHARS_PER_TOKEN)
+    units = _units(text, budget)
     chunks: list[Chunk] = []
     first = 0
     while first < len(units):
-        end = _passage_end(text, units, first, max_tokens)
+        end = _passage_end(text, units, first, budget)
         start, stop = units[first].start, units[end - 1].end
         chunks.append(Chunk(document.source, len(chunks), text[start:stop], start, stop))
         if end == len(units):
             break
-        first = _next_start(text, units, first, end, overlap_sentences, max_tokens)
+        first = _next_start(text, units, first, end, overlap_sentences, budget)
     return chunks
