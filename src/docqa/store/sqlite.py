@@ -44,6 +44,7 @@ from docqa.store.sqlite_schema import (
     check_integrity,
     connect,
     database_problem,
+    file_problem,
     fts_query,
     storable,
 )
@@ -59,16 +60,17 @@ class SQLiteStore:
     """Search, list and write the passages kept in one folder; see the module notes for its layout.
 
     Reads may come from any number of threads (each gets its own connection) while one write
-    session runs: they see the previous generation until it commits.
+    session runs: they see the previous generation until it commits. A connection that was opened on
+    a database file since replaced (the folder deleted and rebuilt, or the file set aside by a rebuild
+    in another process) is opened anew on the current file before its next read.
     """
 
     def __init__(self, folder: str | Path, *, lock_timeout: float = 600.0) -> None:
         self.folder = Path(folder)
         self.lock_timeout = lock_timeout  # how long a write session waits for another one
-        self._local = threading.local()  # one read connection per thread
-        self._database_number = 0  # counts database files set aside, so that every thread reconnects
+        self._local = threading.local()  # one read connection per thread, and the file it opened
         self._vectors: faiss.Index | None = None
-        self._vectors_key = (-1, -1)  # (database number, generation) of the loaded vectors
+        self._vectors_key: tuple[Any, ...] = ()  # (file, database id, generation) of the loaded vectors
         self._vectors_lock = threading.Lock()
 
     # ----- state -------------------------------------------------------------------------
@@ -86,7 +88,7 @@ class SQLiteStore:
         Raises ``IndexLoadError`` for a damaged database or manifest, and for an index written in a
         newer format than this version reads.
         """
-        if not self.db_path.exists():
+        if self._database_file() is None:
             return None
         try:
             row = self._reader().execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
@@ -215,14 +217,26 @@ class SQLiteStore:
                 ) from error
         return lock
 
+    def _database_file(self) -> tuple[int, int] | None:
+        """The (device, inode) of the database file, None when there is none: a file replaced since a
+        connection opened it has another inode (the open file keeps its own, so none is reused)."""
+        try:
+            status = os.stat(self.db_path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as error:
+            raise file_problem(self.folder, error) from error
+        return status.st_dev, status.st_ino
+
     def _reader(self) -> sqlite3.Connection:
+        current = self._database_file()  # looked up before connecting: a file replaced meanwhile is seen next time
         db = getattr(self._local, "db", None)
-        if db is not None and self._local.database_number != self._database_number:
-            db.close()  # it still reads a database file that was set aside
+        if db is not None and self._local.file != current:
+            db.close()  # it still reads a database file that was deleted, replaced or set aside
             db = None
         if db is None:
             db = self._local.db = connect(self.db_path)
-            self._local.database_number = self._database_number
+            self._local.file = current
         return db
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
@@ -254,8 +268,7 @@ class SQLiteStore:
         label, reason = problem
         aside = self.db_path.with_name(f"{DB_FILE}.{label}-{int(time.time())}")
         log.warning("%s; moved it to %s and rebuilding", reason, aside)
-        self.close()
-        self._database_number += 1
+        self.close()  # every other thread reconnects on seeing another file
         for suffix in ("-wal", "-shm"):
             Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
         os.replace(self.db_path, aside)
@@ -280,15 +293,19 @@ class SQLiteStore:
         return None
 
     def _current_vectors(self) -> faiss.Index | None:
-        if not self.db_path.exists():
+        file = self._database_file()
+        if file is None:
             return None
         try:
-            generation_rows = self._reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchall()
+            meta = dict(
+                self._reader().execute("SELECT key, value FROM meta WHERE key IN ('generation', 'database_id')")
+            )
         except sqlite3.DatabaseError as error:
             if "no such table" in str(error):  # created but never committed to
                 return None
             raise database_problem(self.folder, error) from error
-        key = (self._database_number, int(generation_rows[0][0]) if generation_rows else 0)
+        # The database id tells apart two databases at one generation, in one file or not.
+        key = (file, meta.get("database_id"), meta.get("generation"))
         with self._vectors_lock:
             if key != self._vectors_key:
                 self._vectors = self._load_vectors()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from pathlib import Path
 
@@ -80,6 +81,21 @@ def database_problem(folder: Path, error: sqlite3.Error, action: str = "read") -
     else:
         fix = "rebuild it with 'docqa index --rebuild'"
     return IndexLoadError(f"the index in {folder} cannot be {action} ({error}); {fix}")
+
+
+def file_problem(folder: Path, error: OSError, action: str = "read") -> IndexLoadError:
+    """An error for a failed file operation in the index folder that says what to fix."""
+    reason = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"the disk holding {folder} is full: free some space and try again"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = f"check that {folder} and the files in it can be read and written"
+    elif error.errno in (errno.EEXIST, errno.ENOTDIR) and not folder.is_dir():
+        fix = f"{folder} is not a folder, or a file stands in its path: give the index a folder (--index DIR)"
+    else:
+        fix = f"check the disk holding {folder}, then try again"
+    where = f": {error.filename}" if error.filename else ""
+    return IndexLoadError(f"the index in {folder} cannot be {action} ({reason}{where}); {fix}")
 
 
 def storable(text: str) -> bool:

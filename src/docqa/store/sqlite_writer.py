@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,9 @@ class SQLiteWriter:
             manifest = build_manifest(db, self.settings, generation, vectors_file)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+            if self.rebuilding or meta_value(db, "database_id") is None:
+                # Readers key their cached vectors by it: a rebuilt database is another one.
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('database_id', ?)", (uuid.uuid4().hex,))
             db.execute("COMMIT")
         except sqlite3.DatabaseError as error:
             raise database_problem(self.store.folder, error, "updated") from error
