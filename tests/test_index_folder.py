@@ -1,25 +1,32 @@
-"""The index folder under strain: deleted or replaced while served. A replaced database is noticed
-and read."""
+"""The index folder under strain: deleted or replaced while served, a full disk, a read-only folder,
+disk errors. A replaced database is noticed and read; only a damaged one is ever set aside, and any
+other failure says what to fix."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import docqa.store.sqlite as sqlite_store
+import docqa.store.sqlite_writer as sqlite_writer
 from docqa.assistant import Assistant
 from docqa.cli import main
+from docqa.errors import IndexLoadError
 from docqa.schema import Chunk, Document
 from docqa.store import FORMAT_VERSION, IndexSettings, SQLiteStore
+from docqa.store.sqlite_schema import database_problem, file_problem
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 NO_MODELS = ["--embedding-model", "none", "--reader-model", "none"]
@@ -124,3 +131,181 @@ def test_a_rebuild_by_another_process_that_sets_the_database_aside_is_noticed(fo
         assert aside.startswith(f"index.sqlite.format-{FORMAT_VERSION + 1}-")
         assert assistant.ask(NEW_QUESTION).citations[0].source == NEW_FILE
         assert len(assistant.documents()) == 4
+
+
+# ----- I/O and permission errors are not damage ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fix"),
+    [
+        ("SQLITE_FULL", "is full: free some space"),
+        ("SQLITE_IOERR_READ", "failed to read or write: check its free space and health"),
+        ("SQLITE_IOERR_SHMSIZE", "failed to read or write"),
+        ("SQLITE_READONLY", "can be read and written"),
+        ("SQLITE_CANTOPEN", "can be read and written"),
+        ("SQLITE_PERM", "can be read and written"),
+        ("SQLITE_BUSY", "another program is using it"),
+        ("SQLITE_CORRUPT", "docqa index --rebuild"),
+        ("SQLITE_NOTADB", "docqa index --rebuild"),
+    ],
+)
+def test_each_database_error_says_its_own_fix(
+    folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, name: str, fix: str
+) -> None:
+    class FailingConnection:
+        def execute(self, *args: object) -> None:
+            raise sqlite_error(name, "it failed")
+
+        def close(self) -> None:
+            pass
+
+    _, index = folders
+    monkeypatch.setattr(sqlite_store, "connect", lambda path: FailingConnection())
+    store = SQLiteStore(index)
+    for read in (store.manifest, store.documents, lambda: store.search_bm25("keeper", 5)):
+        with pytest.raises(IndexLoadError) as raised:
+            read()
+        assert fix in str(raised.value)
+        assert ("--rebuild" in str(raised.value)) == name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+@pytest.mark.parametrize(
+    ("number", "fix"),
+    [
+        (errno.ENOSPC, "is full: free some space"),
+        (errno.EDQUOT, "is full: free some space"),
+        (errno.EACCES, "can be read and written"),
+        (errno.EROFS, "can be read and written"),
+        (errno.EIO, "check the disk"),
+    ],
+)
+def test_each_file_error_says_its_own_fix(tmp_path: Path, number: int, fix: str) -> None:
+    message = str(file_problem(tmp_path, OSError(number, os.strerror(number), str(tmp_path / "x")), "updated"))
+    assert fix in message and os.strerror(number) in message and "--rebuild" not in message
+    assert "rebuild" in str(database_problem(tmp_path, sqlite_error("SQLITE_CORRUPT", "malformed")))
+
+
+@contextlib.contextmanager
+def read_only(folder: Path, monkeypatch: pytest.MonkeyPatch, *, lock_file: bool = False) -> Iterator[None]:
+    """Make ``folder`` act as a read-only folder would for a user without rights to it (tests may run as
+    root, whom file modes do not stop): its database opens read-only and no file in it can be created,
+    written, renamed or removed (``lock_file`` leaves an existing index.lock usable)."""
+    real_connect, real_open = sqlite3.connect, os.open
+
+    def inside(path: object) -> bool:
+        resolved = Path(os.fsdecode(path)).absolute()  # type: ignore[arg-type]
+        return folder in resolved.parents and not (lock_file and resolved.name == "index.lock")
+
+    def refuse(path: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))  # type: ignore[arg-type]
+
+    def connect(database: object, *args: object, **kwargs: object) -> sqlite3.Connection:
+        if isinstance(database, str | Path) and inside(database):
+            return real_connect(f"{Path(database).as_uri()}?mode=ro", *args, uri=True, **kwargs)  # type: ignore[arg-type]
+        return real_connect(database, *args, **kwargs)  # type: ignore[arg-type]
+
+    def guarded_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path):
+            refuse(path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    def guarded(real: object) -> object:
+        def call(path: object, *args: object, **kwargs: object) -> object:
+            if inside(path):
+                refuse(path)
+            return real(path, *args, **kwargs)  # type: ignore[operator]
+
+        return call
+
+    if lock_file:
+        (folder / "index.lock").touch()
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite3, "connect", connect)
+        patch.setattr(os, "open", guarded_open)
+        for name in ("replace", "rename", "unlink", "remove", "mkdir"):
+            patch.setattr(os, name, guarded(getattr(os, name)))
+        yield
+
+
+@pytest.mark.parametrize("lock_file", [False, True], ids=["no lock file", "lock file left writable"])
+def test_a_rebuild_in_a_read_only_folder_says_so_and_sets_nothing_aside(
+    folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lock_file: bool
+) -> None:
+    corpus, index = folders
+    capsys.readouterr()
+    with read_only(index, monkeypatch, lock_file=lock_file):
+        assert cli(corpus, index, "index", "--rebuild") == 2
+        err = one_line_error(capsys)
+        assert "can be read and written" in err and "--rebuild" not in err
+        assert cli(corpus, index, "ask", SONG_QUESTION) == 0  # reading needs no writing
+        assert "Elton John" in capsys.readouterr().out
+    assert set_aside_files(index) == []
+    assert cli(corpus, index, "ask", SONG_QUESTION) == 0 and "Elton John" in capsys.readouterr().out
+
+
+def test_a_full_disk_during_a_rebuild_keeps_the_index_and_says_to_free_space(
+    folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus, index = folders
+    for number in range(20):
+        (corpus / f"long-{number:02d}.txt").write_text(f"Long note {number}, line after line. " * 2000)
+    real_connect = sqlite_writer.connect
+
+    def connect_to_a_full_disk(path: Path) -> sqlite3.Connection:
+        db = real_connect(path)
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages + 2}")  # what SQLite does when the disk is full
+        return db
+
+    monkeypatch.setattr(sqlite_writer, "connect", connect_to_a_full_disk)
+    capsys.readouterr()
+    assert cli(corpus, index, "index", "--rebuild") == 2
+    err = one_line_error(capsys)
+    assert "is full: free some space" in err and "--rebuild" not in err
+    assert set_aside_files(index) == [] and (index / "index.sqlite").exists()
+    assert cli(corpus, index, "ask", SONG_QUESTION) == 0 and "Elton John" in capsys.readouterr().out
+
+
+def test_a_disk_error_while_checking_the_database_sets_nothing_aside(
+    folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus, index = folders
+
+    def failing_check(db: sqlite3.Connection) -> str:
+        raise sqlite_error("SQLITE_IOERR_READ", "disk I/O error")
+
+    monkeypatch.setattr(sqlite_store, "quick_check", failing_check)
+    capsys.readouterr()
+    assert cli(corpus, index, "index", "--rebuild") == 2
+    err = one_line_error(capsys)
+    assert "disk I/O error" in err and "failed to read or write" in err and "--rebuild" not in err
+    assert set_aside_files(index) == []
+
+
+def test_a_damaged_fts5_index_in_sound_pages_is_rebuilt_in_place(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus, index = folders
+    with contextlib.closing(sqlite3.connect(index / "index.sqlite")) as db:
+        db.execute("UPDATE chunks_fts_data SET block = zeroblob(length(block)) WHERE id > 10")
+        db.commit()
+        assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        with pytest.raises(sqlite3.DatabaseError):
+            db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+    assert cli(corpus, index, "index", "--rebuild") == 0
+    assert set_aside_files(index) == []
+    with contextlib.closing(sqlite3.connect(index / "index.sqlite")) as db:
+        db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+    capsys.readouterr()
+    assert cli(corpus, index, "ask", SONG_QUESTION) == 0 and "Elton John" in capsys.readouterr().out
+
+
+def test_a_vector_file_that_cannot_be_written_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(index: object, path: str) -> None:
+        raise RuntimeError(f"Error: 'f' failed: could not open {path} for writing: {os.strerror(errno.ENOSPC)}")
+
+    monkeypatch.setattr(sqlite_store.faiss_vectors.faiss, "write_index", full_disk)
+    with pytest.raises(IndexLoadError, match="is full: free some space"):
+        store_with(tmp_path / "index", np.eye(8, dtype=np.float32)[:2], ["a.txt", "b.txt"])
+    assert SQLiteStore(tmp_path / "index").manifest() is None  # nothing was committed

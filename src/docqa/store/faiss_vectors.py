@@ -6,6 +6,7 @@ the database can make it again.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sqlite3
@@ -51,7 +52,10 @@ def read(path: Path, count: int, dimension: int) -> tuple[faiss.Index | None, st
 def write(index: faiss.Index, path: Path) -> None:
     """Write ``index`` to ``path`` through a synced temporary file, so ``path`` is never half written."""
     temporary = path.with_name(f".{path.name}.tmp")
-    faiss.write_index(index, str(temporary))
+    try:
+        faiss.write_index(index, str(temporary))
+    except RuntimeError as error:  # FAISS names the system's reason in its message only
+        raise OSError(_errno_named_in(str(error)), f"could not write {temporary.name}", str(temporary)) from error
     with open(temporary, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
@@ -86,3 +90,9 @@ def _tuned(index: faiss.Index) -> faiss.Index:
     if isinstance(inner, faiss.IndexHNSWFlat):
         inner.hnsw.efSearch = 128  # recall close to exact search at a fraction of its cost
     return index
+
+
+def _errno_named_in(message: str) -> int:
+    """The error number whose text ``message`` holds ("No space left on device"), else EIO."""
+    known = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT)
+    return next((number for number in known if os.strerror(number) in message), errno.EIO)

@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 from docqa.config import NO_MODEL
 from docqa.errors import DocqaError, IndexLoadError
 from docqa.schema import Chunk, RetrievedPassage
-from docqa.store import faiss_vectors
+from docqa.store import faiss_vectors, sqlite_bm25
 from docqa.store.base import DocumentInfo, IndexSettings, ScoredRow
 from docqa.store.manifest import (
     MANIFEST_FILE,
@@ -41,11 +41,12 @@ from docqa.store.manifest import (
     settings_of,
 )
 from docqa.store.sqlite_schema import (
-    check_integrity,
     connect,
     database_problem,
     file_problem,
     fts_query,
+    is_damage,
+    quick_check,
     storable,
 )
 from docqa.store.sqlite_writer import SQLiteWriter
@@ -140,10 +141,8 @@ class SQLiteStore:
         match = fts_query(query)
         if not match or not self.exists():
             return []
-        rows = self._rows(
-            "SELECT rowid, bm25(chunks_fts) AS rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, k),
-        )
+        # On large indexes only the passages that can rank are scored (see sqlite_bm25).
+        rows = sqlite_bm25.top(self._rows, match.split(" OR "), k)
         return [(row_id, -rank) for row_id, rank in rows]
 
     def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -252,44 +251,61 @@ class SQLiteStore:
         manifest = self.manifest()
         if manifest is None:
             return
-        if not mirrors(self.folder / MANIFEST_FILE, manifest):
-            mirror(self.folder, manifest, self.stored_hashes())
-        for path in self.folder.iterdir():
-            if faiss_vectors.VECTOR_FILES.fullmatch(path.name) and path.name != manifest["vectors"]:
-                path.unlink(missing_ok=True)
+        try:
+            if not mirrors(self.folder / MANIFEST_FILE, manifest):
+                mirror(self.folder, manifest, self.stored_hashes())
+            for path in self.folder.iterdir():
+                if faiss_vectors.VECTOR_FILES.fullmatch(path.name) and path.name != manifest["vectors"]:
+                    path.unlink(missing_ok=True)
+        except OSError as error:  # the update is committed; only its tidying is left for the next one
+            log.warning("%s", file_problem(self.folder, error, "tidied"))
 
     def _set_aside_if_unusable(self) -> None:
         """Before a rebuild, move a damaged database, or one in a newer format, out of the way."""
-        if not self.db_path.exists():
+        if self._database_file() is None:
             return
         problem = self._problem_to_set_aside()
-        if problem is None:
-            return
-        label, reason = problem
+        if problem is not None:
+            self._set_aside(*problem)
+
+    def _set_aside(self, label: str, reason: str) -> None:
+        """Move the database file to ``index.sqlite.<label>-<time>``, for a rebuild to start anew."""
         aside = self.db_path.with_name(f"{DB_FILE}.{label}-{int(time.time())}")
         log.warning("%s; moved it to %s and rebuilding", reason, aside)
         self.close()  # every other thread reconnects on seeing another file
-        for suffix in ("-wal", "-shm"):
-            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
-        os.replace(self.db_path, aside)
+        try:
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+            os.replace(self.db_path, aside)
+        except OSError as error:
+            raise file_problem(self.folder, error, "rebuilt") from error
 
     def _problem_to_set_aside(self) -> tuple[str, str] | None:
-        """(file label, reason) when the database cannot be rebuilt in place, else None."""
+        """(file label, reason) when the database cannot be rebuilt in place, else None.
+
+        Only a file whose pages fail ``PRAGMA quick_check``, or one that is not a database, is damaged;
+        a rebuild in place repairs the rest (its FTS5 index and manifest are written anew). A check
+        that fails for another reason (a full disk, a permission, a disk error) moves nothing and
+        says what to fix.
+        """
         try:
-            with contextlib.closing(sqlite3.connect(self.db_path)) as db:
-                check_integrity(db)
+            with contextlib.closing(sqlite3.connect(self.db_path, timeout=60)) as db:
+                found = quick_check(db)
                 manifest_row = db.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
         except sqlite3.DatabaseError as error:
             if "no such table" in str(error):
                 return None
-            return "damaged", f"the index database is damaged ({error})"
-        try:
-            if manifest_row:
-                checked_manifest(self.folder, manifest_row[0])
-        except NewerIndexFormat as error:
-            return f"format-{error.version}", str(error)
-        except IndexLoadError as error:
-            return "damaged", str(error)
+            if is_damage(error):
+                return "damaged", f"the index database is damaged ({error})"
+            raise database_problem(self.folder, error, "checked") from error
+        if found != "ok":
+            return "damaged", f"the index database is damaged ({found})"
+        if manifest_row:
+            with contextlib.suppress(IndexLoadError):  # any other fault of the manifest is rebuilt in place
+                try:
+                    checked_manifest(self.folder, manifest_row[0])
+                except NewerIndexFormat as error:
+                    return f"format-{error.version}", str(error)
         return None
 
     def _current_vectors(self) -> faiss.Index | None:

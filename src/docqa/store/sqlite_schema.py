@@ -23,16 +23,25 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL, embedding BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='porter unicode61'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
 """
+# The FTS5 index of the chunks, one statement each, so that a rebuild can make it anew inside its
+# transaction: a damaged FTS5 index leaves the pages sound (PRAGMA quick_check passes).
+FTS_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5("
+    "text, content='chunks', content_rowid='id', tokenize='porter unicode61')",
+    "CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN "
+    "INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END",
+    "CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN "
+    "INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
+)
+DROP_FTS = (
+    "DROP TRIGGER IF EXISTS chunks_fts_insert",
+    "DROP TRIGGER IF EXISTS chunks_fts_delete",
+    "DROP TABLE IF EXISTS chunks_fts",
+)
+# Error codes that mean the file itself is damaged; any other failure (a full disk, a permission, a
+# disk error, a lock) leaves a sound database that must not be set aside.
+DAMAGE_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
 def fts_query(text: str) -> str:
@@ -60,24 +69,37 @@ def meta_value(db: sqlite3.Connection, key: str) -> str | None:
     return row[0] if row else None
 
 
-def check_integrity(db: sqlite3.Connection) -> None:
-    """Raise ``sqlite3.DatabaseError`` when the pages or the FTS5 index of ``db`` are damaged."""
-    result = db.execute("PRAGMA quick_check").fetchone()[0]
-    if result != "ok":
-        raise sqlite3.DatabaseError(result)
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
-        db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+def create_schema(db: sqlite3.Connection) -> None:
+    db.executescript(SCHEMA)
+    for statement in FTS_SCHEMA:
+        db.execute(statement)
+
+
+def quick_check(db: sqlite3.Connection) -> str:
+    """'ok', or what ``PRAGMA quick_check`` found wrong with the pages of ``db``."""
+    return "; ".join(str(row[0]) for row in db.execute("PRAGMA quick_check(5)").fetchall())
+
+
+def is_damage(error: sqlite3.Error) -> bool:
+    """Whether ``error`` says that the database file is damaged, rather than unreachable."""
+    return (getattr(error, "sqlite_errorname", None) or "").startswith(DAMAGE_CODES)
 
 
 def database_problem(folder: Path, error: sqlite3.Error, action: str = "read") -> IndexLoadError:
-    """An error for a failed database call that says what to do about it."""
+    """An error for a failed database call that says what to do about it.
+
+    Only damage is worth a rebuild: a full disk, a permission or a failing disk is fixed where it is,
+    and rebuilding would not help (it needs the disk too).
+    """
     code = getattr(error, "sqlite_errorname", None) or ""
     if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         fix = "another program is using it; try again in a moment"
     elif code.startswith("SQLITE_FULL"):
-        fix = "free some disk space and try again"
+        fix = f"the disk holding {folder} is full: free some space and try again"
     elif code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
-        fix = f"check that {folder} can be read and written"
+        fix = f"check that {folder} and the files in it can be read and written"
+    elif code.startswith("SQLITE_IOERR"):
+        fix = f"the disk holding {folder} failed to read or write: check its free space and health, then try again"
     else:
         fix = "rebuild it with 'docqa index --rebuild'"
     return IndexLoadError(f"the index in {folder} cannot be {action} ({error}); {fix}")

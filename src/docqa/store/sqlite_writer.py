@@ -19,7 +19,16 @@ from docqa.schema import Chunk, Document
 from docqa.store import faiss_vectors
 from docqa.store.base import IndexSettings
 from docqa.store.manifest import build_manifest
-from docqa.store.sqlite_schema import SCHEMA, connect, database_problem, meta_value
+from docqa.store.sqlite_schema import (
+    DROP_FTS,
+    FTS_SCHEMA,
+    connect,
+    create_schema,
+    database_problem,
+    file_problem,
+    is_damage,
+    meta_value,
+)
 
 if TYPE_CHECKING:
     from docqa.store.sqlite import SQLiteStore
@@ -30,7 +39,8 @@ class SQLiteWriter:
 
     On a clean exit of its ``with`` block it writes the FAISS file of the new generation, then the
     manifest, then commits; an exception rolls everything back. A session that changed nothing
-    commits nothing, and leaves the generation as it was.
+    commits nothing, and leaves the generation as it was. A rebuild empties the tables and makes the
+    FTS5 index anew in the same transaction, so it also repairs a damaged FTS5 index or manifest.
     """
 
     def __init__(self, store: SQLiteStore, settings: IndexSettings, *, rebuild: bool = False) -> None:
@@ -44,18 +54,28 @@ class SQLiteWriter:
 
     def __enter__(self) -> SQLiteWriter:
         store = self.store
-        store.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = store._lock()
         try:
+            store.folder.mkdir(parents=True, exist_ok=True)
+            self._lock = store._lock()
             if self.rebuilding:
                 store._set_aside_if_unusable()
             self.rebuilding = self.rebuilding or store.settings() != self.settings
-            self._db = connect(store.db_path)
-            self._db.executescript(SCHEMA)
+            try:
+                self._open()
+            except sqlite3.DatabaseError as error:
+                if not (self.rebuilding and is_damage(error)):
+                    raise
+                # Damage that PRAGMA quick_check does not see (an index out of step with its table, say)
+                # shows when the rebuild empties the tables: then the file is set aside after all.
+                self._close_connection()
+                store._set_aside("damaged", f"the index database is damaged ({error})")
+                self._open()
         except BaseException as error:
             self._finish()
             if isinstance(error, sqlite3.DatabaseError):
                 raise database_problem(store.folder, error, "updated") from error
+            if isinstance(error, OSError):
+                raise file_problem(store.folder, error, "updated") from error
             raise
         return self
 
@@ -117,14 +137,25 @@ class SQLiteWriter:
             raise DocqaError("the write session failed and was rolled back; start a new one")
         if not self._begun:
             try:
-                db.execute("BEGIN IMMEDIATE")
-                if self.rebuilding:
-                    db.execute("DELETE FROM chunks")
-                    db.execute("DELETE FROM documents")
+                self._start(db)
             except sqlite3.DatabaseError as error:
                 raise database_problem(self.store.folder, error, "updated") from error
-            self._begun = True
         return db
+
+    def _open(self) -> None:
+        """Connect and make the tables; a rebuild also begins its transaction, emptying them."""
+        self._begun = False
+        self._db = connect(self.store.db_path)
+        create_schema(self._db)
+        if self.rebuilding:
+            self._start(self._db)
+
+    def _start(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        if self.rebuilding:  # the FTS5 index goes first: deleting through a damaged one could fail
+            for statement in (*DROP_FTS, "DELETE FROM chunks", "DELETE FROM documents", *FTS_SCHEMA):
+                db.execute(statement)
+        self._begun = True
 
     def _commit(self) -> None:
         """Write the vectors and the manifest of the next generation, then commit."""
@@ -132,7 +163,7 @@ class SQLiteWriter:
             return
         db = self._begin()
         try:
-            generation = int(meta_value(db, "generation") or 0) + 1
+            generation = _stored_generation(db) + 1
             vectors_file = ""
             if self.settings.embedding_model != NO_MODEL:
                 vectors_file = faiss_vectors.vector_file_name(generation)
@@ -146,6 +177,8 @@ class SQLiteWriter:
             db.execute("COMMIT")
         except sqlite3.DatabaseError as error:
             raise database_problem(self.store.folder, error, "updated") from error
+        except OSError as error:
+            raise file_problem(self.store.folder, error, "updated") from error
 
     def _close_connection(self) -> None:
         """Roll back whatever was not committed, and close the session's connection."""
@@ -164,3 +197,11 @@ class SQLiteWriter:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
+
+
+def _stored_generation(db: sqlite3.Connection) -> int:
+    """The committed generation; 0 for none, or for a value damaged past reading (a rebuild repairs it)."""
+    try:
+        return max(0, int(meta_value(db, "generation") or 0))
+    except ValueError:
+        return 0
