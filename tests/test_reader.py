@@ -19,7 +19,7 @@ from docqa.config import Settings
 from docqa.errors import DocqaError, ModelLoadError
 from docqa.reader import ExtractiveReader, Reader, ReaderResult, SentenceReader, build_reader
 from docqa.reader.base import merge_duplicates
-from docqa.reader.spans import decode_spans, sigmoid, widen_to_words
+from docqa.reader.spans import SCORE_MIDPOINT, SCORE_SLOPE, decode_spans, sigmoid, span_score, widen_to_words
 from docqa.schema import Chunk, ExtractedAnswer, RetrievedPassage
 from docqa.text import question_terms
 
@@ -111,6 +111,11 @@ def planted_reader(
     return reader, forward
 
 
+def calibrated(logit_sum: float) -> float:
+    """The score the reader's defaults give a start + end logit of ``logit_sum``."""
+    return sigmoid(SCORE_SLOPE * (logit_sum - SCORE_MIDPOINT))
+
+
 def assert_exact(answer: ExtractedAnswer) -> None:
     assert answer.text == DOCUMENT[answer.start:answer.end]
     chunk = answer.passage.chunk
@@ -134,7 +139,7 @@ def test_planted_span_is_cited_at_its_document_offsets(
     best = result.answers[0]
     assert best.text == "a bakery oven"
     assert (best.start, best.end) == (300 + start, 300 + end)
-    assert best.score == pytest.approx(sigmoid(0.1 * 16.0))
+    assert best.score == pytest.approx(calibrated(16.0))
     assert best.passage is passage
     assert all(answer.text for answer in result.answers)
     for answer in result.answers:
@@ -188,8 +193,8 @@ def test_scores_compare_across_passages(
     result = reader.read("Who or how many?", passages)
 
     assert [answer.text for answer in result.answers[:2]] == ["forty thousand visitors", "Margaret Olsen"]
-    assert result.answers[0].score == pytest.approx(sigmoid(0.1 * 18.0))
-    assert result.answers[1].score == pytest.approx(sigmoid(0.1 * 12.0))
+    assert result.answers[0].score == pytest.approx(calibrated(18.0))
+    assert result.answers[1].score == pytest.approx(calibrated(12.0))
 
 
 def test_null_score_above_every_span_abstains_but_keeps_the_guesses(
@@ -204,7 +209,7 @@ def test_null_score_above_every_span_abstains_but_keeps_the_guesses(
 
     assert result.abstained
     assert result.answers[0].text == "a bakery oven"
-    assert result.no_answer_score == pytest.approx(sigmoid(0.1 * 12.0))
+    assert result.no_answer_score == pytest.approx(calibrated(12.0))
     assert result.no_answer_score > result.answers[0].score
 
 
@@ -235,10 +240,10 @@ def test_each_span_is_judged_against_its_own_window(
     assert not result.abstained
     assert result.answers[0].text == "forty thousand visitors"
     assert all(answer.passage is passages[1] for answer in result.answers)  # "a bakery oven" is dropped
-    assert result.no_answer_score == pytest.approx(sigmoid(0.1 * 2 * LOW_NULL))
+    assert result.no_answer_score == pytest.approx(calibrated(2 * LOW_NULL))
 
 
-@pytest.mark.parametrize(("logit", "score"), [(5.0, sigmoid(1.0)), (-1.5, sigmoid(-0.3))])  # 0.73, 0.43
+@pytest.mark.parametrize(("logit", "score"), [(8.0, calibrated(16.0)), (2.0, calibrated(4.0))])  # 0.99, 0.015
 def test_a_span_above_the_null_score_is_an_answer_whatever_its_score(
     tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch, logit: float, score: float
 ) -> None:
@@ -409,6 +414,31 @@ def test_merge_duplicates() -> None:
     ]
     merged = merge_duplicates(answers, limit=3)
     assert [(a.text, a.start) for a in merged] == [("the lighthouse", 96), ("ferry", 130), ("bakery", 200)]
+
+
+def test_span_score_is_a_calibrated_sigmoid_of_the_logit_sum() -> None:
+    assert span_score(SCORE_MIDPOINT) == 0.5  # the logit sum of a span that is right half the time
+    assert span_score(SCORE_MIDPOINT + 1 / SCORE_SLOPE) == pytest.approx(sigmoid(1.0))
+    assert span_score(4.0, slope=2.0, midpoint=3.0) == pytest.approx(sigmoid(2.0))
+    sums = [-20.0, 0.0, 8.0, 9.8, 12.0, 30.0]
+    scores = [span_score(total) for total in sums]
+    assert scores == sorted(scores) and all(0.0 <= score <= 1.0 for score in scores)  # keeps the model's order
+
+
+def test_custom_calibration_applies_to_spans_and_no_answer(
+    tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passage = passage_of(300, 700)
+    start, end = phrase_in(passage, "a bakery oven")
+    reader, forward = planted_reader(
+        tiny_reader_path, monkeypatch, [Plant(0, start, end, 8.0)], calibration=0.5, calibration_midpoint=16.0
+    )
+    forward.null_logit = 1.0
+
+    result = reader.read("Where were the charts dried?", [passage])
+
+    assert result.answers[0].score == pytest.approx(0.5)  # its logit sum is the midpoint
+    assert result.no_answer_score == pytest.approx(sigmoid(0.5 * (2.0 - 16.0)))
 
 
 def test_sigmoid_is_stable() -> None:

@@ -20,7 +20,15 @@ from docqa.config import DEFAULT_READER_MODEL, check_runtime
 from docqa.errors import DocqaError
 from docqa.models import load_model
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
-from docqa.reader.spans import SPANS_PER_WINDOW, SpanCandidate, decode_spans, span_score, widen_to_words
+from docqa.reader.spans import (
+    SCORE_MIDPOINT,
+    SCORE_SLOPE,
+    SPANS_PER_WINDOW,
+    SpanCandidate,
+    decode_spans,
+    span_score,
+    widen_to_words,
+)
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
 
 if TYPE_CHECKING:  # torch is imported on first use, so the lexical mode starts without it
@@ -53,9 +61,11 @@ class ExtractiveReader:
     Every passage is split into overlapping windows that fit the model (a passage that fits
     needs one window). Windows of the same length go through the model together, none padded,
     so no time is spent on padding. A span's score is
-    ``sigmoid(calibration * (start_logit + end_logit))``, so scores compare across windows and
-    passages. The reader abstains only when the model's no-answer score beats every span; the
-    confidence threshold is the caller's to apply. The model is loaded on first use (or by
+    ``sigmoid(calibration * (start_logit + end_logit - calibration_midpoint))``: it compares across
+    windows and passages, and with the defaults (fitted to a SQuAD reader, see ``docqa.reader.spans``)
+    it is roughly the chance that the span is exactly right; the no-answer score is the same function
+    of the no-answer logit. The reader abstains only when the model's no-answer score beats every
+    span; the confidence threshold is the caller's to apply. The model is loaded on first use (or by
     ``warm_up``); ``read`` is thread-safe and remembers its last ``cached_results`` results, so a
     question asked again of the same passages is not read again (0 turns that off).
 
@@ -76,7 +86,8 @@ class ExtractiveReader:
         stride: int = 128,
         top_answers: int = 3,
         precision: str = "fp32",
-        calibration: float = 0.1,
+        calibration: float = SCORE_SLOPE,
+        calibration_midpoint: float = SCORE_MIDPOINT,
         backend: str = "torch",
         cache_dir: str | Path | None = None,
         cached_results: int = 256,
@@ -90,6 +101,7 @@ class ExtractiveReader:
         self.top_answers = top_answers
         self.precision = precision
         self.calibration = calibration
+        self.calibration_midpoint = calibration_midpoint
         self.backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.active_backend: str | None = None  # the backend in use once loaded
@@ -256,7 +268,7 @@ class ExtractiveReader:
         return ReaderResult(
             answers=answers,
             abstained=not confident or not answers,
-            no_answer_score=span_score(null_logit, self.calibration),
+            no_answer_score=span_score(null_logit, self.calibration, self.calibration_midpoint),
             truncated_question=logits.truncated_question,
         )
 
@@ -268,7 +280,7 @@ class ExtractiveReader:
         )
         return ExtractedAnswer(
             text=passage.chunk.text[char_start:char_end],
-            score=span_score(candidate.logit, self.calibration),
+            score=span_score(candidate.logit, self.calibration, self.calibration_midpoint),
             passage=passage,
             start=passage.chunk.start + char_start,
             end=passage.chunk.start + char_end,

@@ -28,13 +28,24 @@ def sigmoid(value: float) -> float:
     return 0.5 * (1.0 + math.tanh(0.5 * value))  # no overflow for large |value|
 
 
-def span_score(logit: float, calibration: float) -> float:
-    """The score of a span (or of "no answer") whose start + end logit is ``logit``, in [0, 1].
+# Platt scaling of the start + end logit: score = sigmoid(SCORE_SLOPE * (logit - SCORE_MIDPOINT)).
+# Fitted (logistic regression of exact match on the logit) on the best spans of half the paragraphs
+# of the SQuAD dev articles that the shipped stand-in reader never saw (both dev files, top-k 5),
+# then rounded; chosen over a softmax over each window and sigmoid(span - null) because it had the
+# lowest calibration error on the held-out half and on the other file without changing the ranking
+# of the answers. Another model's logits have another scale: check it with docqa eval.
+SCORE_SLOPE = 0.72
+SCORE_MIDPOINT = 9.8  # the start + end logit of a span that is exactly right half the time
+
+
+def span_score(logit: float, slope: float = SCORE_SLOPE, midpoint: float = SCORE_MIDPOINT) -> float:
+    """The score of a span (or of "no answer") whose start + end logit is ``logit``, in [0, 1]:
+    ``sigmoid(slope * (logit - midpoint))``, roughly the chance that the span is exactly right.
 
     A sum of logits, unlike a softmax over one window, compares across windows, passages and
-    questions; ``calibration`` spreads the sums of a SQuAD model over the range.
+    questions, and a monotone map of it keeps the answers in the model's order.
     """
-    return sigmoid(calibration * logit)
+    return sigmoid(slope * (logit - midpoint))
 
 
 def decode_spans(
