@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from folder_faults import read_only
 
-from docqa.cli import main
+from docqa.cli import BROKEN_PIPE_STATUS, main
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -89,3 +93,81 @@ def test_an_unreadable_index_is_a_user_error(folders: list[str], capsys: pytest.
     assert "cannot be read" in err and "--rebuild" in err
     assert main(["index", "--rebuild", *folders, *LEXICAL]) == 0
     assert list(index.glob("index.sqlite.damaged-*"))
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--top-k", "99999999999999999999"], "top_k must be at most 50, not 99999999999999999999"),
+        (["--top-k", "51"], "top_k must be at most 50, not 51"),
+        (["--threshold", "nan"], "must be between 0 and 1, not nan"),
+    ],
+)
+def test_out_of_bounds_options_exit_2_with_one_line(
+    option: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "Who?", *option, "--index", str(tmp_path / "index"), *LEXICAL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("docqa: error:") and message in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["index"], ["index", "--rebuild"], ["ask", "Who?"]])
+@pytest.mark.parametrize("below", ["", "sub"], ids=["the file", "a folder inside it"])
+def test_an_index_path_that_is_a_file_exits_2_with_one_line(
+    folders: list[str], command: list[str], below: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = Path(folders[3])
+    a_file.write_text("not a folder")
+    index = a_file / below if below else a_file
+    assert main([*command, "--corpus", folders[1], "--index", str(index), *LEXICAL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("docqa: error:") and len(err.splitlines()) == 1
+    assert f"{index} is not a folder" in err
+    assert a_file.read_text() == "not a folder"
+
+
+def test_a_rebuild_in_a_read_only_index_folder_exits_2_with_one_line(
+    folders: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["index", *folders, *LEXICAL]) == 0
+    capsys.readouterr()
+    with read_only(Path(folders[3]), monkeypatch):
+        assert main(["index", "--rebuild", *folders, *LEXICAL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("docqa: error:") and len(err.splitlines()) == 1
+    assert "Permission denied" in err and "can be read and written" in err
+    assert not list(Path(folders[3]).glob("index.sqlite.*-*"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="file modes do not stop root")
+def test_a_rebuild_in_a_folder_without_write_permission_exits_2_with_one_line(
+    folders: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["index", *folders, *LEXICAL]) == 0
+    index = Path(folders[3])
+    index.chmod(0o555)
+    try:
+        assert main(["index", "--rebuild", *folders, *LEXICAL]) == 2
+    finally:
+        index.chmod(0o755)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("docqa: error:") and len(err.splitlines()) == 1
+    assert not list(index.glob("index.sqlite.*-*"))
+
+
+def test_output_to_a_closed_pipe_ends_quietly(folders: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has read what it wanted: every write fails with EPIPE
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "docqa.cli", "index", "--json", *folders, *LEXICAL],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert finished.returncode == BROKEN_PIPE_STATUS == 141
+    assert "Traceback" not in finished.stderr and "BrokenPipeError" not in finished.stderr

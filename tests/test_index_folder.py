@@ -12,12 +12,12 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from folder_faults import read_only, sqlite_error
 
 import docqa.store.sqlite as sqlite_store
 import docqa.store.sqlite_writer as sqlite_writer
@@ -57,13 +57,6 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 
 def set_aside_files(index: Path) -> list[str]:
     return sorted(path.name for path in index.glob("index.sqlite.*-*"))
-
-
-def sqlite_error(name: str, message: str) -> sqlite3.OperationalError:
-    """An error as SQLite raises it, with its error name."""
-    error = sqlite3.OperationalError(message)
-    error.sqlite_errorname = name  # type: ignore[attr-defined]
-    return error
 
 
 # ----- a deleted or replaced database is noticed -----------------------------------------------
@@ -184,48 +177,6 @@ def test_each_file_error_says_its_own_fix(tmp_path: Path, number: int, fix: str)
     message = str(file_problem(tmp_path, OSError(number, os.strerror(number), str(tmp_path / "x")), "updated"))
     assert fix in message and os.strerror(number) in message and "--rebuild" not in message
     assert "rebuild" in str(database_problem(tmp_path, sqlite_error("SQLITE_CORRUPT", "malformed")))
-
-
-@contextlib.contextmanager
-def read_only(folder: Path, monkeypatch: pytest.MonkeyPatch, *, lock_file: bool = False) -> Iterator[None]:
-    """Make ``folder`` act as a read-only folder would for a user without rights to it (tests may run as
-    root, whom file modes do not stop): its database opens read-only and no file in it can be created,
-    written, renamed or removed (``lock_file`` leaves an existing index.lock usable)."""
-    real_connect, real_open = sqlite3.connect, os.open
-
-    def inside(path: object) -> bool:
-        resolved = Path(os.fsdecode(path)).absolute()  # type: ignore[arg-type]
-        return folder in resolved.parents and not (lock_file and resolved.name == "index.lock")
-
-    def refuse(path: object) -> None:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))  # type: ignore[arg-type]
-
-    def connect(database: object, *args: object, **kwargs: object) -> sqlite3.Connection:
-        if isinstance(database, str | Path) and inside(database):
-            return real_connect(f"{Path(database).as_uri()}?mode=ro", *args, uri=True, **kwargs)  # type: ignore[arg-type]
-        return real_connect(database, *args, **kwargs)  # type: ignore[arg-type]
-
-    def guarded_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path):
-            refuse(path)
-        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
-
-    def guarded(real: object) -> object:
-        def call(path: object, *args: object, **kwargs: object) -> object:
-            if inside(path):
-                refuse(path)
-            return real(path, *args, **kwargs)  # type: ignore[operator]
-
-        return call
-
-    if lock_file:
-        (folder / "index.lock").touch()
-    with monkeypatch.context() as patch:
-        patch.setattr(sqlite3, "connect", connect)
-        patch.setattr(os, "open", guarded_open)
-        for name in ("replace", "rename", "unlink", "remove", "mkdir"):
-            patch.setattr(os, name, guarded(getattr(os, name)))
-        yield
 
 
 @pytest.mark.parametrize("lock_file", [False, True], ids=["no lock file", "lock file left writable"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from docqa.assistant import Assistant
 
 Handler = Callable[[argparse.Namespace], int]
+BROKEN_PIPE_STATUS = 128 + 13  # 128 + SIGPIPE
 
 
 def folder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,13 +157,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="docqa: %(levelname)s: %(message)s"
     )
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader gone away shows here rather than at exit
+        return code
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     except DocqaError as error:
+        print(f"docqa: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file or folder the system refused, named in the message
         print(f"docqa: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("docqa: interrupted", file=sys.stderr)
         return 130
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of the output stopped reading (``docqa ask ... | head -1``): end quietly, as the
+    standard tools do, with the status of a process ended by SIGPIPE."""
+    with contextlib.suppress(OSError, ValueError):  # the rest of the output, flushed at exit, goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return BROKEN_PIPE_STATUS
 
 
 if __name__ == "__main__":
