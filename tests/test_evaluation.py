@@ -22,6 +22,7 @@ from docqa.evaluation import (
     load_squad,
     normalize_answer,
     oracle_passage,
+    parse_squad,
     retrieval_metrics,
     sample_questions,
     write_plot,
@@ -481,9 +482,109 @@ def test_no_answer_probability() -> None:
     assert no_answer_probability(declined) == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--top-k", "0"), ("--top-k", "1,x"), ("--threshold", "1.5")])
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--top-k", "0"), ("--top-k", "1,x"), ("--top-k", "5,99999999999999999999"), ("--threshold", "1.5")],
+)
 def test_eval_rejects_bad_flags(flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         main(["eval", str(TINY_SQUAD), flag, value])
     assert raised.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+# --- malformed files -------------------------------------------------------------------------
+
+
+def tiny_squad_with(change: Any) -> dict[str, Any]:
+    """The tiny SQuAD 2.0 file, decoded, after ``change`` edited it."""
+    raw = json.loads(TINY_SQUAD.read_text())
+    change(raw)
+    return raw
+
+
+def first_qa(raw: dict[str, Any]) -> dict[str, Any]:
+    return raw["data"][0]["paragraphs"][0]["qas"][0]
+
+
+QA = "data[0].paragraphs[0].qas[0]"
+MALFORMED = {
+    "question a number": (lambda raw: first_qa(raw).update(question=42), f"{QA}.question must be text, not 42"),
+    "question a list": (lambda raw: first_qa(raw).update(question=["Who?"]), "must be text, not a JSON list"),
+    "answer a number": (lambda raw: first_qa(raw)["answers"][0].update(text=1874), f"{QA}.answers[0].text must be"),
+    "answers an object": (lambda raw: first_qa(raw).update(answers={"text": "1874"}), f"{QA}.answers must be a list"),
+    "title a number": (lambda raw: raw["data"][1].update(title=7), "data[1].title must be text, not 7"),
+    "context null": (
+        lambda raw: raw["data"][2]["paragraphs"][0].update(context=None),
+        "data[2].paragraphs[0].context must be text, not None",
+    ),
+    "id a list": (lambda raw: first_qa(raw).update(id=[1]), f"{QA}.id must be text or a whole number"),
+    "is_impossible a string": (
+        lambda raw: first_qa(raw).update(is_impossible="no"),
+        f"{QA}.is_impossible must be true or false, not 'no'",
+    ),
+    "is_impossible a number": (lambda raw: first_qa(raw).update(is_impossible=0), "must be true or false, not 0"),
+    "data an object": (lambda raw: raw.update(data={}), "data must be a list, not a JSON object"),
+    "lone surrogate in a question": (
+        lambda raw: first_qa(raw).update(question="When was it \ud800 lit?"),
+        f"{QA}.question holds a lone surrogate ('\\ud800' at character 12)",
+    ),
+    "lone surrogate in a context": (
+        lambda raw: raw["data"][0]["paragraphs"][1].update(context="Half a pair: \udc00."),
+        "data[0].paragraphs[1].context holds a lone surrogate",
+    ),
+    "lone surrogate in a title": (lambda raw: raw["data"][0].update(title="\ud83d"), "data[0].title holds a lone"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_eval_of_a_malformed_file_is_one_line_with_status_2(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, message = MALFORMED[case]
+    squad_file = tmp_path / "malformed.json"
+    squad_file.write_text(json.dumps(tiny_squad_with(change)))  # lone surrogates are written as \u escapes
+    assert main(["eval", str(squad_file), *LEXICAL]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith(f"docqa: error: {squad_file} is not in the SQuAD format: ") and len(err.splitlines()) == 1
+    assert message in err and "Traceback" not in captured.err
+
+
+def test_eval_of_deeply_nested_json_is_one_line_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    squad_file = tmp_path / "nested.json"
+    squad_file.write_text('{"data": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    assert main(["eval", str(squad_file), *LEXICAL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"docqa: error: {squad_file} could not be read as JSON: it is nested too deeply"
+
+
+def test_an_absent_is_impossible_is_false_and_a_json_true_is_true() -> None:
+    squad = parse_squad(tiny_squad_with(lambda raw: first_qa(raw).pop("is_impossible")))
+    assert squad.questions[0].is_impossible is False
+    assert sum(q.is_impossible for q in squad.questions) == TINY_UNANSWERABLE
+
+
+def test_articles_sharing_a_title_keep_their_paragraphs_apart(tmp_path: Path) -> None:
+    def share_titles(raw: dict[str, Any]) -> None:
+        for article in raw["data"]:
+            article["title"] = "Shared"
+
+    raw = tiny_squad_with(share_titles)
+    squad = parse_squad(raw)
+    sources = [document.source for document in squad.documents]
+    assert sources == [f"Shared/{number:03d}" for number in range(TINY_PARAGRAPHS)]
+    contexts = [p["context"] for article in raw["data"] for p in article["paragraphs"]]
+    assert [document.text for document in squad.documents] == contexts
+    by_source = {document.source: document.text for document in squad.documents}
+    paragraph_of_question = {
+        qa["id"]: p["context"] for article in raw["data"] for p in article["paragraphs"] for qa in p["qas"]
+    }
+    assert all(by_source[q.source] == paragraph_of_question[q.id] for q in squad.questions)
+    squad_file = tmp_path / "shared.json"
+    squad_file.write_text(json.dumps(raw))
+    report = run_eval(tmp_path, *LEXICAL, squad_file=squad_file)
+    assert report["settings"]["paragraphs"] == report["settings"]["passages"] == TINY_PARAGRAPHS
+    assert report["retrieval"]["recall@10"] == 1.0

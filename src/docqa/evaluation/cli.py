@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from docqa.config import MAX_TOP_K
 from docqa.evaluation.outputs import PLOT_SUFFIX, plot_path, write_json, write_plot, write_predictions
 from docqa.evaluation.report import format_comparison, format_report
 from docqa.evaluation.squad import DEFAULT_SEED
@@ -22,10 +23,12 @@ def _positive_int(text: str) -> int:
 
 
 def _top_ks(text: str) -> tuple[int, ...]:
-    """One top-k, or a comma list of them ("1,3,5,10"), each at least 1, repeats dropped."""
+    """One top-k, or a comma list of them ("1,3,5,10"), each from 1 to MAX_TOP_K, repeats dropped."""
     values = [_positive_int(part.strip()) for part in text.split(",") if part.strip()]
     if not values:
         raise argparse.ArgumentTypeError(f"no top-k in {text!r}")
+    if max(values) > MAX_TOP_K:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TOP_K}, not {max(values)}")
     return tuple(dict.fromkeys(values))
 
 
