@@ -1,9 +1,10 @@
 """The indexer: brings a passage store up to date with a corpus folder, or with given documents.
 
 Files are compared with the store by the hash of their bytes before anything is parsed, so an
-update reads only new and changed files. Those are parsed, chunked and embedded a batch at a time
-(memory stays bounded by ``WRITE_BATCH``) and written through one store writer, so the update is
-committed whole or not at all.
+update reads only new and changed files. Those are parsed in a worker process, within the time and
+output budgets of :mod:`docqa.documents.limits` (a file over one is skipped with the reason), then
+chunked and embedded a batch at a time (memory stays bounded by ``WRITE_BATCH``) and written
+through one store writer, so the update is committed whole or not at all.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 from docqa.chunking import chunk_document
 from docqa.config import NO_MODEL
 from docqa.documents.common import UnreadableFile
-from docqa.documents.loading import SourceFile, parse_file, scan_corpus
+from docqa.documents.loading import SourceFile, scan_corpus
+from docqa.documents.worker import parse_file
 from docqa.embedding import Embedder
 from docqa.schema import Chunk, Document, IndexReport
 from docqa.store.base import IndexSettings, PassageStore, StoreWriter

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from docqa.documents.html_format import parse_html
+from docqa.documents.limits import MAX_FILE_BYTES
 from docqa.documents.pdf_format import PDF_MAGIC, parse_pdf
 from docqa.documents.text_format import is_binary, parse_markdown, parse_plain
 
-# Splitting text into sentences takes about 4 µs a character, so 20 MB of text already takes a
-# minute and a half to index: larger files are skipped, and so are files with more text than this.
-MAX_FILE_BYTES = 20 * 2**20
+__all__ = ["FORMATS", "FORMAT_BY_SUFFIX", "MAX_FILE_BYTES", "SUFFIXES", "Format", "format_for", "sniff_problem"]
 
 Parse = Callable[[bytes], tuple[str, str, str | None]]
 Sniff = Callable[[bytes], str | None]

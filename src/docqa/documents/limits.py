@@ -1,0 +1,21 @@
+"""How much work one file may cost: its size, the text it may yield, and the time it may take to read.
+
+A file over any of these is skipped with the reason, and the other files are indexed as usual.
+Parsing runs in a worker process (:mod:`docqa.documents.worker`), which is stopped when a file
+takes longer than ``PARSE_SECONDS``, so no file can hold up the process that answers questions.
+"""
+
+from __future__ import annotations
+
+# Splitting text into sentences takes about 4 µs a character, so 20 MB of text already takes a
+# minute and a half to index: larger files are skipped, and so are files with more text than this.
+MAX_FILE_BYTES = 20 * 2**20
+# The text of one file, in characters. Text, Markdown and HTML never hold more characters than
+# bytes; a compressed PDF can, so its extraction stops as soon as it passes this.
+MAX_TEXT_CHARS = MAX_FILE_BYTES
+# The text of one PDF page, in characters. A dense page of small print holds about 10,000; a page
+# far over that is a content stream built to cost time (one stream of text operators can be shown
+# by many pages), and extraction stops there.
+MAX_PAGE_CHARS = 100_000
+# Wall-clock seconds to read one file in the worker process before it is stopped.
+PARSE_SECONDS = 60.0

@@ -1,0 +1,118 @@
+"""Each file's budgets: characters per PDF page and per file, and the time to read it, in a worker process."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pdfs import pdf_bytes
+
+from docqa.documents import limits, pdf_format, worker
+from docqa.documents.common import UnreadableFile
+from docqa.documents.loading import parse_file, scan_corpus
+from docqa.indexing import Indexer
+from docqa.store import IndexSettings
+from docqa.store.sqlite import SQLiteStore
+
+LEXICAL = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
+
+
+def pdf_bomb() -> bytes:
+    """Four pages, each a compressed stream of 200,000 text operators: about 9 KB, 800,000 characters."""
+    return pdf_bytes([["x"] * 100_000] * 4, compress=True)
+
+
+def plain_pdf(pages: int, lines: int) -> bytes:
+    return pdf_bytes(
+        [[f"Line {line} of page {page} says something plain." for line in range(lines)] for page in range(pages)],
+        compress=True,
+    )
+
+
+def scanned(folder: Path) -> dict[str, object]:
+    files, skipped = scan_corpus(folder)
+    assert skipped == {}
+    return {file.source: file for file in files}
+
+
+def test_a_pdf_bomb_is_refused_at_its_first_page_within_seconds(tmp_path: Path) -> None:
+    bomb = pdf_bomb()
+    assert len(bomb) < 12_000
+    (tmp_path / "bomb.pdf").write_bytes(bomb)
+    (source_file,) = scan_corpus(tmp_path)[0]
+    started = time.perf_counter()
+    with pytest.raises(UnreadableFile) as raised:
+        parse_file(source_file)
+    assert time.perf_counter() - started < 20
+    assert raised.value.reason == f"page 1 has more than {limits.MAX_PAGE_CHARS:,} characters of text"
+
+
+def test_a_pdf_stops_at_the_characters_of_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "long.pdf").write_bytes(plain_pdf(pages=3, lines=100))  # about 4,700 characters a page
+    (source_file,) = scan_corpus(tmp_path)[0]
+    assert len(parse_file(source_file).text) > 11_000
+    monkeypatch.setattr(pdf_format, "MAX_TEXT_CHARS", 10_000)
+    with pytest.raises(UnreadableFile, match="its text is longer than 10,000 characters"):
+        parse_file(source_file)
+
+
+def test_the_indexer_skips_a_pdf_bomb_with_the_reason_and_indexes_the_rest(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "bomb.pdf").write_bytes(pdf_bomb())
+    (corpus / "notes.txt").write_text("The ferry leaves at noon.\n")
+    store = SQLiteStore(tmp_path / "index")
+    started = time.perf_counter()
+    report = Indexer(store, None, LEXICAL).update(corpus)
+    assert time.perf_counter() - started < 60
+    assert report.added == ["notes.txt"]
+    assert report.skipped == {"bomb.pdf": f"page 1 has more than {limits.MAX_PAGE_CHARS:,} characters of text"}
+    assert store.count_passages() == 1
+
+
+def test_a_file_that_takes_too_long_is_stopped_and_the_next_one_is_read(tmp_path: Path) -> None:
+    (tmp_path / "slow.pdf").write_bytes(plain_pdf(pages=20, lines=2000))  # seconds of pypdf
+    (tmp_path / "quick.txt").write_text("Quick words.\n")
+    files = scanned(tmp_path)
+    started = time.perf_counter()
+    with pytest.raises(UnreadableFile, match=r"reading it took longer than 0.3 s, the limit for one file"):
+        worker.parse_file(files["slow.pdf"], timeout=0.3)
+    assert time.perf_counter() - started < 10  # not the whole parse
+    assert worker.parse_file(files["quick.txt"]).text == "Quick words."  # in a worker started afresh
+
+
+def test_the_indexer_reports_a_file_over_the_time_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "slow.pdf").write_bytes(plain_pdf(pages=20, lines=2000))
+    (corpus / "quick.txt").write_text("Quick words.\n")
+    worker.parse_file(scanned(corpus)["quick.txt"])  # the worker is started before the clock runs
+    monkeypatch.setattr(worker, "PARSE_SECONDS", 1.0)
+    report = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL).update(corpus)
+    assert report.added == ["quick.txt"]
+    assert report.skipped == {"slow.pdf": "reading it took longer than 1 s, the limit for one file"}
+
+
+def test_parsing_runs_in_another_process(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Words.\n")
+    worker.parse_file(scanned(tmp_path)["a.txt"])
+    process = worker._WORKER._process
+    assert process is not None and process.poll() is None and process.pid != os.getpid()
+
+
+def test_a_worker_that_dies_while_reading_is_reported_for_that_file_and_replaced(tmp_path: Path) -> None:
+    (tmp_path / "slow.pdf").write_bytes(plain_pdf(pages=20, lines=2000))
+    (tmp_path / "quick.txt").write_text("Quick words.\n")
+    files = scanned(tmp_path)
+    worker.parse_file(files["quick.txt"])
+    process = worker._WORKER._process
+    assert process is not None
+    killer = threading.Timer(0.5, process.kill)  # as the kernel does to a process out of memory
+    killer.start()
+    with pytest.raises(UnreadableFile, match=r"the parser stopped while reading it \(exit code -9\)"):
+        worker.parse_file(files["slow.pdf"])
+    killer.join()
+    assert worker.parse_file(files["quick.txt"]).text == "Quick words."
