@@ -237,6 +237,29 @@ class StoreConformance:
         passages = store.passages([(chunk_id, score, None, rank) for rank, (chunk_id, score) in enumerate(hits, 1)])
         assert [p.chunk.source for p in passages] == ["notes/bridge.md"] * 2
 
+    def test_a_search_can_be_limited_to_some_documents(self, store: PassageStore) -> None:
+        write(store, [HARBOUR, BRIDGE, MARKET], DENSE)
+
+        def found(hits: list[tuple[int, float]]) -> list[str]:
+            return [p.chunk.source for p in store.passages([(i, s, 1, None) for i, s in hits])]
+
+        words = "harbour bridge market ships granite quay"
+        assert set(found(store.search_bm25(words, 10))) == {"harbour.txt", "notes/bridge.md", "market.txt"}
+        assert set(found(store.search_bm25(words, 10, sources=["market.txt"]))) == {"market.txt"}
+        both = found(store.search_bm25(words, 10, sources={"market.txt", "notes/bridge.md"}))
+        assert set(both) == {"market.txt", "notes/bridge.md"}
+        assert len(store.search_bm25(words, 1, sources=["market.txt"])) == 1
+        assert store.search_bm25(words, 10, sources=[]) == [] and store.search_bm25(words, 10, sources=["no.txt"]) == []
+
+        bridge_vector = vectors_of([BRIDGE[1][1]])[0]
+        limited = store.search_dense(bridge_vector, 10, sources=["harbour.txt"])
+        assert found(limited) == ["harbour.txt"] * 2 and limited[0][1] >= limited[1][1]
+        [nearest] = store.search_dense(bridge_vector, 1, sources=["notes/bridge.md", "market.txt"])
+        [unlimited] = store.search_dense(bridge_vector, 1)
+        assert nearest[0] == unlimited[0] and nearest[1] == pytest.approx(unlimited[1], abs=1e-5)
+        assert store.passages([(*nearest, None, 1)])[0].chunk.text == BRIDGE[1][1].text
+        assert store.search_dense(bridge_vector, 5, sources=[]) == []
+
     def test_a_writer_refuses_vectors_that_do_not_fit(self, store: PassageStore) -> None:
         document, chunks = HARBOUR
         with pytest.raises(ValueError), store.writer(DENSE) as writer:

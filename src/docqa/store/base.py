@@ -7,7 +7,7 @@ and hands the store finished records through a writer, one atomic session at a t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -43,11 +43,17 @@ class DocumentInfo:
 class SearchStore(Protocol):
     """What the retriever needs of a store."""
 
-    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Chunk ids and BM25 scores (higher is better), best first."""
+    def search_bm25(self, query: str, k: int, sources: Collection[str] | None = None) -> list[tuple[int, float]]:
+        """Chunk ids and BM25 scores (higher is better), best first.
+
+        ``sources`` limits the search to the chunks of those documents (none found for an empty
+        collection); None searches them all. The same holds for ``search_dense``.
+        """
         ...
 
-    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search_dense(
+        self, vector: np.ndarray, k: int, sources: Collection[str] | None = None
+    ) -> list[tuple[int, float]]:
         """Chunk ids and cosine similarities, best first; empty when the store holds no vectors."""
         ...
 

@@ -14,12 +14,13 @@ Layout of the folder:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ from docqa.store.sqlite_writer import SQLiteWriter
 
 DB_FILE = "index.sqlite"
 LOCK_FILE = "index.lock"
+_SOURCE_IN = "source IN (SELECT value FROM json_each(?))"  # one parameter, however many sources
+
+
+def _source_list(sources: Collection[str]) -> str:
+    return json.dumps(sorted(sources))
+
 
 log = logging.getLogger(__name__)
 
@@ -136,19 +143,27 @@ class SQLiteStore:
 
     # ----- search ------------------------------------------------------------------------
 
-    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Chunk ids and BM25 scores (higher is better), best first."""
+    def search_bm25(self, query: str, k: int, sources: Collection[str] | None = None) -> list[tuple[int, float]]:
+        """Chunk ids and BM25 scores (higher is better), best first; only of ``sources`` when given."""
         match = fts_query(query)
-        if not match or not self.exists():
+        if not match or not self.exists() or (sources is not None and not sources):
             return []
-        # On large indexes only the passages that can rank are scored (see sqlite_bm25).
-        rows = sqlite_bm25.top(self._rows, match.split(" OR "), k)
+        if sources is not None:  # the chosen documents' passages are few enough to rank them all
+            rows = self._rows(
+                "SELECT rowid, bm25(chunks_fts) AS rank FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN "
+                f"(SELECT id FROM chunks WHERE {_SOURCE_IN}) ORDER BY rank LIMIT ?",
+                (match, _source_list(sources), k),
+            )
+        else:  # on large indexes only the passages that can rank are scored (see sqlite_bm25)
+            rows = sqlite_bm25.top(self._rows, match.split(" OR "), k)
         return [(row_id, -rank) for row_id, rank in rows]
 
-    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Chunk ids and cosine similarities, best first."""
+    def search_dense(
+        self, vector: np.ndarray, k: int, sources: Collection[str] | None = None
+    ) -> list[tuple[int, float]]:
+        """Chunk ids and cosine similarities, best first; only of ``sources`` when given."""
         vectors = self._current_vectors()
-        if vectors is None or vectors.ntotal == 0:
+        if vectors is None or vectors.ntotal == 0 or (sources is not None and not sources):
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if query.shape[1] != vectors.d:
@@ -157,7 +172,22 @@ class SQLiteStore:
                 f"{query.shape[1]} dimensions: search it with the embedding model it was built with, or "
                 "re-index with 'docqa index --rebuild'"
             )
+        if sources is not None:
+            return self._search_stored_vectors(query[0], k, sources)
         return faiss_vectors.search(vectors, query, k)
+
+    def _search_stored_vectors(self, query: np.ndarray, k: int, sources: Collection[str]) -> list[tuple[int, float]]:
+        """Exact search over the stored vectors of ``sources`` only (FAISS cannot be asked for the best of a subset)."""
+        rows = self._rows(
+            f"SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL AND {_SOURCE_IN}", (_source_list(sources),)
+        )
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
+        scores = matrix @ query
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(int(ids[i]), float(scores[i])) for i in best]
 
     def passages(self, rows: Sequence[ScoredRow]) -> list[RetrievedPassage]:
         """Build passages for (chunk id, score, bm25 rank, dense rank) rows, keeping their order.
