@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from store_conformance import (
     write,
 )
 
+from docqa.assistant import Assistant
+from docqa.cli import main
 from docqa.errors import DocqaError
 from docqa.shards import Shard
 from docqa.store import SQLiteStore, open_store
@@ -141,6 +145,7 @@ def test_open_store_chooses_the_store_by_location(tmp_path: Path) -> None:
     server = open_store("http://milvus.example:19530")
     assert isinstance(server, MilvusStore) and not server.local
     (tmp_path / "folder.db").mkdir()
+    (tmp_path / "folder.db" / "index.sqlite").touch()
     assert isinstance(open_store(tmp_path / "folder.db"), SQLiteStore)
     with pytest.raises(DocqaError, match="need a Milvus store"):
         open_store(tmp_path / "index", shard=Shard(0, 2))
@@ -160,3 +165,42 @@ def test_another_collection_is_another_index(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+SEED_EXAMPLES = json.loads((Path(__file__).parent / "seed_examples.json").read_text(encoding="utf-8"))["questions"]
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+LEXICAL_MODELS = ["--embedding-model", "none", "--reader-model", "none"]
+
+
+def test_docqa_index_then_ask_with_a_milvus_lite_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    where = ["--corpus", str(tmp_path / "corpus"), "--store", str(tmp_path / "passages.db")]
+    assert main(["index", *where, *LEXICAL_MODELS, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["added"]) == 3 and report["rebuilt"] and report["chunks"] > 3
+    assert not (tmp_path / "embeddings" / "index.sqlite").exists()
+    assert main(["index", *where, *LEXICAL_MODELS]) == 0
+    assert "0 added, 0 updated, 0 removed, 3 unchanged" in capsys.readouterr().out
+    for example in SEED_EXAMPLES:
+        assert main(["ask", example["q"], *where, *LEXICAL_MODELS, "--json"]) == 0
+        answer = json.loads(capsys.readouterr().out)
+        assert not answer["abstained"] and answer["citations"][0]["source"].startswith(example["src"])
+    assert main(["ask", SEED_EXAMPLES[-1]["q"], *where, *LEXICAL_MODELS]) == 0
+    out = capsys.readouterr().out
+    assert "Elton John" in out and "Source: 001_2552add6c2b4445d.txt" in out
+
+
+def test_the_assistant_indexes_and_answers_through_a_given_store(tmp_path: Path, tiny_embedder_path: Path) -> None:
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    store = MilvusStore(tmp_path / "passages.db", collection="assistant_test")
+    assistant = Assistant(tmp_path / "corpus", tmp_path / "index", str(tiny_embedder_path), "none", store=store)
+    try:
+        report = assistant.index()
+        assert len(report.added) == 3 and store.has_vectors() and store.count_passages() == report.chunks
+        (tmp_path / "corpus" / "002_b76bc81feaaeabd7.txt").unlink()
+        assert assistant.index().removed == ["002_b76bc81feaaeabd7.txt"]
+        reply = assistant.ask(SEED_EXAMPLES[0]["q"], retrieval="hybrid")
+        assert reply.passages and reply.citations[0].source.startswith(SEED_EXAMPLES[0]["src"])
+        assert [d.source for d in assistant.documents()] == sorted(p.name for p in (tmp_path / "corpus").iterdir())
+    finally:
+        assistant.close()

@@ -31,6 +31,7 @@ from docqa.schema import (
     RetrievalMode,
     RetrievedPassage,
 )
+from docqa.shards import Shard
 from docqa.store import DocumentInfo, IndexSettings, PassageStore, open_store
 
 MAX_QUESTION_CHARS = 1000
@@ -85,6 +86,13 @@ class Assistant:
         settings: Settings | None = None,
         **overrides: Any,
     ) -> None:
+        # store= is a location (an index folder, a Milvus Lite file, a Milvus server), or a store itself.
+        given = overrides.pop("store", None)
+        if given is not None and not isinstance(given, str | Path):
+            store: PassageStore | None = given
+        else:
+            store = None
+            overrides["store"] = None if given is None else str(given)
         arguments = dict(
             corpus_dir=corpus_dir,
             index_dir=index_dir,
@@ -93,7 +101,9 @@ class Assistant:
             **overrides,
         )
         self.settings = settings.replace(**arguments) if settings else Settings.from_env(**arguments)
-        self.store: PassageStore = open_store(self.settings.index_dir)
+        self.store: PassageStore = store or open_store(
+            self.settings.store_location, shard=Shard.parse(self.settings.shard)
+        )
         self.embedder: Embedder | None = None
         self.reader: Reader | None = None
         self.problems: list[str] = []
@@ -180,7 +190,9 @@ class Assistant:
             self._indexing = True
             try:
                 self._refuse_to_drop_vectors(rebuild)
-                indexer = Indexer(self.store, self.embedder, self._index_settings())
+                indexer = Indexer(
+                    self.store, self.embedder, self._index_settings(), shard=Shard.parse(self.settings.shard)
+                )
                 corpus_dir = self.settings.corpus_dir if documents is None else None
                 return indexer.update(corpus_dir, documents=documents, rebuild=rebuild, progress=progress)
             finally:

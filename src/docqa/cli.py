@@ -29,6 +29,11 @@ BROKEN_PIPE_STATUS = 128 + 13  # 128 + SIGPIPE
 def folder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", dest="corpus_dir", help="folder of documents (default: ./corpus)")
     parser.add_argument("--index", dest="index_dir", help="index folder (default: ./embeddings)")
+    parser.add_argument(
+        "--store",
+        help="where the passages live instead of the index folder: a Milvus Lite file (passages.db) or a Milvus "
+        "server (http://host:19530; credentials from DOCQA_MILVUS_TOKEN, or DOCQA_MILVUS_USER and _PASSWORD)",
+    )
 
 
 def model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,12 +54,13 @@ def assistant_from(args: argparse.Namespace, **overrides: Any) -> Assistant:
         embedding_model=args.embedding_model,
         reader_model=args.reader_model,
         precision=args.precision,
+        store=args.store,
         **overrides,
     )
 
 
 def run_index(args: argparse.Namespace) -> int:
-    assistant = assistant_from(args)
+    assistant = assistant_from(args, shard=args.shard)
     with progress_bar("indexing") as progress:
         report = assistant.index(rebuild=args.rebuild, progress=progress)
     if args.json:
@@ -127,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     folder_arguments(index)
     model_arguments(index)
     index.add_argument("--rebuild", action="store_true", help="re-index every file from scratch")
+    index.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="index only slice I of N of the corpus (0-based), so N machines fill one Milvus store together",
+    )
     index.add_argument("--json", action="store_true", help="print what changed as JSON")
     index.set_defaults(handler=run_index)
 

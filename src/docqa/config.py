@@ -10,6 +10,7 @@ from typing import Any
 
 from docqa.errors import DocqaError
 from docqa.schema import RETRIEVAL_MODES, RetrievalMode
+from docqa.shards import Shard
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/multi-qa-MiniLM-L6-cos-v1"
 DEFAULT_READER_MODEL = "deepset/tinyroberta-squad2"
@@ -41,11 +42,16 @@ class Settings:
     backend: str = "onnx"
     max_answer_tokens: int = 30
     reader_cache: int = 256  # readings kept for questions asked again of the same passages; 0: none
+    # Where the passages live: "" keeps the embedded store in index_dir; a *.db file is Milvus Lite,
+    # http(s)://host:port a Milvus server (credentials from DOCQA_MILVUS_TOKEN or _USER/_PASSWORD).
+    store: str = ""
+    shard: str = ""  # "I/N": index only slice I of N of the corpus (Milvus); "" the whole corpus
 
     def __post_init__(self) -> None:
         if self.retrieval not in RETRIEVAL_MODES:
             raise DocqaError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
         check_runtime(self.precision, self.backend, self.index_dir)
+        Shard.parse(self.shard)  # refuses a malformed shard
         if self.reader_cache < 0:
             raise DocqaError(f"reader_cache must not be negative, not {self.reader_cache}")
         checked_top_k(self.top_k)
@@ -64,6 +70,11 @@ class Settings:
             if key in values:
                 values[key] = Path(values[key])
         return cls(**values)
+
+    @property
+    def store_location(self) -> str | Path:
+        """Where the passages live: the Milvus location named by ``store``, else the index folder."""
+        return self.store or self.index_dir
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

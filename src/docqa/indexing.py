@@ -24,6 +24,7 @@ from docqa.documents.loading import SourceFile, scan_corpus
 from docqa.documents.worker import parse_file
 from docqa.embedding import Embedder
 from docqa.schema import Chunk, Document, IndexReport
+from docqa.shards import WHOLE, Shard
 from docqa.store.base import IndexSettings, PassageStore, StoreWriter
 
 WRITE_BATCH = 512  # passages chunked, embedded and written at a time
@@ -50,12 +51,17 @@ class Indexer:
     ``embedder`` is None exactly when ``settings.embedding_model`` is ``"none"`` (no vectors).
     """
 
-    def __init__(self, store: PassageStore, embedder: Embedder | None, settings: IndexSettings) -> None:
+    def __init__(
+        self, store: PassageStore, embedder: Embedder | None, settings: IndexSettings, *, shard: Shard | None = None
+    ) -> None:
         if (settings.embedding_model == NO_MODEL) != (embedder is None):
             raise ValueError("settings.embedding_model must name the embedder, or be 'none' without one")
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        # Indexing shard I/N adds, updates and removes only the files of its slice, so N machines can
+        # fill one store (opened with the same shard) without touching each other's files.
+        self.shard = shard or WHOLE
 
     def update(
         self,
@@ -76,10 +82,14 @@ class Indexer:
         timings = dict.fromkeys(STAGES, 0.0)
         started = time.perf_counter()
         items, skipped = _items(corpus_dir, documents)
+        if self.shard != WHOLE:
+            items = {source: item for source, item in items.items() if self.shard.owns(source)}
+            skipped = {source: why for source, why in skipped.items() if self.shard.owns(source)}
         timings["scan"] = time.perf_counter() - started
 
         with self.store.writer(self.settings, rebuild=rebuild) as writer:
             stored = {} if writer.rebuilding else self.store.stored_hashes()
+            stored = {source: hashed for source, hashed in stored.items() if self.shard.owns(source)}
             added = sorted(s for s in items if s not in stored)
             updated = sorted(s for s in items if s in stored and stored[s] != items[s].content_hash)
             removed = sorted(s for s in stored if s not in items)

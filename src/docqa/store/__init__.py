@@ -20,7 +20,7 @@ from docqa.store.base import (
     SearchStore,
     StoreWriter,
 )
-from docqa.store.sqlite import SQLiteStore
+from docqa.store.sqlite import DB_FILE, SQLiteStore
 
 __all__ = [
     "FORMAT_VERSION",
@@ -42,7 +42,8 @@ def open_store(location: str | Path, *, shard: Shard | None = None, **options: A
     """The store at ``location``, chosen by its form:
 
     - a folder path: the embedded ``SQLiteStore`` there (created on first write);
-    - a file path ending in ``.db``: a ``MilvusStore`` in that Milvus Lite file;
+    - a path ending in ``.db``: a ``MilvusStore`` in that Milvus Lite database (unless it is an index
+      folder holding ``index.sqlite``);
     - ``http://host:port`` or ``https://...``: a ``MilvusStore`` on that Milvus server or cluster, with
       credentials from ``DOCQA_MILVUS_TOKEN`` (or ``DOCQA_MILVUS_USER`` and ``DOCQA_MILVUS_PASSWORD``).
 
@@ -52,8 +53,9 @@ def open_store(location: str | Path, *, shard: Shard | None = None, **options: A
     """
     text = str(location)
     scheme, separator, _ = text.partition("://")
+    # Milvus Lite keeps a "*.db" path as a folder of its own; an index folder so named holds index.sqlite.
     milvus = (separator and scheme.lower() in MILVUS_SCHEMES) or (
-        not separator and text.lower().endswith(".db") and not Path(text).is_dir()
+        not separator and text.lower().endswith(".db") and not (Path(text) / DB_FILE).exists()
     )
     if separator and scheme.isalpha() and not milvus:
         raise DocqaError(

@@ -9,7 +9,7 @@ see only committed generations; ``milvus_writer`` how a write session commits wi
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +128,10 @@ class MilvusStore:
 
     # ----- search ------------------------------------------------------------------------
 
-    def search_bm25(self, query: str, k: int, sources: Collection[str] | None = None) -> list[tuple[int, float]]:
-        """Chunk ids and BM25 scores (higher is better), best first; only of ``sources`` when given."""
+    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Chunk ids and BM25 scores (higher is better), best first."""
         text = bm25_text(query)
         view = self._view()
-        if sources is not None and not sources:
-            return []
         if not text or view is None or not self._exists(self.names.passages(view.epoch)):
             return []
         hits = self._call(
@@ -143,20 +141,17 @@ class MilvusStore:
             data=[text],
             anns_field="sparse",
             limit=k,
-            filter=_of_sources(view.visible(), sources),
+            filter=view.visible(),
             output_fields=[],
         )
         # Milvus Lite reports BM25 scores negated (lowest first); a server reports them as they are.
         # Either way the hits come best first, and the magnitude is the BM25 score.
         return [(int(hit["id"]), abs(float(hit["distance"]))) for hit in hits[0]]
 
-    def search_dense(
-        self, vector: np.ndarray, k: int, sources: Collection[str] | None = None
-    ) -> list[tuple[int, float]]:
-        """Chunk ids and cosine similarities (inner products of unit vectors), best first; only of
-        ``sources`` when given."""
+    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Chunk ids and cosine similarities (inner products of unit vectors), best first."""
         view = self._view()
-        if view is None or view.manifest["embedding_model"] == NO_MODEL or (sources is not None and not sources):
+        if view is None or view.manifest["embedding_model"] == NO_MODEL:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         dimension = int(view.manifest["embedding_dimension"])
@@ -175,7 +170,7 @@ class MilvusStore:
             data=[query.tolist()],
             anns_field="dense",
             limit=k,
-            filter=_of_sources(view.visible(), sources),
+            filter=view.visible(),
             output_fields=[],
             search_params={"metric_type": "IP"},
         )
@@ -246,6 +241,9 @@ class MilvusStore:
         if fresh:
             self._known.discard(collection)
         if collection not in self._known and self._call("read", self.client.has_collection, collection):
+            # A collection opened by another process, or after a restart, must be loaded before use.
+            if "Loaded" not in str(self._call("read", self.client.get_load_state, collection).get("state")):
+                self._call("read", self.client.load_collection, collection)
             self._known.add(collection)
         return collection in self._known
 
@@ -281,10 +279,3 @@ class MilvusStore:
             fields,
         )
         return sorted(rows, key=lambda row: row["source"])
-
-
-def _of_sources(visible: str, sources: Collection[str] | None) -> str:
-    """The filter of what is visible, limited to the passages of ``sources`` when given."""
-    if sources is None:
-        return visible
-    return f"source_key in [{key_list(source_key(source) for source in sources)}] and ({visible})"

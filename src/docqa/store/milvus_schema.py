@@ -92,10 +92,13 @@ def connect(uri: str) -> Any:
 
 
 def quiet_client_logs() -> None:
-    """pymilvus logs every failed call with its traceback; the store turns those into messages."""
-    client_log = logging.getLogger("pymilvus")
-    if client_log.level == logging.NOTSET:
-        client_log.setLevel(logging.CRITICAL)
+    """pymilvus logs every failed call with its traceback, and the Milvus Lite server in this process
+    logs the calls it lacks (pymilvus asks for one while creating an index, and copes without it);
+    the store turns failures into messages of its own."""
+    for name in ("pymilvus", "grpc._server"):
+        client_log = logging.getLogger(name)
+        if client_log.level == logging.NOTSET:
+            client_log.setLevel(logging.CRITICAL)
 
 
 def first_line(error: BaseException) -> str:
