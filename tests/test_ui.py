@@ -390,3 +390,35 @@ def test_build_app_exposes_the_ask_endpoint(lexical_assistant: Assistant) -> Non
     app = build_app(lexical_assistant)
     public = [fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"]
     assert public == ["ask"]
+
+
+VARNAK_CITIES = ["Lisbon", "Oslo", "Quito", "Hanoi", "Lagos", "Perth", "Turin", "Dakar", "Cusco", "Riga"]
+STANDALONE_FORMS = ["Where does {name} live?", "Where is {name}?", "Which city is {name} in?"]
+
+
+def test_a_short_standalone_question_is_never_answered_from_the_previous_turns_document(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for number in range(1, 301):
+        city = VARNAK_CITIES[number % len(VARNAK_CITIES)]
+        (corpus / f"doc{number:04d}.txt").write_text(f"Varnak{number:04d} lives in {city}.\n", encoding="utf-8")
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
+        actions = Actions(assistant)
+        first = actions.api_ask("Where does Varnak0010 live?")
+        assert first["citations"][0]["source"] == "doc0010.txt"
+        history = [[first["question"], first["answer"]]]
+        second = actions.api_ask("Where does Varnak0200 live?", history=history)
+        assert second["citations"][0]["source"] == "doc0200.txt" and second["query"] == second["question"]
+        assert second["answer"] == "Varnak0200 lives in Lisbon."
+        previous = first
+        for number in (11, 13, 99, 150, 202, 299):
+            form = STANDALONE_FORMS[number % len(STANDALONE_FORMS)]
+            reply = actions.api_ask(
+                form.format(name=f"Varnak{number:04d}"), history=[[previous["question"], previous["answer"]]]
+            )
+            own = f"doc{number:04d}.txt"
+            assert reply["passages"][0]["source"] == own, reply["question"]
+            assert [citation["source"] for citation in reply["citations"]] in ([own], []), reply["question"]
+            previous = reply
+        chat = actions.ask("Where is Varnak0042?", [], [(first["question"], first["answer"])])
+        assert chat.answer is not None and chat.answer.citations[0].source == "doc0042.txt"
