@@ -58,6 +58,19 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) ->
     pytest.fail(f"app.py did not answer on {url} within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
+def wait_until_indexed(url: str, log: Path) -> None:
+    """The app listens before its first index is built, and says so in its answers until it is."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while "being built" in client.predict(question=BUILDING_QUESTION, api_name="/ask")["message"]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"app.py did not build its index within {START_TIMEOUT_S} s:\n{log.read_text()}")
+        time.sleep(0.5)
+    client.close()
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("app")
@@ -75,6 +88,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, process, log)
+        wait_until_indexed(url, log)
         yield url
     finally:
         process.terminate()

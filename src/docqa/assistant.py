@@ -72,8 +72,8 @@ class Assistant:
     """Index a folder of documents and answer questions about it with cited, extracted spans.
 
     Nothing is loaded until the first call that needs it (or ``warm_up``). ``ask`` may be called
-    from several threads, also while ``index`` runs: answers come from the previous index until
-    the update is committed.
+    from several threads, also while ``index`` runs, and never waits for it: answers come from the
+    previous index until the update is committed.
     """
 
     def __init__(
@@ -110,6 +110,7 @@ class Assistant:
         self._models_loaded = False
         self._warm = False
         self._warm_lock = threading.RLock()
+        self._models_lock = threading.RLock()
         self._index_lock = threading.Lock()
         self._indexing = False
 
@@ -127,8 +128,14 @@ class Assistant:
                 self.index()
             self._warm = True
 
+    def _warm_for_questions(self) -> None:
+        """``warm_up``, except while an update runs: then the index as it stands answers, without waiting."""
+        if not self._warm and not self._index_lock.locked():
+            self.warm_up()
+        self._load_models()
+
     def _load_models(self) -> None:
-        with self._warm_lock:
+        with self._models_lock:
             if self._models_loaded:
                 return
             cache_dir = self.settings.index_dir / "models"  # ONNX copies of the models, made once
@@ -185,10 +192,10 @@ class Assistant:
         progress: Progress | None = None,
     ) -> IndexReport:
         """Bring the index up to date with the corpus folder (or with ``documents``)."""
-        self._load_models()
-        with self._index_lock:
+        with self._index_lock:  # held from the start, so that questions meanwhile never wait for it
             self._indexing = True
             try:
+                self._load_models()
                 self._refuse_to_drop_vectors(rebuild)
                 indexer = Indexer(
                     self.store, self.embedder, self._index_settings(), shard=Shard.parse(self.settings.shard)
@@ -214,7 +221,7 @@ class Assistant:
     def retrieve(
         self, query: str, *, top_k: int | None = None, retrieval: RetrievalMode | None = None
     ) -> list[RetrievedPassage]:
-        self.warm_up()
+        self._warm_for_questions()
         retriever = Retriever(self.store, self.embedder)
         return retriever.retrieve(query, top_k=top_k or self.settings.top_k, mode=retrieval or self.settings.retrieval)
 
@@ -228,7 +235,7 @@ class Assistant:
         it. Below it the result is ``abstained``, its answers kept as guesses; otherwise only the
         answers at or above it are kept.
         """
-        self.warm_up()
+        self._warm_for_questions()
         assert self.reader is not None
         result = self.reader.read(question, passages)
         threshold = self.settings.confidence_threshold if confidence_threshold is None else confidence_threshold
@@ -248,7 +255,7 @@ class Assistant:
         """Answer ``question`` from the documents, with citations, or abstain."""
         started = time.perf_counter()
         question, notes = clean_question(question)
-        self.warm_up()
+        self._warm_for_questions()
         assert self.reader is not None
         mode = self.reader.mode
         query = rewrite_follow_up(question, history)
@@ -258,7 +265,9 @@ class Assistant:
         if not passages:
             empty = self.store.count_passages() == 0
             notes.append(
-                f"The index has no documents: add files to {self.settings.corpus_dir} and run 'docqa index'."
+                "The index is being built: ask again in a moment."
+                if empty and self._indexing
+                else f"The index has no documents: add files to {self.settings.corpus_dir} and run 'docqa index'."
                 if empty
                 else "No passage of the documents matches the question."
             )

@@ -1,9 +1,14 @@
-"""Serving the chat app: where it listens, who may log in, and bringing the index up to date first."""
+"""Serving the chat app: where it listens, who may log in, and bringing the index up to date meanwhile.
+
+The app listens at once; the index is brought up to date on a thread of its own, and questions
+asked meanwhile are answered from the index as it stands (the status line says it is re-indexing).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -12,6 +17,8 @@ from docqa.errors import DocqaError
 from docqa.terminal import format_report, progress_bar
 
 if TYPE_CHECKING:
+    import gradio as gr
+
     from docqa.assistant import Assistant
 
 DEFAULT_HOST = "127.0.0.1"
@@ -50,26 +57,55 @@ def prepare(assistant: Assistant) -> None:
     assistant.warm_up()
 
 
-def serve(assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None) -> None:
-    """Bring the index up to date, then serve the chat app on ``host:port`` until interrupted.
+def prepare_in_background(assistant: Assistant) -> threading.Thread:
+    """Run :func:`prepare` on a thread of its own, started before this returns."""
 
-    ``host``, ``port`` and ``auth`` are resolved beforehand (see :func:`server_address` and
-    :func:`auth_from_env`), so that a wrong setting is reported before anything is loaded.
+    def run() -> None:
+        try:
+            prepare(assistant)
+        except Exception as error:  # the app keeps serving the index it has
+            print(f"docqa: warning: the index was not updated: {type(error).__name__}: {error}", file=sys.stderr)
+
+    thread = threading.Thread(target=run, name="docqa-indexing", daemon=True)
+    thread.start()
+    return thread
+
+
+def start(
+    assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None
+) -> tuple[gr.Blocks, threading.Thread]:
+    """Serve the chat app on ``host:port`` and bring the index up to date meanwhile; returns once listening.
+
+    Returns the app (``close()`` stops it) and the thread that updates the index. The update starts
+    first, so that it holds the index before the first question can come; questions never wait for it.
     """
     from docqa.ui.app import CSS, build_app, theme  # gradio loads here, when the app is served
 
-    prepare(assistant)
     if host not in LOCAL_HOSTS and auth is None:
         print(
             f"docqa: warning: serving on {host} without a login; set DOCQA_AUTH_USERNAME and "
             "DOCQA_AUTH_PASSWORD to require one",
             file=sys.stderr,
         )
-    build_app(assistant).queue().launch(
+    indexing = prepare_in_background(assistant)
+    app = build_app(assistant).queue()
+    app.launch(
         server_name=host,
         server_port=port,
         auth=auth,
         max_file_size=MAX_FILE_BYTES,
         theme=theme(),
         css=CSS,
+        prevent_thread_lock=True,
     )
+    return app, indexing
+
+
+def serve(assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None) -> None:
+    """Serve the chat app on ``host:port`` until interrupted, bringing the index up to date meanwhile.
+
+    ``host``, ``port`` and ``auth`` are resolved beforehand (see :func:`server_address` and
+    :func:`auth_from_env`), so that a wrong setting is reported before anything is loaded.
+    """
+    app, _ = start(assistant, host=host, port=port, auth=auth)
+    app.block_thread()
