@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import html
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from docqa import corpus as corpus_module
 from docqa.corpus import (
     MAX_FILES_PER_UPLOAD,
+    MAX_NAME_BYTES,
     add_uploads,
     check_upload,
     corpus_file,
@@ -104,3 +108,48 @@ def test_only_indexed_files_inside_the_corpus_can_be_deleted(tmp_path: Path) -> 
         corpus_file(tmp_path, "b.txt", ["a.txt"])
     with pytest.raises(DocqaError, match="not inside"):
         corpus_file(tmp_path, "../a.txt", ["../a.txt"])
+
+
+def test_a_name_that_grows_under_nfkc_is_cut_in_bytes_and_saved(tmp_path: Path) -> None:
+    client_name = "\u337f" * 25 + ".txt"  # 79 bytes; NFKC makes each character four, 304 bytes in all
+    assert len(client_name.encode()) == 79
+    name = safe_upload_name(client_name)
+    assert name.startswith("\u682a\u5f0f\u4f1a\u793e") and name.endswith(".txt")
+    assert len(name.encode()) <= MAX_NAME_BYTES + len(".txt")
+    upload = tmp_path / "incoming" / client_name
+    upload.parent.mkdir()
+    upload.write_text("Shares of the company.")
+    outcome = add_uploads([upload, upload], tmp_path / "corpus")
+    assert outcome.rejected == [] and outcome.saved == [name, name.replace(".txt", "-2.txt")]
+    assert (tmp_path / "corpus" / name).read_text() == "Shares of the company."
+
+
+@given(st.text(max_size=400))
+def test_safe_upload_names_fit_a_file_system_with_a_number_added(client_name: str) -> None:
+    assert len(safe_upload_name(client_name).encode()) + len("-999") <= 255
+
+
+def test_each_file_of_a_batch_has_its_fate_and_a_failed_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incoming, corpus = tmp_path / "incoming", tmp_path / "corpus"
+    incoming.mkdir()
+    names = ["first.txt", "full.txt", "third.txt", "fake.pdf"]
+    for name in names:
+        (incoming / name).write_text(f"The text of {name}.")
+    write = corpus_module._write
+
+    def disk_fills_up(file: BinaryIO, data: bytes) -> None:
+        if Path(file.name).name == "full.txt":
+            write(file, data[:5])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(file, data)
+
+    monkeypatch.setattr(corpus_module, "_write", disk_fills_up)
+    outcome = add_uploads([incoming / name for name in names], corpus)
+    assert outcome.saved == ["first.txt", "third.txt"] and outcome.renamed == []
+    assert outcome.rejected == [
+        ("full.txt", "it could not be saved (No space left on device)"),
+        ("fake.pdf", "the file is not a PDF (it does not start with %PDF-)"),
+    ]
+    assert sorted(path.name for path in corpus.iterdir()) == ["first.txt", "third.txt"]

@@ -2,23 +2,30 @@
 
 The file types, the size limit and the check of a file's first bytes come from the format registry
 (:mod:`docqa.documents.formats`), so that an upload is refused for the same reasons as the indexer
-would skip it. Names and reasons here are plain text; showing them is the interface's job.
+would skip it. Each file of a batch has its own fate (saved, saved under another name, or rejected
+with the reason), and a file that cannot be written leaves nothing behind. Names and reasons here
+are plain text; showing them is the interface's job.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES, sniff_problem
 from docqa.errors import DocqaError
 
 MAX_FILES_PER_UPLOAD = 20
 MAX_NAME_CHARS = 100
+# File systems allow 255 bytes a name. NFKC can make a name several times longer in UTF-8 than it
+# was sent ("\u337f" becomes "\u682a\u5f0f\u4f1a\u793e"), so the stem is cut in bytes too,
+# leaving room for a "-2" and the suffix.
+MAX_NAME_BYTES = 200
+MAX_SUFFIX_CHARS = 10
 SNIFF_BYTES = 8192  # enough of a file's start to tell its type
 
 
@@ -39,8 +46,9 @@ def safe_upload_name(client_name: str) -> str:
         stem, suffix = base, ""
     stem = re.sub(r"\s+", " ", stem)
     stem = re.sub(r"[^\w\- ]", "_", stem)
-    stem = re.sub(r"_{2,}", "_", stem).strip(" ._-")[:MAX_NAME_CHARS] or "document"
-    suffix = re.sub(r"[^0-9a-z]", "", suffix.lower())
+    stem = re.sub(r"_{2,}", "_", stem).strip(" ._-")[:MAX_NAME_CHARS]
+    stem = stem.encode()[:MAX_NAME_BYTES].decode(errors="ignore").strip(" ._-") or "document"
+    suffix = re.sub(r"[^0-9a-z]", "", suffix.lower())[:MAX_SUFFIX_CHARS]
     return f"{stem}.{suffix}" if suffix else stem
 
 
@@ -62,27 +70,47 @@ def check_upload_count(count: int) -> str | None:
     return None
 
 
-def save_upload(path: Path, folder: Path) -> Path:
-    """Copy an uploaded file into ``folder`` under a safe name, adding ``-2``, ``-3``... rather than
-    replacing a file of the same name."""
+def save_upload(path: Path, folder: Path, data: bytes | None = None) -> Path:
+    """Save an uploaded file (its bytes ``data`` when at hand) into ``folder`` under a safe name,
+    adding ``-2``, ``-3``... rather than replacing a file of the same name.
+
+    Raises ``OSError`` when it cannot be written; then no file of it is left in ``folder``.
+    """
     name = safe_upload_name(path.name)
     stem, suffix = Path(name).stem, Path(name).suffix
+    data = path.read_bytes() if data is None else data
     folder.mkdir(parents=True, exist_ok=True)
     destination, number = folder / name, 1
     while True:
         try:  # exclusive creation: a file that appears meanwhile is not replaced either
-            with destination.open("xb") as target, path.open("rb") as source:
-                shutil.copyfileobj(source, target)
+            _create(destination, data)
             return destination
         except FileExistsError:
             number += 1
             destination = folder / f"{stem}-{number}{suffix}"
 
 
-def add_uploads(paths: Sequence[Path], folder: Path) -> UploadOutcome:
-    """Check each uploaded file and copy the acceptable ones into the corpus ``folder``.
+def _create(destination: Path, data: bytes) -> None:
+    """A new file ``destination`` holding ``data``; raises ``FileExistsError`` if there is one already."""
+    file = destination.open("xb")
+    try:
+        with file:
+            _write(file, data)
+    except BaseException:
+        destination.unlink(missing_ok=True)  # never a partial or empty file in the corpus
+        raise
 
-    Too many files at once are all refused, so that a batch is never half added.
+
+def _write(file: BinaryIO, data: bytes) -> None:
+    file.write(data)
+
+
+def add_uploads(paths: Sequence[Path], folder: Path) -> UploadOutcome:
+    """Check each uploaded file and save the acceptable ones into the corpus ``folder``.
+
+    Too many files at once are all refused, so that a batch is never half added; otherwise each
+    file is saved, or rejected with the reason (also when it cannot be read or written), and the
+    others go on.
     """
     outcome = UploadOutcome()
     too_many = check_upload_count(len(paths))
@@ -91,17 +119,33 @@ def add_uploads(paths: Sequence[Path], folder: Path) -> UploadOutcome:
         return outcome
     for path in paths:
         shown = safe_upload_name(path.name)
-        with path.open("rb") as stream:
-            head = stream.read(SNIFF_BYTES)
-        reason = check_upload(shown, path.stat().st_size, head)
+        try:
+            data, reason = _checked_bytes(path, shown)
+        except OSError as error:
+            outcome.rejected.append((shown, f"the upload cannot be read ({error.strerror or error})"))
+            continue
         if reason:
             outcome.rejected.append((shown, reason))
             continue
-        saved = save_upload(path, folder).name
+        try:
+            saved = save_upload(path, folder, data).name
+        except OSError as error:
+            outcome.rejected.append((shown, f"it could not be saved ({error.strerror or error})"))
+            continue
         outcome.saved.append(saved)
         if saved != shown:
             outcome.renamed.append((shown, saved))
     return outcome
+
+
+def _checked_bytes(path: Path, name: str) -> tuple[bytes, str | None]:
+    """The bytes of the upload at ``path`` and why it cannot be added under ``name``; not read past the limit."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        return b"", check_upload(name, size, b"")
+    with path.open("rb") as file:
+        data = file.read(MAX_FILE_BYTES + 1)  # a file still growing is caught by the size check
+    return data, check_upload(name, len(data), data[:SNIFF_BYTES])
 
 
 def corpus_file(folder: Path, source: str, known_sources: Sequence[str]) -> Path:
