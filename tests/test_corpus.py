@@ -18,6 +18,7 @@ from docqa.corpus import (
     add_uploads,
     check_upload,
     corpus_file,
+    remove_uploaded_copies,
     safe_upload_name,
     save_upload,
 )
@@ -153,3 +154,41 @@ def test_each_file_of_a_batch_has_its_fate_and_a_failed_write_leaves_nothing(
         ("fake.pdf", "the file is not a PDF (it does not start with %PDF-)"),
     ]
     assert sorted(path.name for path in corpus.iterdir()) == ["first.txt", "third.txt"]
+
+
+def test_the_whole_file_is_checked_not_only_its_start(tmp_path: Path) -> None:
+    upload = tmp_path / "notes.txt"
+    upload.write_bytes(b"Plain text for a while. " * 1000 + b"\x00\x01\x02 binary from here")
+    outcome = add_uploads([upload], tmp_path / "corpus")
+    assert outcome.saved == [] and outcome.rejected == [("notes.txt", "the file is binary, not text")]
+    assert check_upload("notes.txt", 10, b"text" * 3000 + b"\x00") == "the file is binary, not text"
+
+
+def test_uploaded_copies_are_removed_from_the_upload_folder_only(tmp_path: Path) -> None:
+    uploads = tmp_path / "gradio"
+    copies = [uploads / "3f2a" / "a.txt", uploads / "9c1d" / "b.txt", uploads / "9c1d" / "c.txt"]
+    elsewhere = tmp_path / "mine.txt"
+    for path in [*copies, elsewhere]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("text")
+    remove_uploaded_copies([*copies[:2], elsewhere, uploads], uploads)
+    assert not (uploads / "3f2a").exists() and not copies[1].exists()
+    assert copies[2].exists() and elsewhere.exists() and uploads.is_dir()
+
+
+def test_the_app_removes_its_copies_of_uploads_once_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from docqa.assistant import Assistant
+    from docqa.ui.actions import Actions
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    copy = tmp_path / "gradio" / "5e8b" / "ferry times.txt"
+    copy.parent.mkdir(parents=True)
+    copy.write_text("The ferry to Varnholm leaves at noon.")
+    (tmp_path / "corpus").mkdir()
+    assistant = Assistant(
+        corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", embedding_model="none", reader_model="none"
+    )
+    message = html.unescape(Actions(assistant).upload([str(copy)], lambda done, text: None))
+    assert "Added ferry times.txt" in message and "1 documents" in message
+    assert not copy.exists() and not copy.parent.exists()
+    assert (tmp_path / "corpus" / "ferry times.txt").read_text() == "The ferry to Varnholm leaves at noon."

@@ -1,6 +1,6 @@
 """Changing the corpus folder: checking and saving uploaded files, and finding a document's file to delete.
 
-The file types, the size limit and the check of a file's first bytes come from the format registry
+The file types, the size limit and the check of a file's bytes come from the format registry
 (:mod:`docqa.documents.formats`), so that an upload is refused for the same reasons as the indexer
 would skip it. Each file of a batch has its own fate (saved, saved under another name, or rejected
 with the reason), and a file that cannot be written leaves nothing behind. Names and reasons here
@@ -26,7 +26,6 @@ MAX_NAME_CHARS = 100
 # leaving room for a "-2" and the suffix.
 MAX_NAME_BYTES = 200
 MAX_SUFFIX_CHARS = 10
-SNIFF_BYTES = 8192  # enough of a file's start to tell its type
 
 
 @dataclass
@@ -52,8 +51,9 @@ def safe_upload_name(client_name: str) -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def check_upload(name: str, size: int, head: bytes) -> str | None:
-    """Why a file cannot be added (or None): its type by suffix and first bytes, and its size."""
+def check_upload(name: str, size: int, data: bytes) -> str | None:
+    """Why a file cannot be added (or None): its type by suffix and by its bytes ``data`` (all of
+    them, so that text with binary past its start is refused too), and its size."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         return f"only {', '.join(SUFFIXES)} files can be added"
@@ -61,7 +61,7 @@ def check_upload(name: str, size: int, head: bytes) -> str | None:
         return "the file is empty"
     if size > MAX_FILE_BYTES:
         return f"the file is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"
-    return sniff_problem(suffix, head)
+    return sniff_problem(suffix, data)
 
 
 def check_upload_count(count: int) -> str | None:
@@ -145,7 +145,25 @@ def _checked_bytes(path: Path, name: str) -> tuple[bytes, str | None]:
         return b"", check_upload(name, size, b"")
     with path.open("rb") as file:
         data = file.read(MAX_FILE_BYTES + 1)  # a file still growing is caught by the size check
-    return data, check_upload(name, len(data), data[:SNIFF_BYTES])
+    return data, check_upload(name, len(data), data)
+
+
+def remove_uploaded_copies(paths: Sequence[Path], upload_folder: Path) -> None:
+    """Delete the temporary copies of uploads kept under ``upload_folder`` (and their folders, once
+    empty), so that they cannot be fetched once stored; paths elsewhere are left alone."""
+    root = upload_folder.resolve()
+    for path in paths:
+        resolved = path.resolve()
+        if not resolved.is_relative_to(root) or resolved == root:
+            continue
+        resolved.unlink(missing_ok=True)
+        parent = resolved.parent
+        while parent != root and parent.is_relative_to(root):
+            try:
+                parent.rmdir()
+            except OSError:  # not empty, or already gone
+                break
+            parent = parent.parent
 
 
 def corpus_file(folder: Path, source: str, known_sources: Sequence[str]) -> Path:

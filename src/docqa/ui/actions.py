@@ -1,7 +1,7 @@
 """What the chat app's buttons and its ``/ask`` API do with the assistant, in plain values.
 
 Nothing here lays out the page, so every action can be tested without a browser. Gradio is only
-imported to raise its error type from the API.
+imported to raise its error type from the API, and to find where it keeps uploads.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from docqa.config import (
     checked_threshold,
     checked_top_k,
 )
-from docqa.corpus import add_uploads, delete_corpus_file
+from docqa.corpus import add_uploads, delete_corpus_file, remove_uploaded_copies
 from docqa.errors import DocqaError
 from docqa.schema import RETRIEVAL_MODES, Answer, RetrievalMode
 from docqa.terminal import Progress, progress_bar
@@ -144,7 +144,13 @@ class Actions:
     def upload(self, paths: Sequence[str | Path], progress: Progress) -> str:
         if not paths:
             return "Choose one or more files first."
-        outcome = add_uploads([Path(p) for p in paths], self.assistant.settings.corpus_dir)
+        from gradio.utils import get_upload_folder
+
+        uploads = [Path(p) for p in paths]
+        try:
+            outcome = add_uploads(uploads, self.assistant.settings.corpus_dir)
+        finally:  # Gradio's copies could otherwise still be fetched from the app once stored
+            remove_uploaded_copies(uploads, Path(get_upload_folder()))
         if not outcome.saved:
             return describe_upload(outcome)
         return describe_upload(outcome) + "\n\n" + self.reindex(progress)
