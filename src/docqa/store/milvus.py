@@ -9,7 +9,7 @@ see only committed generations; ``milvus_writer`` how a write session commits wi
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,12 @@ class MilvusStore:
 
     # ----- search ------------------------------------------------------------------------
 
-    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Chunk ids and BM25 scores (higher is better), best first."""
+    def search_bm25(self, query: str, k: int, sources: Collection[str] | None = None) -> list[tuple[int, float]]:
+        """Chunk ids and BM25 scores (higher is better), best first; only of ``sources`` when given."""
         text = bm25_text(query)
         view = self._view()
+        if sources is not None and not sources:
+            return []
         if not text or view is None or not self._exists(self.names.passages(view.epoch)):
             return []
         hits = self._call(
@@ -141,17 +143,20 @@ class MilvusStore:
             data=[text],
             anns_field="sparse",
             limit=k,
-            filter=view.visible(),
+            filter=_of_sources(view.visible(), sources),
             output_fields=[],
         )
         # Milvus Lite reports BM25 scores negated (lowest first); a server reports them as they are.
         # Either way the hits come best first, and the magnitude is the BM25 score.
         return [(int(hit["id"]), abs(float(hit["distance"]))) for hit in hits[0]]
 
-    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Chunk ids and cosine similarities (inner products of unit vectors), best first."""
+    def search_dense(
+        self, vector: np.ndarray, k: int, sources: Collection[str] | None = None
+    ) -> list[tuple[int, float]]:
+        """Chunk ids and cosine similarities (inner products of unit vectors), best first; only of
+        ``sources`` when given."""
         view = self._view()
-        if view is None or view.manifest["embedding_model"] == NO_MODEL:
+        if view is None or view.manifest["embedding_model"] == NO_MODEL or (sources is not None and not sources):
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         dimension = int(view.manifest["embedding_dimension"])
@@ -170,7 +175,7 @@ class MilvusStore:
             data=[query.tolist()],
             anns_field="dense",
             limit=k,
-            filter=view.visible(),
+            filter=_of_sources(view.visible(), sources),
             output_fields=[],
             search_params={"metric_type": "IP"},
         )
@@ -279,3 +284,10 @@ class MilvusStore:
             fields,
         )
         return sorted(rows, key=lambda row: row["source"])
+
+
+def _of_sources(visible: str, sources: Collection[str] | None) -> str:
+    """The filter of what is visible, limited to the passages of ``sources`` when given."""
+    if sources is None:
+        return visible
+    return f"source_key in [{key_list(source_key(source) for source in sources)}] and ({visible})"
