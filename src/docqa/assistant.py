@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -35,6 +35,9 @@ from docqa.shards import Shard
 from docqa.store import DocumentInfo, IndexSettings, PassageStore, open_store
 
 MAX_QUESTION_CHARS = 1000
+# Two notes of Answer.message that the chat app says in its own way (once, not in every answer).
+ABSTENTION_NOTE = "The documents do not seem to contain the answer; these are the closest passages."
+LEXICAL_NOTE_START = "This is the best-matching sentence, not an extracted answer"
 log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
@@ -219,11 +222,19 @@ class Assistant:
     # ----- questions ---------------------------------------------------------------------
 
     def retrieve(
-        self, query: str, *, top_k: int | None = None, retrieval: RetrievalMode | None = None
+        self,
+        query: str,
+        *,
+        top_k: int | None = None,
+        retrieval: RetrievalMode | None = None,
+        sources: Collection[str] | None = None,
     ) -> list[RetrievedPassage]:
+        """The best passages for ``query``; only of the documents ``sources`` when given."""
         self._warm_for_questions()
         retriever = Retriever(self.store, self.embedder)
-        return retriever.retrieve(query, top_k=top_k or self.settings.top_k, mode=retrieval or self.settings.retrieval)
+        return retriever.retrieve(
+            query, top_k=top_k or self.settings.top_k, mode=retrieval or self.settings.retrieval, sources=sources
+        )
 
     def read(
         self, question: str, passages: Sequence[RetrievedPassage], *, confidence_threshold: float | None = None
@@ -251,15 +262,16 @@ class Assistant:
         top_k: int | None = None,
         retrieval: RetrievalMode | None = None,
         confidence_threshold: float | None = None,
+        sources: Collection[str] | None = None,
     ) -> Answer:
-        """Answer ``question`` from the documents, with citations, or abstain."""
+        """Answer ``question`` from the documents (only from ``sources`` when given), with citations, or abstain."""
         started = time.perf_counter()
         question, notes = clean_question(question)
         self._warm_for_questions()
         assert self.reader is not None
         mode = self.reader.mode
         query = rewrite_follow_up(question, history)
-        passages = self.retrieve(query, top_k=top_k, retrieval=retrieval)
+        passages = self.retrieve(query, top_k=top_k, retrieval=retrieval, sources=sources)
         retrieved = time.perf_counter()
         timings = {"retrieval": retrieved - started}
         if not passages:
@@ -269,6 +281,8 @@ class Assistant:
                 if empty and self._indexing
                 else f"The index has no documents: add files to {self.settings.corpus_dir} and run 'docqa index'."
                 if empty
+                else "No passage of the chosen documents matches the question."
+                if sources is not None
                 else "No passage of the documents matches the question."
             )
             return self._answer(question, query, mode, notes, timings, started)
@@ -276,7 +290,7 @@ class Assistant:
         result = self.read(question, passages, confidence_threshold=confidence_threshold)
         timings["reading"] = time.perf_counter() - retrieved
         if result.abstained:
-            notes.append("The documents do not seem to contain the answer; these are the closest passages.")
+            notes.append(ABSTENTION_NOTE)
             return self._answer(question, query, mode, notes, timings, started, passages=passages)
         if mode == "sentence":
             notes.append(self._lexical_note())
@@ -296,7 +310,7 @@ class Assistant:
 
     def _lexical_note(self) -> str:
         reason = lexical_reason(self.settings.reader_model, self.problems)
-        return f"This is the best-matching sentence, not an extracted answer: no reader model is loaded ({reason})."
+        return f"{LEXICAL_NOTE_START}: no reader model is loaded ({reason})."
 
     def _answer(
         self,

@@ -22,6 +22,8 @@ BACKENDS = ("torch", "onnx")  # what runs the models: PyTorch, or ONNX Runtime f
 MAX_TOP_K = 50  # passages read per question: reading time grows with each one
 MAX_HISTORY_TURNS = 50  # earlier [question, answer] pairs sent with a question; only the last is searched
 MAX_HISTORY_TEXT_CHARS = 10_000  # characters of each question or answer of an earlier turn
+MAX_SOURCES = 1000  # documents a question can be limited to
+MAX_SOURCE_CHARS = 1000  # characters of a source path
 # Characters of a question looked at at all: cleaning takes time in proportion, and the assistant
 # keeps only the first 1,000 of what is left.
 MAX_QUESTION_INPUT_CHARS = 100_000
@@ -149,6 +151,20 @@ def checked_history(value: object) -> list[tuple[str, str]]:
             )
         turns.append((pair[0], pair[1]))
     return turns
+
+
+def checked_sources(value: object) -> list[str] | None:
+    """``value`` as the documents to limit a question to: a list of at most ``MAX_SOURCES`` source
+    paths (as the index lists them); None, or an empty list, for every document."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(isinstance(source, str) for source in value):
+        raise DocqaError(f"sources must be a list of document paths, not {_shown(value)}")
+    if len(value) > MAX_SOURCES:
+        raise DocqaError(f"sources names {len(value)} documents; name at most {MAX_SOURCES}, or none for all")
+    if any(len(source) > MAX_SOURCE_CHARS for source in value):
+        raise DocqaError(f"a source path in sources is longer than {MAX_SOURCE_CHARS} characters")
+    return list(value) or None
 
 
 def _shown(value: object, limit: int = 40) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from docqa.embedding import Embedder
 from docqa.retrieval.fusion import fuse
@@ -24,14 +24,22 @@ class Retriever:
             return "bm25"
         return mode
 
-    def retrieve(self, query: str, *, top_k: int = 5, mode: RetrievalMode = "hybrid") -> list[RetrievedPassage]:
+    def retrieve(
+        self,
+        query: str,
+        *,
+        top_k: int = 5,
+        mode: RetrievalMode = "hybrid",
+        sources: Collection[str] | None = None,
+    ) -> list[RetrievedPassage]:
+        """The ``top_k`` best passages for ``query``; only of the documents ``sources`` when given."""
         mode = self.effective_mode(mode)
         depth = max(self.candidates, top_k)
-        bm25 = self.store.search_bm25(query, depth) if mode != "dense" else []
+        bm25 = self.store.search_bm25(query, depth, sources=sources) if mode != "dense" else []
         dense = []
         if mode != "bm25":
             assert self.embedder is not None
-            dense = self.store.search_dense(self.embedder.encode_query(query), depth)
+            dense = self.store.search_dense(self.embedder.encode_query(query), depth, sources=sources)
         bm25_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(bm25, start=1)}
         dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, start=1)}
         scored = fuse(bm25, dense) if mode == "hybrid" else bm25 or dense
