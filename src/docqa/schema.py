@@ -15,6 +15,16 @@ RetrievalMode = Literal["hybrid", "bm25", "dense"]
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("hybrid", "bm25", "dense")
 
 
+# A score's words: the reader's score is roughly the chance that the answer is right, so these read
+# as that chance. The chat app, the command line and the API all say these words.
+CONFIDENCE_WORDS: tuple[tuple[float, str], ...] = ((0.75, "high"), (0.45, "medium"), (0.0, "low"))
+
+
+def confidence_label(score: float) -> str:
+    """``"high"``, ``"medium"`` or ``"low"``: the words for an answer's ``score`` everywhere it is shown."""
+    return next((word for floor, word in CONFIDENCE_WORDS if score >= floor), "low")
+
+
 @dataclass(frozen=True)
 class Document:
     """One source file as text, with the metadata shown in citations."""
@@ -110,6 +120,7 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "score": self.score,
+            "confidence": confidence_label(self.score),
             "abstained": self.abstained,
             "mode": self.mode,
             "message": self.message,
