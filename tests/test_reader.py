@@ -167,7 +167,8 @@ def test_span_in_a_later_window_of_a_long_passage(
 def test_span_in_the_second_passage(tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     passages = [passage_of(0, 280), passage_of(560, 900)]
     start, end = phrase_in(passages[1], "forty thousand visitors")
-    reader, _ = planted_reader(tiny_reader_path, monkeypatch, [Plant(1, start, end, 7.0)])
+    reader, forward = planted_reader(tiny_reader_path, monkeypatch, [Plant(1, start, end, 7.0)])
+    forward.passage_nulls = {0: 6.0}  # the first passage holds no answer
 
     result = reader.read("How many visitors come?", passages)
 
@@ -176,6 +177,22 @@ def test_span_in_the_second_passage(tiny_reader_path: Path, monkeypatch: pytest.
     assert best.text == "forty thousand visitors"
     assert best.start == 560 + start
     assert_exact(best)
+
+
+def test_the_best_ranked_passage_with_an_answer_answers_first(
+    tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lower passage's span with a higher logit stays an alternative: retrieval ranked it lower."""
+    passages = [passage_of(300, 700), passage_of(560, 900)]
+    plants = [Plant(0, *phrase_in(passages[0], "a bakery oven"), 4.0),
+              Plant(1, *phrase_in(passages[1], "forty thousand visitors"), 7.0)]
+    reader, _ = planted_reader(tiny_reader_path, monkeypatch, plants)
+
+    result = reader.read("What is it?", passages)
+
+    assert [answer.text for answer in result.answers[:2]] == ["a bakery oven", "forty thousand visitors"]
+    assert result.answers[0].passage is passages[0]
+    assert result.answers[1].score > result.answers[0].score
 
 
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)])
@@ -192,9 +209,11 @@ def test_scores_compare_across_passages(
 
     result = reader.read("Who or how many?", passages)
 
-    assert [answer.text for answer in result.answers[:2]] == ["forty thousand visitors", "Margaret Olsen"]
-    assert result.answers[0].score == pytest.approx(calibrated(18.0))
-    assert result.answers[1].score == pytest.approx(calibrated(12.0))
+    # The same logits score the same wherever their passage stands; the first passage answers first.
+    scores = {answer.text: answer.score for answer in result.answers}
+    assert scores["forty thousand visitors"] == pytest.approx(calibrated(18.0))
+    assert scores["Margaret Olsen"] == pytest.approx(calibrated(12.0))
+    assert result.answers[0].text == phrases[order[0]]
 
 
 def test_null_score_above_every_span_abstains_but_keeps_the_guesses(
