@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pdfs import pdf_bytes
 
+from docqa import indexing
 from docqa.documents import limits, pdf_format, worker
 from docqa.documents.common import UnreadableFile
 from docqa.documents.loading import parse_file, scan_corpus
@@ -116,3 +117,32 @@ def test_a_worker_that_dies_while_reading_is_reported_for_that_file_and_replaced
         worker.parse_file(files["slow.pdf"])
     killer.join()
     assert worker.parse_file(files["quick.txt"]).text == "Quick words."
+
+
+def test_a_file_found_unusable_is_not_read_again_while_it_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "bomb.pdf").write_bytes(pdf_bomb())
+    (corpus / "notes.txt").write_text("The ferry leaves at noon.\n")
+    store = SQLiteStore(tmp_path / "index")
+    reason = f"page 1 has more than {limits.MAX_PAGE_CHARS:,} characters of text"
+    assert Indexer(store, None, LEXICAL).update(corpus).skipped == {"bomb.pdf": reason}
+    parsed: list[str] = []
+    parse_file = indexing.parse_file
+    monkeypatch.setattr(indexing, "parse_file", lambda file: parsed.append(file.source) or parse_file(file))
+    (corpus / "more.txt").write_text("The bus leaves at one.\n")
+    report = Indexer(store, None, LEXICAL).update(corpus)
+    assert parsed == ["more.txt"] and report.added == ["more.txt"] and report.skipped == {"bomb.pdf": reason}
+
+
+def test_a_timeout_is_not_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "slow.pdf").write_bytes(plain_pdf(pages=3, lines=2000))  # a second or so of pypdf
+    store = SQLiteStore(tmp_path / "index")
+    monkeypatch.setattr(worker, "PARSE_SECONDS", 0.05)
+    assert "took longer" in Indexer(store, None, LEXICAL).update(corpus).skipped["slow.pdf"]
+    monkeypatch.undo()
+    assert Indexer(store, None, LEXICAL).update(corpus).added == ["slow.pdf"]

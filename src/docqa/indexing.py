@@ -33,6 +33,11 @@ STAGES = ("scan", "parse", "chunk", "embed", "write")  # the keys of IndexReport
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
 log = logging.getLogger(__name__)
 
+# Files found unusable in this process, by (suffix, content hash), with why: an unchanged one is
+# skipped again without being read, so a file made to cost time costs it once, not at every update.
+_UNUSABLE: dict[tuple[str, str], str] = {}
+_UNUSABLE_ENTRIES = 4096
+
 
 @dataclass(frozen=True)
 class _Item:
@@ -177,13 +182,15 @@ class Indexer:
         if item.document is not None:
             return item.document
         assert item.file is not None
+        known = _UNUSABLE.get(_key(item))
+        if known is not None:
+            _skip(item, known, skipped, unreadable)
+            return None
         started = time.perf_counter()
         try:
             return parse_file(item.file)
         except UnreadableFile as error:
-            log.warning("skipped %s: %s", item.source, error.reason)
-            skipped[item.source] = error.reason
-            unreadable.add(item.source)
+            _skip(item, error.reason, skipped, unreadable, remember=not error.transient)
             return None
         finally:
             timings["parse"] += time.perf_counter() - started
@@ -213,6 +220,21 @@ def _items(
     assert corpus_dir is not None
     files, skipped = scan_corpus(Path(corpus_dir))
     return {f.source: _Item(f.source, f.content_hash, f.size, file=f) for f in files}, dict(skipped)
+
+
+def _key(item: _Item) -> tuple[str, str]:
+    return (Path(item.source).suffix.lower(), item.content_hash)
+
+
+def _skip(item: _Item, reason: str, skipped: dict[str, str], unreadable: set[str], *, remember: bool = False) -> None:
+    """Report ``item`` as skipped for ``reason``; ``remember`` it for later updates when that cannot change."""
+    log.warning("skipped %s: %s", item.source, reason)
+    skipped[item.source] = reason
+    unreadable.add(item.source)
+    if remember:
+        if len(_UNUSABLE) >= _UNUSABLE_ENTRIES:
+            _UNUSABLE.clear()
+        _UNUSABLE[_key(item)] = reason
 
 
 def _no_progress(fraction: float, description: str) -> None:

@@ -19,10 +19,15 @@ _MAX_CONTROL_SHARE = 0.2
 
 
 class UnreadableFile(DocqaError):
-    """A file in the corpus that cannot be turned into a document; ``reason`` says why."""
+    """A file in the corpus that cannot be turned into a document; ``reason`` says why.
 
-    def __init__(self, reason: str) -> None:
+    ``transient`` when the same bytes may be read another time: the file could not be opened, it
+    changed while read, memory ran out, or reading it was stopped for taking too long.
+    """
+
+    def __init__(self, reason: str, *, transient: bool = False) -> None:
         self.reason = reason
+        self.transient = transient
         super().__init__(reason)
 
 

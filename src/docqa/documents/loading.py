@@ -74,7 +74,8 @@ def parse_file(
         raise
     except Exception as error:  # a parser failing in a way nobody foresaw must not stop the other files
         logger.debug("failed to read %s", path, exc_info=True)
-        raise UnreadableFile(f"cannot be read ({type(error).__name__}: {error})") from error
+        transient = isinstance(error, OSError | MemoryError)
+        raise UnreadableFile(f"cannot be read ({type(error).__name__}: {error})", transient=transient) from error
     if len(text) > max_file_bytes:
         raise UnreadableFile(f"its text is longer than {max_file_bytes:,} characters")
     return Document(
@@ -231,11 +232,14 @@ def _checked_size(path: Path, max_file_bytes: int) -> int:
 
 
 def _read_bytes(path: Path, max_file_bytes: int) -> bytes:
+    """The bytes of the file at ``path``; a failure is ``transient``: the file may be readable again."""
     try:
         _checked_size(path, max_file_bytes)
         return path.read_bytes()
+    except UnreadableFile as error:  # it is no longer the file that was scanned
+        raise UnreadableFile(error.reason, transient=True) from error
     except OSError as error:
-        raise UnreadableFile(f"cannot read the file ({error.strerror or error})") from error
+        raise UnreadableFile(f"cannot read the file ({error.strerror or error})", transient=True) from error
 
 
 def _hashed(path: Path, max_file_bytes: int) -> tuple[str, int]:

@@ -43,14 +43,15 @@ def parse_file(source_file: SourceFile, *, timeout: float | None = None) -> Docu
     """The document in ``source_file``, parsed in the worker process within ``timeout`` seconds.
 
     The same as :func:`docqa.documents.loading.parse_file`, and raises ``UnreadableFile`` for the
-    same reasons, and also for a file that takes longer than ``timeout`` (``PARSE_SECONDS`` when
-    None) or makes the worker stop.
+    same reasons, and also, ``transient``, for a file that takes longer than ``timeout``
+    (``PARSE_SECONDS`` when None) or while which the worker stops.
     """
     return _WORKER.parse(source_file, PARSE_SECONDS if timeout is None else timeout)
 
 
 def serve(requests: Connection, replies: Connection) -> None:
-    """The worker's loop: parse each file received, and send back ("document", ...) or ("unreadable", reason)."""
+    """The worker's loop: parse each file received, and send back ("document", document) or
+    ("unreadable", (reason, transient))."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then stops the worker
     replies.send(_READY)
     while True:
@@ -61,7 +62,7 @@ def serve(requests: Connection, replies: Connection) -> None:
         try:
             reply: tuple[str, object] = ("document", loading.parse_file(source_file))
         except UnreadableFile as error:
-            reply = ("unreadable", error.reason)
+            reply = ("unreadable", (error.reason, error.transient))
         replies.send(reply)
 
 
@@ -91,13 +92,17 @@ class _Worker:
                 self._requests.send(source_file)
                 if not self._replies.poll(timeout):
                     self.stop()
-                    raise UnreadableFile(f"reading it took longer than {timeout:g} s, the limit for one file")
+                    raise UnreadableFile(
+                        f"reading it took longer than {timeout:g} s, the limit for one file", transient=True
+                    )
                 kind, value = self._replies.recv()
             except (EOFError, OSError) as error:
                 code = self.stop()
-                raise UnreadableFile(f"the parser stopped while reading it (exit code {code})") from error
+                reason = f"the parser stopped while reading it (exit code {code})"
+                raise UnreadableFile(reason, transient=True) from error
         if kind == "unreadable":
-            raise UnreadableFile(str(value))
+            reason, transient = value
+            raise UnreadableFile(reason, transient=transient)
         assert isinstance(value, Document)
         return value
 
