@@ -1,4 +1,5 @@
-"""The chat app's formatting, escaping, serving options and actions, without a browser."""
+"""The chat app's page furniture (header, sources panel, documents), serving options, actions and
+the /ask API, without a browser. The chat's turns are tested in test_ui_chat.py."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import gradio as gr
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ui_fakes import ALLOWED_TAGS, HOSTILE, RecordingAssistant, cited_answer, passage, status, tags_in
 
-from docqa.assistant import Assistant, AssistantStatus
+from docqa.assistant import Assistant
 from docqa.errors import DocqaError
-from docqa.schema import Answer, Chunk, Citation, IndexReport, RetrievedPassage
-from docqa.store.base import DocumentInfo
+from docqa.schema import IndexReport, confidence_label
 from docqa.ui.actions import Actions
 from docqa.ui.app import build_app
+from docqa.ui.chat import Chat, ChatSession
 from docqa.ui.render import (
     TARGET_ID,
     answer_targets,
@@ -27,67 +29,19 @@ from docqa.ui.render import (
     document_window,
     escape_text,
     excerpt,
-    format_answer_markdown,
     format_document_html,
+    format_header,
     format_passages_html,
-    format_status,
     highlight,
     target_labels,
 )
 from docqa.ui.serve import auth_from_env, server_address
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
-HOSTILE = 'Hello <script>alert("x")</script> <img src=x onerror="alert(1)"> [link](javascript:alert(2)) $x$'
-ALLOWED_TAGS = {"mark", "b", "small", "div", "span", "p"}
+HEADER_TAGS = ALLOWED_TAGS | {"details", "summary"}
 
 
-def tags_in(markup: str) -> set[str]:
-    return {name.lower() for name in re.findall(r"<\s*/?\s*([A-Za-z][\w-]*)", markup)}
-
-
-def passage(
-    source: str, text: str, start: int = 0, score: float = 0.5, date: str | None = "2021-01-06", title: str = "A title"
-) -> RetrievedPassage:
-    chunk = Chunk(source=source, index=0, text=text, start=start, end=start + len(text), id=1)
-    return RetrievedPassage(chunk, score, title, date, bm25_rank=1, dense_rank=None)
-
-
-def cited_answer(
-    snippet: str, answer: str, *, source: str = "000_a.txt", mode: str = "extractive", message: str = ""
-) -> Answer:
-    """An answer whose span ``answer`` sits inside ``snippet``, at document offset 100 + its position."""
-    offset = 100
-    start = offset + snippet.index(answer)
-    citation = Citation(source, "A title", "2021-01-06", start, start + len(answer), snippet, offset)
-    return Answer(
-        question="q?",
-        text=answer,
-        score=0.83,
-        abstained=False,
-        mode=mode,  # type: ignore[arg-type]
-        citations=[citation],
-        passages=[passage(source, snippet, start=offset)],
-        message=message,
-    )
-
-
-def status(**changes: Any) -> AssistantStatus:
-    values: dict[str, Any] = dict(
-        embedding_model="emb",
-        reader_model="reader",
-        embedder_loaded=True,
-        reader_loaded=True,
-        mode="extractive",
-        retrieval="hybrid",
-        documents=3,
-        passages=22,
-        problems=[],
-        indexing=False,
-    )
-    return AssistantStatus(**(values | changes))
-
-
-# ----- escaping and formatting ---------------------------------------------------------------
+# ----- escaping and highlighting -------------------------------------------------------------
 
 
 def test_escape_text_leaves_no_markup_and_round_trips() -> None:
@@ -111,62 +65,34 @@ def test_highlight_marks_the_span_and_clips_offsets() -> None:
     assert highlight("x  \n y", 0, 1, one_line=True) == "<mark>x</mark> y"
 
 
-def test_extractive_answer_shows_answer_confidence_source_and_highlighted_snippet() -> None:
-    answer = cited_answer("Staff had to leave the Cannon building at once.", "the Cannon building")
-    reply = format_answer_markdown(answer)
-    assert reply.startswith("**the Cannon building**")
-    assert "83%" in reply
-    assert "leave <mark>the Cannon building</mark> at once" in reply
-    assert "000_a.txt" in html.unescape(reply) and "2021-01-06" in html.unescape(reply)
+def test_excerpt_cuts_at_a_word() -> None:
+    assert excerpt("one  two\nthree", limit=100) == "one two three"
+    assert excerpt("alpha beta gamma", limit=12) == "alpha beta\u2026"
 
 
-def test_hostile_document_text_cannot_inject_markup_into_a_reply() -> None:
-    snippet = f"{HOSTILE} The answer is 42."
-    for answer in (cited_answer(snippet, "42"), cited_answer(snippet, HOSTILE, message=HOSTILE)):
-        reply = format_answer_markdown(answer)
-        assert tags_in(reply) <= ALLOWED_TAGS, reply
-        assert "onerror=" not in reply and "javascript:" not in reply
-    abstained = Answer("q?", "", 0.0, True, "extractive", passages=[passage("evil.txt", HOSTILE)])
-    assert tags_in(format_answer_markdown(abstained)) <= ALLOWED_TAGS
+# ----- the sources panel ---------------------------------------------------------------------
 
 
-def test_abstention_says_so_and_lists_the_closest_passages() -> None:
-    passages = [passage(f"{n}.txt", f"Passage number {n}. " * 40) for n in range(5)]
-    answer = Answer("q?", "", 0.0, True, "extractive", passages=passages, message="Not found, closest shown.")
-    reply = html.unescape(format_answer_markdown(answer))
-    assert "do not seem to contain the answer" in reply
-    assert "Not found, closest shown." in reply
-    assert [f"{n}.txt" in reply for n in range(5)] == [True, True, True, False, False]
-    assert "\u2026" in reply  # long passages are cut
-
-
-def test_sentence_mode_says_it_shows_the_best_sentence_and_why() -> None:
-    explained = cited_answer(
-        "The whole sentence.",
-        "The whole sentence.",
-        mode="sentence",
-        message="No reader model is loaded (the reader model is set to 'none').",
-    )
-    reply = format_answer_markdown(explained)
-    assert "Best-matching sentence" in reply and "set to &#39;none&#39;" in reply
-
-
-def test_sources_panel_offers_answer_then_passages() -> None:
+def test_sources_panel_offers_the_citations_then_the_passages() -> None:
     answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
-    answer.passages.append(passage("001_b.txt", "Another passage.", start=7))
+    answer.passages.append(passage("001_b.txt", "Another passage.", start=7, title="B title", date=None))
     targets = answer_targets(answer)
     assert [t["kind"] for t in targets] == ["answer", "passage", "passage"]
-    assert targets[2] == {"source": "001_b.txt", "start": 7, "end": 23, "kind": "passage"}
+    assert targets[2] == {"source": "001_b.txt", "start": 7, "end": 23, "kind": "passage", "title": "B title",
+                          "date": None}  # fmt: skip
+    assert (targets[0]["title"], targets[0]["date"]) == ("A title", "2021-01-06")
     labels = target_labels(answer)
-    assert len(set(labels)) == len(labels) == 3 and labels[0].startswith("Answer")
+    assert len(set(labels)) == len(labels) == 3
+    assert labels[0] == "[1] A title" and labels[2] == "Passage 2: B title"
 
 
-def test_passages_html_shows_scores_highlights_the_answer_and_escapes() -> None:
+def test_passages_show_how_they_were_found_not_raw_scores_and_escape() -> None:
     answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
-    answer.passages.append(passage("evil.txt", HOSTILE, start=500))
+    answer.passages.append(passage("evil.txt", HOSTILE, start=500, score=12.3456))
     shown = format_passages_html(answer)
     assert "<mark>the Cannon building</mark>" in shown
-    assert "score 0.5000" in shown and "BM25 #1" in shown
+    assert "found by BM25 #1" in shown and "A title" in shown and "2021-01-06" in html.unescape(shown)
+    assert "12.3" not in shown and "0.5000" not in shown
     assert "<script" not in shown and "<img" not in shown
 
 
@@ -174,9 +100,9 @@ def test_document_view_marks_the_target_for_scrolling() -> None:
     text = f"{HOSTILE}\n\nThe answer is 42 here."
     start = text.index("42")
     target = {"source": "x.txt", "start": start, "end": start + 2, "kind": "answer"}
-    shown = format_document_html(target, text, title="A <b>title</b>", date="2021-01-06")
+    shown = format_document_html(target, text, title="A <b>title</b>", date="2021-01-06", location="p. 3")
     assert f'<mark id="{TARGET_ID}" class="docqa-answer">42</mark>' in shown
-    assert "A &lt;b&gt;title" in shown and "x.txt \u00b7 2021-01-06" in html.unescape(shown)
+    assert "A &lt;b&gt;title" in shown and "x.txt \u00b7 2021-01-06 \u00b7 p. 3" in html.unescape(shown)
     assert "<script" not in shown and "<img" not in shown
 
 
@@ -187,27 +113,34 @@ def test_a_long_document_is_shown_around_its_target() -> None:
     assert document_window("x" * 10_000, 5, 10, limit=1000) == (0, 1000)
 
 
-def test_excerpt_cuts_at_a_word() -> None:
-    assert excerpt("one  two\nthree", limit=100) == "one two three"
-    assert excerpt("alpha beta gamma", limit=12) == "alpha beta\u2026"
+# ----- the header ----------------------------------------------------------------------------
 
 
-def test_status_line_names_models_mode_and_index_size() -> None:
-    line = format_status(status())
-    assert "**reader**" in line and "hybrid search" in line and "**3** documents" in line
-    lexical = format_status(
-        status(
-            reader_loaded=False,
-            reader_model="none",
-            embedder_loaded=False,
-            embedding_model="none",
-            retrieval="bm25",
-            indexing=True,
-        )
+def test_the_header_is_one_compact_badge_with_the_how_to_on_demand() -> None:
+    problem = "could not load the reader model 'r' (not in the cache). Fix: pass a local folder " + "x" * 300
+    lexical = format_header(status(reader_loaded=False, embedder_loaded=False, problems=[problem], indexing=True))
+    visible, _, hidden = (html.unescape(part) for part in lexical.partition("<details"))
+    assert "Lexical mode: no models loaded" in visible and "3 documents" in visible and "re-indexing" in visible
+    assert "could not load" not in visible and len(visible) < 600
+    assert "How to load the models" in hidden and problem in hidden
+    assert 'data-action="documents"' in visible
+    assert tags_in(lexical) <= HEADER_TAGS
+    exact = html.unescape(format_header(status()))
+    assert "Exact answers \u00b7 hybrid search" in exact and "<b>reader</b> loaded" in exact
+    assert "Exact answers \u00b7 BM25 search" in html.unescape(
+        format_header(status(embedder_loaded=False, retrieval="bm25"))
     )
-    assert "best-matching sentences" in lexical and "BM25" in lexical and "re-indexing" in lexical
-    failed = format_status(status(reader_loaded=False, problems=["could not load the reader model 'r'"]))
-    assert "did not load" in failed and "\u26a0 could not load the reader model &#39;r&#39;</summary>" in failed
+    chosen = html.unescape(format_header(status(reader_loaded=False, reader_model="none", documents=1)))
+    assert "Lexical mode: no reader model" in chosen and "1 document<" in chosen
+    assert "set to 'none'" in chosen
+
+
+def test_confidence_has_the_same_words_everywhere() -> None:
+    assert [confidence_label(score) for score in (0.0, 0.44, 0.45, 0.74, 0.75, 1.0)] == [
+        "low", "low", "medium", "medium", "high", "high",
+    ]  # fmt: skip
+    answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
+    assert answer.to_dict()["confidence"] == "high" == confidence_label(answer.score)
 
 
 def test_index_report_is_described() -> None:
@@ -236,69 +169,19 @@ def test_login_comes_from_both_variables_or_neither() -> None:
         auth_from_env({"DOCQA_AUTH_USERNAME": "ann"})
 
 
-# ----- actions -------------------------------------------------------------------------------
-
-
-class RecordingAssistant:
-    """Answers every question with the same span and remembers what it was asked."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def ask(self, question: str, history: Any = None, **options: Any) -> Answer:
-        if not question.strip():
-            raise DocqaError("the question is empty")
-        self.calls.append({"question": question, "history": list(history or []), **options})
-        answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
-        answer.question = question
-        return answer
-
-    def status(self) -> AssistantStatus:
-        return status()
-
-    def documents(self) -> list[DocumentInfo]:
-        return [DocumentInfo("000_a.txt", "A title", "2021-01-06", 1)]
-
-    def document_text(self, source: str) -> str:
-        return " " * 100 + "Staff had to leave the Cannon building."
-
-
-def test_follow_up_questions_carry_the_conversation() -> None:
-    assistant = RecordingAssistant()
-    actions = Actions(assistant)  # type: ignore[arg-type]
-    first = actions.ask("Which building?", [{"role": "user", "content": "Which building?"}], [])
-    assert first.turns == [("Which building?", "the Cannon building")]
-    assert first.chat[-1]["role"] == "assistant"
-    assert "<mark>the Cannon building</mark>" in first.chat[-1]["content"]
-    assert 'id="docqa-target"' in first.document_html and first.targets[0]["kind"] == "answer"
-    second = actions.ask(
-        "Who ordered it?", first.chat, first.turns, top_k=3, retrieval="bm25", confidence_threshold=0.5
-    )
-    assert assistant.calls[1] == {
-        "question": "Who ordered it?",
-        "history": [("Which building?", "the Cannon building")],
-        "top_k": 3,
-        "retrieval": "bm25",
-        "confidence_threshold": 0.5,
-    }
-    assert len(second.turns) == 2 and len(second.chat) == 3
-    actions.ask("And then?", second.chat, second.turns, retrieval="no such mode")
-    assert assistant.calls[2]["retrieval"] is None  # the configured default
-
-
-def test_a_refused_question_becomes_a_chat_message() -> None:
-    actions = Actions(RecordingAssistant())  # type: ignore[arg-type]
-    reply = actions.ask("  ", [], [("q", "a")])
-    assert "the question is empty" in reply.chat[-1]["content"] and reply.turns == [("q", "a")]
+# ----- the /ask API --------------------------------------------------------------------------
 
 
 def test_api_ask_returns_the_answer_as_data() -> None:
     assistant = RecordingAssistant()
     actions = Actions(assistant)  # type: ignore[arg-type]
-    data = actions.api_ask("Which building?", [["Earlier?", "Yes"]], 2, "dense", 0.1)
+    data = actions.api_ask("Which building?", [["Earlier?", "Yes"]], 2, "dense", 0.1, ["000_a.txt"])
     assert data["answer"] == "the Cannon building" and data["citations"][0]["source"] == "000_a.txt"
+    assert data["confidence"] == "high"
     assert assistant.calls[0]["history"] == [("Earlier?", "Yes")]
-    assert assistant.calls[0]["retrieval"] == "dense"
+    assert assistant.calls[0]["retrieval"] == "dense" and assistant.calls[0]["sources"] == ["000_a.txt"]
+    actions.api_ask("Which building?", sources=[])
+    assert assistant.calls[1]["sources"] is None  # none chosen: every document
     with pytest.raises(gr.Error, match="the question is empty"):
         actions.api_ask(" ")
 
@@ -321,6 +204,9 @@ BAD_OPTIONS = [
     ({"history": [["Earlier?", "x" * 10_001]]}, "a text of 10001 characters"),
     ({"retrieval": "fuzzy"}, "retrieval must be one of hybrid, bm25, dense, not 'fuzzy'"),
     ({"retrieval": 7}, "retrieval must be one of"),
+    ({"sources": "000_a.txt"}, "sources must be a list of document paths"),
+    ({"sources": [1]}, "sources must be a list of document paths"),
+    ({"sources": ["x.txt"] * 1001}, "name at most 1000"),
 ]
 
 
@@ -365,6 +251,27 @@ def lexical_assistant(tmp_path: Path) -> Assistant:
     return assistant
 
 
+def test_a_question_can_be_limited_to_some_documents(lexical_assistant: Assistant) -> None:
+    actions = Actions(lexical_assistant)
+    question = "Which building did Capitol Police order Congressional staff to leave?"
+    everywhere = actions.api_ask(question)
+    own = everywhere["citations"][0]["source"]
+    others = [d.source for d in lexical_assistant.documents() if d.source != own]
+    limited = actions.api_ask(question, sources=others)
+    assert {p["source"] for p in limited["passages"]} <= set(others) and limited["passages"]
+    assert all(c["source"] in others for c in limited["citations"])
+    answer = lexical_assistant.ask(question, sources=[own])
+    assert {p.chunk.source for p in answer.passages} == {own}
+    nothing = lexical_assistant.ask(question, sources=["not-indexed.txt"])
+    assert nothing.abstained and not nothing.passages and "chosen documents" in nothing.message
+
+
+def test_dense_search_cannot_be_chosen_without_an_embedder(lexical_assistant: Assistant) -> None:
+    app = build_app(lexical_assistant)
+    [radio] = [block for block in app.blocks.values() if getattr(block, "elem_id", None) == "docqa-retrieval"]
+    assert radio.value == "bm25" and radio.interactive is False and "embedding model" in radio.info
+
+
 def test_upload_makes_a_document_answerable_and_delete_removes_it(lexical_assistant: Assistant, tmp_path: Path) -> None:
     actions = Actions(lexical_assistant)
     upload = tmp_path / "zebra facts.txt"
@@ -373,11 +280,13 @@ def test_upload_makes_a_document_answerable_and_delete_removes_it(lexical_assist
     message = html.unescape(actions.upload([str(upload)], lambda done, text: steps.append((done, text))))
     assert "Added zebra facts.txt" in message and "1 added" in message
     assert steps and steps[-1][0] == 1.0
-    assert [actions.document_rows()[-1][i] for i in (0, 3)] == ["zebra facts.txt", 1]
-    reply = actions.ask("When was the zebra crossing on Quokka Lane painted?", [], [])
+    assert [actions.document_rows()[-1][i] for i in (3, 2)] == ["zebra facts.txt", 1]
+    chat, session = Chat(lexical_assistant), ChatSession()
+    _, turn = chat.take(session, "When was the zebra crossing on Quokka Lane painted?")
+    reply = chat.answer(session, turn)
     assert reply.answer is not None and reply.answer.citations[0].source == "zebra facts.txt"
-    assert tags_in(reply.chat[-1]["content"]) <= ALLOWED_TAGS
-    assert "<img" not in reply.document_html
+    assert tags_in(reply.log["html"]) <= ALLOWED_TAGS
+    assert "<img" not in reply.sources.document_html and "zebra crossing" in reply.sources.document_html
     message = html.unescape(actions.delete("zebra facts.txt", lambda done, text: None))
     assert "1 removed" in message and "zebra facts.txt" not in actions.document_sources()
     assert not (lexical_assistant.settings.corpus_dir / "zebra facts.txt").exists()
@@ -420,5 +329,9 @@ def test_a_short_standalone_question_is_never_answered_from_the_previous_turns_d
             assert reply["passages"][0]["source"] == own, reply["question"]
             assert [citation["source"] for citation in reply["citations"]] in ([own], []), reply["question"]
             previous = reply
-        chat = actions.ask("Where is Varnak0042?", [], [(first["question"], first["answer"])])
-        assert chat.answer is not None and chat.answer.citations[0].source == "doc0042.txt"
+        chat, session = Chat(assistant), ChatSession()
+        for question in (first["question"], "Where is Varnak0042?"):
+            _, turn = chat.take(session, question)
+            reply = chat.answer(session, turn)
+        assert session.history(turn) == [(first["question"], first["answer"])]
+        assert reply.answer is not None and reply.answer.citations[0].source == "doc0042.txt"

@@ -1,4 +1,4 @@
-"""The chat app's page: its layout, styles and scripts, and the wiring of its events to :class:`Actions`."""
+"""The chat app's page: its layout, and the wiring of its events to :class:`Chat` and :class:`Actions`."""
 
 from __future__ import annotations
 
@@ -8,75 +8,56 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from docqa.assistant import MAX_QUESTION_CHARS
-from docqa.config import Settings
 from docqa.corpus import MAX_FILES_PER_UPLOAD
 from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES
 from docqa.schema import RETRIEVAL_MODES
-from docqa.ui.actions import Actions, Chat, Turns
-from docqa.ui.render import DOCUMENT_PLACEHOLDER, TARGET_ID, Target, escape_text
+from docqa.ui.actions import Actions
+from docqa.ui.assets import (
+    CHAT_JS,
+    CONFIRM_DELETE_JS,
+    CSS,
+    DOCUMENT_JS,
+    EXPORT_JS,
+    HEADER_JS,
+    LOG_TEMPLATE,
+    PHONE_JS,
+)
+from docqa.ui.chat import Chat, ChatSession, Sources
+from docqa.ui.render import DOCUMENT_PLACEHOLDER, format_documents_html, short_title
+from docqa.ui.turns import welcome_html
 
 if TYPE_CHECKING:
     from docqa.assistant import Assistant
 
-CSS = """
-.docqa-title h1 { margin-bottom: 0; }
-.docqa-status { font-size: 0.9em; opacity: 0.85; }
-.docqa-doc { position: relative; max-height: 460px; overflow-y: auto; white-space: pre-wrap;
-  line-height: 1.55; padding: 0.75em 1em; border: 1px solid var(--border-color-primary);
-  border-radius: var(--radius-lg); background: var(--background-fill-secondary); }
-.docqa-doc-head { font-weight: 600; margin-bottom: 0.4em; }
-.docqa-doc-source, .docqa-score { font-weight: 400; opacity: 0.7; font-size: 0.9em; margin-left: 0.5em; }
-.docqa-passage { border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg);
-  padding: 0.5em 0.75em; margin-bottom: 0.6em; }
-.docqa-passage-text { white-space: pre-wrap; font-size: 0.92em; line-height: 1.45; }
-.docqa-rank { display: inline-block; min-width: 1.5em; text-align: center; border-radius: 999px;
-  background: var(--color-accent-soft); font-weight: 600; }
-.docqa-empty, .docqa-cut { opacity: 0.7; font-style: italic; }
-mark { background: #fde68a; color: inherit; padding: 0 0.1em; border-radius: 3px; }
-mark.docqa-passage-span { background: #dbeafe; }
-"""
-
-# Keeps the highlighted span of the document view in sight whenever the view changes.
-SCROLL_TO_TARGET_JS = f"""
-const reveal = () => {{
-  const box = element.querySelector('.docqa-doc');
-  const target = element.querySelector('#{TARGET_ID}');
-  if (box && target) {{ box.scrollTop = Math.max(0, target.offsetTop - box.clientHeight / 3); }}
-}};
-reveal();
-watch('value', reveal);
-"""
-
-# Asks before deleting; a cancelled deletion sends "" (nothing chosen sends null).
-CONFIRM_DELETE_JS = "(source) => !source ? null : confirm(`Delete ${source} from the corpus?`) ? source : ''"
-
-WELCOME = (
-    "Ask about the documents in the index. Answers are quoted from the text, with the file they come "
-    "from; follow-up questions may refer to earlier answers."
-)
+__all__ = ["CSS", "build_app", "theme"]
 
 # Event handlers the page uses, kept out of the public API (which has only /ask).
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+DENSE_NEEDS = "Hybrid and dense search need the embedding model and the vectors it made for the index"
 
 
 @dataclass
 class ChatView:
-    chatbot: gr.Chatbot
+    log: gr.HTML
     question: gr.Textbox
     ask_button: gr.Button
+    within: gr.Dropdown
     new_chat: gr.Button
+    export: gr.Button
     top_k: gr.Slider
     threshold: gr.Slider
     retrieval: gr.Radio
+    sources_box: gr.Accordion
     choice: gr.Radio
     document: gr.HTML
     passages: gr.HTML
+    session: gr.State  # the conversation, kept on the server (ChatSession)
 
 
 @dataclass
 class DocumentsView:
     tab: gr.Tab
-    table: gr.Dataframe
+    table: gr.HTML
     uploads: gr.File
     add_button: gr.Button
     to_delete: gr.Dropdown
@@ -87,58 +68,96 @@ class DocumentsView:
 
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The interface: Chat (with sources and settings) and Documents tabs, plus the ``/ask`` API."""
-    actions = Actions(assistant)
+    actions, chat = Actions(assistant), Chat(assistant)
     with gr.Blocks(title="docqa \u2014 ask your documents", analytics_enabled=False) as app:
-        gr.Markdown("# docqa \u2014 ask your documents", elem_classes="docqa-title")
-        status = gr.Markdown(actions.status_markdown(), elem_classes="docqa-status", elem_id="docqa-status")
+        header = gr.HTML(actions.header_html(), elem_id="docqa-header", js_on_load=HEADER_JS)
         with gr.Tabs():
-            chat = _chat_tab(assistant.settings)
+            view = _chat_tab(assistant, chat)
             documents = _documents_tab(actions)
-        _wire_chat(actions, chat, status)
-        _wire_documents(actions, documents, status)
-        app.load(lambda: _refresh_documents(actions), None, _listing(documents, status), queue=False, **PRIVATE)
-        gr.Timer(5).tick(actions.status_markdown, None, status, queue=False, show_progress="hidden", **PRIVATE)
+        _wire_chat(chat, view)
+        _wire_documents(actions, documents, view, header)
+        app.load(lambda: _refresh_documents(actions), None, _listing(documents, view, header), **PRIVATE)
+        app.load(chat.welcome, view.session, view.log, **PRIVATE)  # examples of the index as it is now
+        app.load(None, js=PHONE_JS, **PRIVATE)
+        _keep_current(app, actions, header, view.retrieval)
         gr.api(actions.api_ask, api_name="ask")
     return app
 
 
-def _chat_tab(settings: Settings) -> ChatView:
-    with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
-        with gr.Column(scale=3):
-            chatbot = gr.Chatbot(
-                label="Conversation",
-                show_label=False,
-                elem_id="docqa-chat",
-                height=520,
-                sanitize_html=True,
-                latex_delimiters=[],
-                allow_tags=False,
-                feedback_options=None,
-                buttons=[],
-                placeholder=WELCOME,
-            )
-            with gr.Row():
+def _keep_current(app: gr.Blocks, actions: Actions, header: gr.HTML, retrieval: gr.Radio) -> None:
+    """Every few seconds, the header and the search methods follow the assistant (models load and the
+    index updates in the background); each is sent only when it changed, so an open how-to stays open
+    and a chosen search method stays chosen."""
+    shown = gr.State(None)
+
+    def current() -> tuple[str, bool]:
+        return actions.header_html(), dense_available(actions.assistant)
+
+    def first() -> tuple[str, Any, tuple[str, bool]]:
+        now = current()
+        return now[0], gr.Radio(**_retrieval_choices(actions.assistant)), now
+
+    def refresh(last: tuple[str, bool] | None) -> tuple[Any, Any, tuple[str, bool]]:
+        now = current()
+        if last is None:
+            return first()
+        header_html = gr.skip() if now[0] == last[0] else now[0]
+        methods = gr.skip() if now[1] == last[1] else gr.Radio(**_retrieval_choices(actions.assistant))
+        return header_html, methods, now
+
+    outputs = [header, retrieval, shown]
+    app.load(first, None, outputs, queue=False, **PRIVATE)
+    gr.Timer(5).tick(refresh, shown, outputs, queue=False, show_progress="hidden", **PRIVATE)
+
+
+def dense_available(assistant: Assistant) -> bool:
+    """Whether hybrid and dense search can run: the embedder is loaded and the index holds its vectors."""
+    return assistant.status().embedder_loaded and assistant.store.has_vectors()
+
+
+def _chat_tab(assistant: Assistant, chat: Chat) -> ChatView:
+    first = {"n": 0, "html": welcome_html(len(assistant.documents()), chat.examples()), "reset": True}
+    with gr.Tab("Chat", id="chat", elem_id="docqa-chat-tab"), gr.Row(equal_height=False):
+        session = gr.State(ChatSession())  # inside the tab: any other child of the tabs shows as a tab
+        with gr.Column(scale=3, min_width=320):
+            log = gr.HTML(first, html_template=LOG_TEMPLATE, js_on_load=CHAT_JS, elem_id="docqa-chat")
+            with gr.Row(elem_id="docqa-ask-row"):
                 question = gr.Textbox(
                     placeholder="Ask a question about the documents\u2026",
                     show_label=False,
                     scale=5,
+                    min_width=200,
                     elem_id="docqa-question",
                     autofocus=True,
                     max_length=MAX_QUESTION_CHARS,
                 )
-                ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="docqa-ask")
-            new_chat = gr.Button("New conversation", size="sm", elem_id="docqa-new-chat")
-            top_k, threshold, retrieval = _settings_panel(settings)
-        with gr.Column(scale=2):
-            gr.Markdown("### Sources")
-            choice = gr.Radio([], label="Show in its document", elem_id="docqa-source-choice")
-            document = gr.HTML(DOCUMENT_PLACEHOLDER, elem_id="docqa-document", js_on_load=SCROLL_TO_TARGET_JS)
+                ask_button = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="docqa-ask")
+            within = gr.Dropdown(
+                _document_choices(assistant),
+                value=[],
+                multiselect=True,
+                label="Search only in",
+                info="Leave empty to search every document.",
+                elem_id="docqa-within",
+            )
+            with gr.Row():
+                new_chat = gr.Button("New conversation", size="sm", elem_id="docqa-new-chat")
+                export = gr.Button("Export as Markdown", size="sm", elem_id="docqa-export")
+            top_k, threshold, retrieval = _settings_panel(assistant)
+        sources_column = gr.Column(scale=2, min_width=320)
+        with sources_column, gr.Accordion("Sources", open=True, elem_id="docqa-sources") as sources_box:
+            choice = gr.Radio([], label="Show in its document", visible=False, elem_id="docqa-source-choice")
+            document = gr.HTML(DOCUMENT_PLACEHOLDER, elem_id="docqa-document", js_on_load=DOCUMENT_JS)
             with gr.Accordion("Retrieved passages", open=False, elem_id="docqa-passages-box"):
                 passages = gr.HTML("", elem_id="docqa-passages", js_on_load=None)
-    return ChatView(chatbot, question, ask_button, new_chat, top_k, threshold, retrieval, choice, document, passages)
+    return ChatView(
+        log, question, ask_button, within, new_chat, export, top_k, threshold, retrieval, sources_box, choice,
+        document, passages, session,
+    )  # fmt: skip
 
 
-def _settings_panel(settings: Settings) -> tuple[gr.Slider, gr.Slider, gr.Radio]:
+def _settings_panel(assistant: Assistant) -> tuple[gr.Slider, gr.Slider, gr.Radio]:
+    settings = assistant.settings
     with gr.Accordion("Settings", open=False, elem_id="docqa-settings"):
         top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages to read (top-k)")
         threshold = gr.Slider(
@@ -150,28 +169,28 @@ def _settings_panel(settings: Settings) -> tuple[gr.Slider, gr.Slider, gr.Radio]
             info="Below it, the assistant says that it did not find the answer.",
         )
         retrieval = gr.Radio(
-            list(RETRIEVAL_MODES),
-            value=settings.retrieval,
-            label="Retrieval",
-            info="Hybrid and dense need the embedding model; without it, BM25 is used.",
+            list(RETRIEVAL_MODES), **_retrieval_choices(assistant), label="Search", elem_id="docqa-retrieval"
         )
     return top_k, threshold, retrieval
 
 
+def _retrieval_choices(assistant: Assistant) -> dict[str, Any]:
+    """The search methods, fixed to BM25, saying why, when there are no vectors to search."""
+    if dense_available(assistant):
+        return {"value": assistant.settings.retrieval, "interactive": True, "info": DENSE_NEEDS + "."}
+    info = f"BM25 only for now: {DENSE_NEEDS[0].lower()}{DENSE_NEEDS[1:]}, which are not loaded."
+    return {"value": "bm25", "interactive": False, "info": info}
+
+
+def _document_choices(assistant: Assistant) -> list[tuple[str, str]]:
+    return [(f"{short_title(d.title, d.source)} \u00b7 {d.source}", d.source) for d in assistant.documents()]
+
+
 def _documents_tab(actions: Actions) -> DocumentsView:
-    with gr.Tab("Documents", id="documents") as tab:
-        table = gr.Dataframe(
-            actions.document_rows(),
-            headers=["File", "Title", "Date", "Passages"],
-            datatype=["str", "str", "str", "number"],
-            interactive=False,
-            label="Indexed documents",
-            elem_id="docqa-documents",
-            wrap=True,
-            column_widths=["24%", "56%", "12%", "8%"],
-        )
+    with gr.Tab("Documents", id="documents", elem_id="docqa-documents-tab") as tab:
+        table = gr.HTML(format_documents_html(actions.document_rows()), elem_id="docqa-documents", js_on_load=None)
         with gr.Row(equal_height=False):
-            with gr.Column():
+            with gr.Column(min_width=280):
                 uploads = gr.File(
                     file_count="multiple",
                     file_types=list(SUFFIXES),
@@ -180,7 +199,7 @@ def _documents_tab(actions: Actions) -> DocumentsView:
                     f"files of at most {MAX_FILE_BYTES // 2**20} MB)",
                 )
                 add_button = gr.Button("Add to the index", variant="primary", elem_id="docqa-add")
-            with gr.Column():
+            with gr.Column(min_width=280):
                 to_delete = gr.Dropdown(
                     actions.document_sources(), value=None, label="Document", elem_id="docqa-delete-choice"
                 )
@@ -190,59 +209,77 @@ def _documents_tab(actions: Actions) -> DocumentsView:
     return DocumentsView(tab, table, uploads, add_button, to_delete, delete_button, rebuild_button, message)
 
 
-def _wire_chat(actions: Actions, view: ChatView, status: gr.Markdown) -> None:
-    turns, targets, pending = gr.State([]), gr.State([]), gr.State("")
+def _sources_outputs(sources: Sources) -> tuple[Any, str, str]:
+    """The sources panel's radio (shown only when there is something to show), document and passages."""
+    choices = [(label, number) for number, label in enumerate(sources.labels)]
+    radio = gr.Radio(choices=choices, value=sources.selected, visible=bool(choices))
+    return radio, sources.document_html, sources.passages_html
 
-    def take_question(text: str, chat: Chat) -> tuple[str, Chat, str]:
-        if not text.strip():
-            return "", chat, ""
-        return "", [*chat, {"role": "user", "content": escape_text(text)}], text
 
-    def answer_pending(text: str, chat: Chat, history: Turns, k: float, mode: str, minimum: float) -> tuple:
-        if not text:
-            return chat, history, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        reply = actions.ask(text, chat, history, top_k=int(k), retrieval=mode, confidence_threshold=minimum)
-        choices = [(label, number) for number, label in enumerate(reply.labels)]
-        return (
-            reply.chat,
-            reply.turns,
-            gr.Radio(choices=choices, value=0 if choices else None),
-            reply.targets,
-            reply.document_html,
-            reply.passages_html,
-            actions.status_markdown(),
-        )
+def _wire_chat(chat: Chat, view: ChatView) -> None:
+    session, pending, in_view = view.session, gr.State(None), gr.State(None)  # in_view: the turn the panel shows
+    skip = gr.skip
 
-    def show_choice(number: int | None, shown: list[Target]) -> str:
-        if number is None or not 0 <= number < len(shown):
-            return DOCUMENT_PLACEHOLDER
-        return actions.document_html(shown[number])
+    def take_question(text: str, state: ChatSession) -> tuple:
+        update, number = chat.take(state, text)
+        return "", update or skip(), number, state
 
-    def clear() -> tuple:
-        return [], [], "", gr.Radio(choices=[], value=None), [], DOCUMENT_PLACEHOLDER, ""
+    def take_example(state: ChatSession, event: gr.EventData) -> tuple:
+        update, number = chat.take(state, str(getattr(event, "question", "")))
+        return update or skip(), number, state
 
-    inputs = [pending, view.chatbot, turns, view.top_k, view.retrieval, view.threshold]
-    outputs = [view.chatbot, turns, view.choice, targets, view.document, view.passages, status]
+    def answer_pending(number: int | None, state: ChatSession, k: float, mode: str, minimum: float, only: Any) -> tuple:
+        if number is None:
+            return (skip(),) * 7
+        reply = chat.answer(state, number, top_k=int(k), retrieval=mode, confidence_threshold=minimum, sources=only)
+        return reply.log, None, state, number, *_sources_outputs(reply.sources)
+
+    def act(state: ChatSession, event: gr.EventData) -> tuple:
+        action, turn = getattr(event, "action", ""), getattr(event, "turn", None)
+        if action == "vote":
+            message = chat.vote(state, turn, getattr(event, "value", ""))
+            (gr.Info if message.startswith("Thank") else gr.Warning)(message, duration=3)
+        opened = chat.open(state, turn, getattr(event, "index", None)) if action == "cite" else None
+        if opened is None:
+            return (skip(),) * 5
+        return turn, *_sources_outputs(opened), gr.Accordion(open=True)
+
+    def show_choice(index: int | None, state: ChatSession, turn: int | None) -> str:
+        opened = chat.open(state, turn, index)
+        return opened.document_html if opened else DOCUMENT_PLACEHOLDER
+
+    def clear(state: ChatSession) -> tuple:
+        return chat.clear(state), None, state, None, *_sources_outputs(Sources.empty())
+
+    asking = [view.top_k, view.retrieval, view.threshold, view.within]
+    shown = [view.log, pending, session, in_view, view.choice, view.document, view.passages]
     for trigger in (view.question.submit, view.ask_button.click):
         trigger(
-            take_question, [view.question, view.chatbot], [view.question, view.chatbot, pending], queue=False, **PRIVATE
-        ).then(answer_pending, inputs, outputs, **PRIVATE)
-    view.choice.input(show_choice, [view.choice, targets], view.document, **PRIVATE)
-    cleared = [view.chatbot, turns, pending, view.choice, targets, view.document, view.passages]
-    view.new_chat.click(clear, None, cleared, queue=False, **PRIVATE)
-    view.chatbot.clear(clear, None, cleared, queue=False, **PRIVATE)
+            take_question, [view.question, session], [view.question, view.log, pending, session], queue=False, **PRIVATE
+        ).then(answer_pending, [pending, session, *asking], shown, **PRIVATE)
+    view.log.submit(take_example, session, [view.log, pending, session], queue=False, **PRIVATE).then(
+        answer_pending, [pending, session, *asking], shown, **PRIVATE
+    )
+    panel = [in_view, view.choice, view.document, view.passages, view.sources_box]
+    view.log.select(act, session, panel, **PRIVATE)
+    view.choice.input(show_choice, [view.choice, session, in_view], view.document, **PRIVATE)
+    view.new_chat.click(clear, session, shown, queue=False, **PRIVATE)
+    view.export.click(None, js=EXPORT_JS, **PRIVATE)
 
 
-def _listing(view: DocumentsView, status: gr.Markdown) -> list[gr.components.Component]:
-    return [view.table, view.to_delete, status]
+def _listing(view: DocumentsView, chat: ChatView, header: gr.HTML) -> list[gr.components.Component]:
+    """What shows the indexed documents: the table, the deletion choice, the chat's filter, the header."""
+    return [view.table, view.to_delete, chat.within, header]
 
 
 def _refresh_documents(actions: Actions) -> tuple:
+    assistant = actions.assistant
     sources = gr.Dropdown(choices=actions.document_sources(), value=None)
-    return actions.document_rows(), sources, actions.status_markdown()
+    within = gr.Dropdown(choices=_document_choices(assistant))
+    return format_documents_html(actions.document_rows()), sources, within, actions.header_html()
 
 
-def _wire_documents(actions: Actions, view: DocumentsView, status: gr.Markdown) -> None:
+def _wire_documents(actions: Actions, view: DocumentsView, chat: ChatView, header: gr.HTML) -> None:
     ui_progress = gr.Progress()  # marks the parameter; Gradio gives each call its own tracker
 
     def add_files(files: list[str] | None, progress: gr.Progress = ui_progress) -> tuple:
@@ -257,7 +294,7 @@ def _wire_documents(actions: Actions, view: DocumentsView, status: gr.Markdown) 
         message = actions.reindex(lambda done, text: progress(done, desc=text), rebuild=True)
         return message, *_refresh_documents(actions)
 
-    listing = _listing(view, status)
+    listing = _listing(view, chat, header)
     # One index change at a time; questions are a different queue and go on meanwhile.
     writes: dict[str, Any] = {"concurrency_id": "index", "concurrency_limit": 1, **PRIVATE}
     view.add_button.click(add_files, view.uploads, [view.message, view.uploads, *listing], **writes)

@@ -1,4 +1,5 @@
-"""What the chat app shows, as Markdown or HTML: answers, passages, documents, status and reports.
+"""What the chat app shows around the chat, as HTML or Markdown: the header, passages, documents,
+index updates and uploads. The chat's own turns are in :mod:`docqa.ui.turns`.
 
 Everything that comes from a document or a user is escaped here, so that it shows verbatim and
 cannot add markup to the page. Plain functions of plain values: no Gradio.
@@ -20,11 +21,13 @@ if TYPE_CHECKING:
 Target = dict[str, Any]  # what the document view shows: source, start, end, kind ("answer" or "passage")
 
 EXCERPT_CHARS = 280
+TITLE_CHARS = 70  # a title in a list is cut here
+LABEL_TITLE_CHARS = 40  # and in a label of the sources panel
 DOCUMENT_WINDOW_CHARS = 60_000  # a longer document is shown around its highlighted part
 TARGET_ID = "docqa-target"
 
 DOCUMENT_PLACEHOLDER = (
-    '<p class="docqa-empty">Ask a question, then pick its answer or a passage to read it in its document.</p>'
+    '<p class="docqa-empty">Ask a question, then pick a numbered source to read it in its document.</p>'
 )
 
 # HTML's special characters, and those that Markdown (or a template) could read as syntax: as entities
@@ -39,11 +42,12 @@ _ENTITIES = str.maketrans(
 
 
 def escape_text(text: str) -> str:
-    """Untrusted text made safe to place in HTML or Markdown: it shows verbatim and cannot add markup."""
+    """Untrusted text made safe to place in HTML (also in a quoted attribute) or Markdown: it shows
+    verbatim and cannot add markup."""
     return text.translate(_ENTITIES)
 
 
-def _one_line(text: str) -> str:
+def single_line(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
@@ -51,7 +55,7 @@ def highlight(text: str, start: int, end: int, *, mark_attributes: str = "", one
     """``text`` escaped, with ``text[start:end]`` in a ``<mark>``; offsets outside the text are clipped."""
     start, end = (max(0, min(offset, len(text))) for offset in (start, end))
     parts = [text[:start], text[start:end], text[end:]] if start < end else [text, "", ""]
-    before, marked, after = (escape_text(_one_line(part) if one_line else part) for part in parts)
+    before, marked, after = (escape_text(single_line(part) if one_line else part) for part in parts)
     if not marked:
         return before + after
     attributes = f" {mark_attributes}" if mark_attributes else ""
@@ -66,93 +70,66 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return flat[:limit].rsplit(" ", 1)[0] + "\u2026"
 
 
-def source_label(source: str, date: str | None) -> str:
-    """``source · date`` in bold, escaped."""
-    dated = f" \u00b7 {escape_text(date)}" if date else ""
-    return f"<b>{escape_text(source)}</b>{dated}"
-
-
 def percent(score: float) -> str:
     return f"{round(100 * score)}%"
 
 
-# ----- chat replies --------------------------------------------------------------------------
+def short_title(title: str, source: str, limit: int = TITLE_CHARS) -> str:
+    """The document's title cut for a label, or its file name when it has none."""
+    return excerpt(title or source, limit)
 
 
-def format_answer_markdown(answer: Answer) -> str:
-    """The chat reply for ``answer``: the answer, its confidence, its citations and the assistant's
-    note (which, in the lexical mode, says why there is no reader); or, when the assistant
-    abstained, a plain statement and the closest passages."""
-    if answer.abstained:
-        return _abstention_markdown(answer)
-    if answer.mode == "sentence":
-        lead = "**Best-matching sentence**"
-        score = f"Match score: **{percent(answer.score)}**"
-    else:
-        lead = f"**{escape_text(_one_line(answer.text))}**"
-        score = f"Confidence: **{percent(answer.score)}**"
-    blocks = [lead, score, *(_citation_markdown(citation) for citation in answer.citations)]
-    if answer.message:
-        blocks.append(f"<small>{escape_text(answer.message)}</small>")
-    return "\n\n".join(blocks)
+def place(source: str, date: str | None, location: str | None = None) -> str:
+    """``source · date · location``, escaped, leaving out what is not known."""
+    return " \u00b7 ".join(escape_text(part) for part in (source, date, location) if part)
 
 
-def _citation_markdown(citation: Citation) -> str:
+def citation_place(citation: Citation) -> str:
+    # A location (page, section) shows where a store records one.
+    return place(citation.source, citation.date, getattr(citation, "location", None))
+
+
+def snippet_html(citation: Citation) -> str:
+    """The citation's sentence on one line, escaped, with the answer's span marked."""
     # The snippet is shown stripped, so the span's offsets move by the whitespace taken off its start.
-    shift = citation.snippet_start + _leading_space(citation.snippet)
-    quote = highlight(citation.snippet.strip(), citation.start - shift, citation.end - shift, one_line=True)
-    return f"> {quote}\n>\n> \u2014 {source_label(citation.source, citation.date)}"
-
-
-def _leading_space(text: str) -> int:
-    return len(text) - len(text.lstrip())
-
-
-def _abstention_markdown(answer: Answer) -> str:
-    blocks = ["**The documents do not seem to contain the answer.**"]
-    if answer.message:
-        blocks.append(f"<small>{escape_text(answer.message)}</small>")
-    if answer.passages:
-        closest = [
-            f"{number}. {source_label(p.chunk.source, p.date)} \u2014 \u201c{escape_text(excerpt(p.chunk.text))}\u201d"
-            for number, p in enumerate(answer.passages[:3], start=1)
-        ]
-        blocks.append("Closest passages:\n\n" + "\n".join(closest))
-    return "\n\n".join(blocks)
-
-
-def format_error_markdown(error: Exception) -> str:
-    return f"**Sorry, that did not work:** {escape_text(str(error))}"
+    shift = citation.snippet_start + len(citation.snippet) - len(citation.snippet.lstrip())
+    return highlight(citation.snippet.strip(), citation.start - shift, citation.end - shift, one_line=True)
 
 
 # ----- the sources panel ---------------------------------------------------------------------
 
 
-def answer_targets(answer: Answer) -> list[Target]:
-    """What the sources panel offers to open: the cited answer spans, then the retrieved passages."""
+def answer_targets(answer: Answer, citations: Sequence[Citation] = ()) -> list[Target]:
+    """What the sources panel offers to open: the cited spans (``citations``, else the answer's), then
+    the retrieved passages."""
+    cited = citations or answer.citations
     targets: list[Target] = [
-        {"source": c.source, "start": c.start, "end": c.end, "kind": "answer"} for c in answer.citations
+        {"source": c.source, "start": c.start, "end": c.end, "kind": "answer", "title": c.title, "date": c.date}
+        | ({"location": c.location} if getattr(c, "location", None) else {})  # type: ignore[attr-defined]
+        for c in cited
     ]
     targets += [
         {"source": p.chunk.source, "start": p.chunk.start, "end": p.chunk.end, "kind": "passage"}
+        | {"title": p.title, "date": p.date}
         for p in answer.passages
     ]
     return targets
 
 
-def target_labels(answer: Answer) -> list[str]:
+def target_labels(answer: Answer, citations: Sequence[Citation] = ()) -> list[str]:
     """Radio labels matching :func:`answer_targets`, one each and all different."""
-    answer_word = "Answer" if answer.mode == "extractive" else "Sentence"
-    labels = [f"{answer_word} \u2014 {c.source}" for c in answer.citations]
+    cited = citations or answer.citations
+    labels = [f"[{n}] {short_title(c.title, c.source, LABEL_TITLE_CHARS)}" for n, c in enumerate(cited, start=1)]
     labels += [
-        f"Passage {rank} \u2014 {p.chunk.source} (score {p.score:.3f})"
+        f"Passage {rank}: {short_title(p.title, p.chunk.source, LABEL_TITLE_CHARS)}"
         for rank, p in enumerate(answer.passages, start=1)
     ]
     return labels
 
 
 def format_passages_html(answer: Answer) -> str:
-    """The retrieved passages with their scores, the answer highlighted where a passage holds it."""
+    """The retrieved passages in their order, with how each search ranked them, the answer
+    highlighted where a passage holds it."""
     if not answer.passages:
         return '<p class="docqa-empty">No passage matched the question.</p>'
     cards = [_passage_card(rank, p, answer.citations) for rank, p in enumerate(answer.passages, start=1)]
@@ -166,15 +143,18 @@ def _passage_card(rank: int, passage: RetrievedPassage, citations: Sequence[Cita
         text = highlight(chunk.text, inside[0].start - chunk.start, inside[0].end - chunk.start)
     else:
         text = escape_text(chunk.text)
-    ranks = [
+    found = [
         f"BM25 #{passage.bm25_rank}" if passage.bm25_rank else "",
         f"dense #{passage.dense_rank}" if passage.dense_rank else "",
     ]
-    detail = " \u00b7 ".join([f"score {passage.score:.4f}", *filter(None, ranks)])
+    ranks = " and ".join(filter(None, found))
+    how = f' <span class="docqa-found">found by {ranks}</span>' if ranks else ""
     return (
         '<div class="docqa-passage">'
         f'<div class="docqa-passage-head"><span class="docqa-rank">{rank}</span> '
-        f'{source_label(chunk.source, passage.date)} <span class="docqa-score">{detail}</span></div>'
+        f"<b>{escape_text(short_title(passage.title, chunk.source))}</b> "
+        f'<span class="docqa-place">{place(chunk.source, passage.date)}</span>'
+        f"{how}</div>"
         f'<div class="docqa-passage-text">{text}</div></div>'
     )
 
@@ -187,7 +167,9 @@ def document_window(text: str, start: int, end: int, limit: int = DOCUMENT_WINDO
     return first, first + limit
 
 
-def format_document_html(target: Target, text: str, *, title: str = "", date: str | None = None) -> str:
+def format_document_html(
+    target: Target, text: str, *, title: str = "", date: str | None = None, location: str | None = None
+) -> str:
     """A whole document, escaped, with the target span marked (id ``docqa-target``) for scrolling to."""
     first, last = document_window(text, target["start"], target["end"])
     css_class = "docqa-answer" if target["kind"] == "answer" else "docqa-passage-span"
@@ -199,8 +181,7 @@ def format_document_html(target: Target, text: str, *, title: str = "", date: st
     )
     cut_before = '<p class="docqa-cut">\u2026 (earlier text not shown)</p>' if first > 0 else ""
     cut_after = '<p class="docqa-cut">\u2026 (later text not shown)</p>' if last < len(text) else ""
-    about = escape_text(target["source"] + (f" \u00b7 {date}" if date else ""))
-    heading = f'{escape_text(title)} <span class="docqa-doc-source">{about}</span>'
+    heading = f'{escape_text(title)} <span class="docqa-doc-source">{place(target["source"], date, location)}</span>'
     body = f'<div class="docqa-doc">{cut_before}{body}{cut_after}</div>'
     return f'<div class="docqa-doc-head">{heading}</div>{body}'
 
@@ -210,32 +191,81 @@ def format_document_problem(error: Exception) -> str:
     return f'<p class="docqa-empty">{escape_text(str(error))}</p>'
 
 
-# ----- status, index updates, uploads --------------------------------------------------------
+# ----- the header ----------------------------------------------------------------------------
 
 
-def format_status(status: AssistantStatus) -> str:
-    """One status line (models, answer mode, what the index holds), then any problem on its own line."""
-    if status.reader_loaded:
-        reader = f"Reader **{escape_text(status.reader_model)}** (exact answers)"
-    elif is_disabled(status.reader_model):
-        reader = "No reader model (set to 'none'): answers are best-matching sentences"
+def mode_badge(status: AssistantStatus) -> tuple[str, str]:
+    """(words, kind) of the badge: what kind of answers the app gives and how it searches."""
+    if not status.reader_loaded:
+        words = "Lexical mode: no models loaded" if not status.embedder_loaded else "Lexical mode: no reader model"
+        return words, "lexical"
+    return f"Exact answers \u00b7 {'BM25' if status.retrieval == 'bm25' else status.retrieval} search", "exact"
+
+
+def format_header(status: AssistantStatus) -> str:
+    """The page's header line: the name, the mode badge, the documents (a link to their tab), and the
+    model set-up with any problem and its fix, which opens on demand."""
+    words, kind = mode_badge(status)
+    documents = f"{status.documents} document{'' if status.documents == 1 else 's'}"
+    indexing = ' <span class="docqa-indexing">re-indexing\u2026</span>' if status.indexing else ""
+    how_to = "How to load the models" if kind == "lexical" or status.problems else "Models"
+    return (
+        '<div class="docqa-header"><span class="docqa-brand">docqa</span> '
+        f'<span class="docqa-badge docqa-badge-{kind}" id="docqa-mode">{escape_text(words)}</span> '
+        f'<a href="#" class="docqa-documents-link" data-action="documents">{documents}</a>{indexing}'
+        f'<details class="docqa-howto"><summary>{how_to}</summary>{_models_html(status)}</details></div>'
+    )
+
+
+def _models_html(status: AssistantStatus) -> str:
+    lines = [
+        _model_line("Reader", status.reader_model, status.reader_loaded, "answers are best-matching sentences"),
+        _model_line("Embeddings", status.embedding_model, status.embedder_loaded, "search is BM25 only"),
+    ]
+    lines += [f"<li>\u26a0 {escape_text(problem)}</li>" for problem in status.problems]
+    if not status.reader_loaded or not status.embedder_loaded:
+        lines.append(
+            "<li>To load a model, start docqa with --reader-model or --embedding-model set to a local model "
+            "folder or a Hugging Face hub id (downloaded once with network access, then found in the cache); "
+            "&#39;none&#39; chooses the lexical mode on purpose.</li>"
+        )
+    return f"<ul>{''.join(lines)}</ul><p>{status.passages} passages indexed.</p>"
+
+
+def _model_line(kind: str, name: str, loaded: bool, without: str) -> str:
+    if loaded:
+        state = "loaded"
+    elif is_disabled(name):
+        state = f"set to &#39;none&#39;: {without}"
     else:
-        reader = f"Reader **{escape_text(status.reader_model)}** did not load: answers are sentences"
-    if status.embedder_loaded:
-        search = f"embeddings **{escape_text(status.embedding_model)}**, {status.retrieval} search"
-    elif is_disabled(status.embedding_model):
-        search = "no embedding model (set to 'none'), BM25 search"
-    else:
-        search = f"embeddings **{escape_text(status.embedding_model)}** did not load, BM25 search"
-    index = f"**{status.documents}** documents, **{status.passages}** passages"
-    line = " \u00b7 ".join([reader, search, index] + (["re-indexing\u2026"] if status.indexing else []))
-    return line + "".join(f"\n\n{_problem_html(problem)}" for problem in status.problems)
+        state = f"did not load: {without}"
+    return f"<li>{kind} <b>{escape_text(name)}</b> {state}</li>"
 
 
-def _problem_html(problem: str) -> str:
-    """A problem as its first clause, which opens to the whole message (the fix is often long)."""
-    summary = excerpt(problem.partition(" (")[0], 100)
-    return f"<details><summary>\u26a0 {escape_text(summary)}</summary>{escape_text(problem)}</details>"
+# ----- the documents -------------------------------------------------------------------------
+
+
+def format_documents_html(rows: Sequence[Sequence[Any]]) -> str:
+    """The Documents table from rows of (title, date, passages, file): a table on a wide screen, one
+    card a document on a phone (the stylesheet folds it), so that no column is squeezed."""
+    if not rows:
+        return '<p class="docqa-empty">No documents are indexed yet: add some below.</p>'
+    cells = "".join(_document_row(*row) for row in rows)
+    head = "<thead><tr><th>Title</th><th>Date</th><th>Passages</th><th>File</th></tr></thead>"
+    return f'<table class="docqa-table"><caption>Indexed documents</caption>{head}<tbody>{cells}</tbody></table>'
+
+
+def _document_row(title: str, date: str | None, passages: int, source: str) -> str:
+    unit = "passage" if passages == 1 else "passages"  # shown where the column heads are not (a phone)
+    return (
+        f'<tr><td class="docqa-title-cell">{escape_text(title)}</td>'
+        f'<td class="docqa-date-cell">{escape_text(date or "")}</td>'
+        f'<td class="docqa-count-cell">{passages}<span class="docqa-unit"> {unit}</span></td>'
+        f'<td class="docqa-file-cell">{escape_text(source)}</td></tr>'
+    )
+
+
+# ----- index updates, uploads ----------------------------------------------------------------
 
 
 def describe_report(report: IndexReport, status: AssistantStatus) -> str:

@@ -1,0 +1,256 @@
+"""The chat's turns without a browser: replies with numbered sources, abstentions, copy and export
+text, example questions, votes, and a conversation whose updates do not grow with its length."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+from ui_fakes import ALLOWED_TAGS, HOSTILE, RecordingAssistant, cited_answer, passage, tags_in
+
+from docqa.assistant import ABSTENTION_NOTE, LEXICAL_NOTE_START, cite
+from docqa.errors import DocqaError
+from docqa.feedback import FEEDBACK_FILE, FeedbackStore
+from docqa.schema import Answer, ExtractedAnswer
+from docqa.store.base import DocumentInfo
+from docqa.ui.chat import Chat, ChatSession
+from docqa.ui.citations import answer_citations
+from docqa.ui.examples import SHIPPED_QUESTIONS, example_questions
+from docqa.ui.turns import plain_text, reply_html, turn_markdown, welcome_html
+
+LEXICAL_NOTE = f"{LEXICAL_NOTE_START}: no reader model is loaded (could not load 'r' (offline). Fix: pass a folder)."
+
+
+def text_of(markup: str) -> str:
+    """What a reader of the page sees of ``markup`` (tags and their attributes left out)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", markup))
+
+
+# ----- replies -------------------------------------------------------------------------------
+
+
+def test_an_answer_has_numbered_markers_confidence_and_its_highlighted_source() -> None:
+    answer = cited_answer("Staff had to leave the Cannon building at once.", "the Cannon building")
+    reply = reply_html(4, answer, answer.citations)
+    assert 'class="docqa-lead docqa-lead-answer">the Cannon building<sup><a href="#" class="docqa-cite"' in reply
+    assert 'data-action="cite" data-turn="4" data-index="0"' in reply
+    assert "Confidence: high (83%)" in text_of(reply)
+    assert "leave <mark>the Cannon building</mark> at once" in reply
+    assert "[1] A title" in text_of(reply) and "000_a.txt \u00b7 2021-01-06" in text_of(reply)
+    assert 'data-action="copy"' in reply and reply.count('data-action="vote"') == 2
+
+
+def test_hostile_document_text_cannot_inject_markup_into_a_reply() -> None:
+    snippet = f"{HOSTILE} The answer is 42."
+    for answer in (cited_answer(snippet, "42"), cited_answer(snippet, HOSTILE, message=HOSTILE)):
+        reply = reply_html(0, answer, answer.citations)
+        assert tags_in(reply) <= ALLOWED_TAGS, reply
+        assert "onerror=" not in reply and "javascript:" not in reply
+    abstained = Answer("q?", "", 0.0, True, "extractive", passages=[passage("evil.txt", HOSTILE)], query=HOSTILE)
+    assert tags_in(reply_html(0, abstained, [])) <= ALLOWED_TAGS
+    assert tags_in(welcome_html(1, [HOSTILE])) <= ALLOWED_TAGS
+
+
+def test_an_abstention_says_so_once_then_shows_the_closest_passages() -> None:
+    passages = [passage(f"{n}.txt", f"Passage number {n}. " * 40) for n in range(5)]
+    message = f"{ABSTENTION_NOTE} The question was cut to its first 1000 characters."
+    answer = Answer("q?", "", 0.0, True, "extractive", passages=passages, message=message)
+    reply = text_of(reply_html(0, answer, []))
+    assert reply.count("do not seem to contain the answer") == 1
+    assert "cut to its first 1000 characters" in reply and "Confidence" not in reply
+    assert [f"{n}.txt" in reply for n in range(5)] == [True, True, True, False, False]
+    assert "\u2026" in reply  # long passages are cut
+    assert 'data-action="cite" data-turn="0" data-index="2"' in reply_html(0, answer, [])
+
+
+def test_the_lexical_mode_is_said_in_the_header_not_in_every_answer() -> None:
+    answer = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence", message=LEXICAL_NOTE)
+    reply = text_of(reply_html(0, answer, answer.citations))
+    assert "Best-matching sentence" in reply and "Match: high (83%)" in reply
+    assert "could not load" not in reply and "reader model" not in reply and len(reply) < 400
+
+
+def test_a_rewritten_follow_up_says_what_was_searched() -> None:
+    answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
+    answer.query = "Who ordered it? Which building? " + "word " * 60
+    reply = text_of(reply_html(1, answer, answer.citations))
+    assert "Searched as: \u201cWho ordered it? Which building?" in reply and "\u2026\u201d" in reply
+    assert "Searched as" in turn_markdown(answer, answer.citations)
+    answer.query = ""
+    assert "Searched as" not in text_of(reply_html(1, answer, answer.citations))
+
+
+def test_copy_and_export_text_hold_the_answer_and_its_sources() -> None:
+    answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
+    answer.question = "Which building?"
+    assert plain_text(answer, answer.citations) == (
+        "the Cannon building\n[1] A title (000_a.txt, 2021-01-06): \u201cStaff had to leave the Cannon building.\u201d"
+    )
+    markdown = turn_markdown(answer, answer.citations)
+    assert markdown.startswith("## Which building?\n\nthe Cannon building [1]\n\n*Confidence: high (83%)*")
+    assert "[1] A title (000_a.txt, 2021-01-06)" in markdown
+    sentence = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence")
+    assert plain_text(sentence, sentence.citations) == "The whole sentence.\n[1] A title (000_a.txt, 2021-01-06)"
+    reply = reply_html(2, answer, answer.citations)
+    assert html.unescape(reply.split('data-markdown="')[1].split('"')[0]) == markdown
+    assert html.unescape(reply.split('data-copy="')[1].split('"')[0]) == plain_text(answer, answer.citations)
+
+
+# ----- several citations ---------------------------------------------------------------------
+
+
+def test_other_passages_that_hold_the_answer_are_cited_too() -> None:
+    first = passage("000_a.txt", "Rep. Elaine Luria heard what sounded like gunshots.", start=0)
+    second = passage("001_b.txt", "Later, Elaine Luria said she had heard shots.", start=50, title="B")
+    third = passage("002_c.txt", "Nobody else heard anything.", start=90, title="C")
+    fourth = passage("003_d.txt", "A tweet from ELAINE\nLURIA followed.", start=200, title="D")
+    best = ExtractedAnswer("Rep. Elaine Luria", 0.9, first, 0, 17)
+    agreeing = ExtractedAnswer("Elaine Luria", 0.5, second, 57, 69)
+    unrelated = ExtractedAnswer("anything", 0.4, third, 107, 115)
+    answer = Answer("Who?", best.text, 0.9, False, "extractive", [cite(best)], [first, second, third, fourth],
+                    alternatives=[agreeing, unrelated])  # fmt: skip
+    cited = answer_citations(answer)
+    assert [c.source for c in cited] == ["000_a.txt", "001_b.txt"]  # "Rep. Elaine Luria" is not in D
+    answer.text = "Elaine Luria"
+    cited = answer_citations(answer)
+    assert [c.source for c in cited] == ["000_a.txt", "001_b.txt", "003_d.txt"]
+    assert cited[2].start == 213 and cited[2].end == 225  # found across a line break, any case
+    assert answer_citations(answer, limit=1) == answer.citations
+    reply = reply_html(0, answer, cited)
+    assert reply.count('class="docqa-cite" data-action="cite"') == 6  # three markers, three sources
+
+
+def test_an_abstention_or_a_sentence_cites_no_more_than_it_has() -> None:
+    sentence = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence")
+    sentence.passages.append(passage("001_b.txt", "The whole sentence. Again.", start=5))
+    assert answer_citations(sentence) == sentence.citations
+    assert answer_citations(Answer("q?", "", 0.0, True, "extractive")) == []
+
+
+# ----- example questions ---------------------------------------------------------------------
+
+
+def test_examples_come_from_the_shipped_corpus_or_from_titles() -> None:
+    shipped = list(SHIPPED_QUESTIONS)
+    documents = [DocumentInfo(f"{n}.txt", f"Title {n}", None, 3) for n in range(3)]
+    hashes = {f"{n}.txt": digest for n, digest in enumerate(shipped)}
+    questions = example_questions(documents, hashes)
+    assert questions[:3] == [SHIPPED_QUESTIONS[digest][0] for digest in shipped] and len(questions) == 4
+    long_title = DocumentInfo("x.txt", "One two three four five six seven eight nine ten.", None, 1)
+    mixed = example_questions([long_title, documents[1]], {"1.txt": shipped[1]}, limit=3)
+    assert mixed == [
+        "What is \u201cOne two three four five six seven eight\u2026\u201d about?",
+        SHIPPED_QUESTIONS[shipped[1]][0],
+        SHIPPED_QUESTIONS[shipped[1]][1],
+    ]
+    assert example_questions([], {}) == []
+
+
+def test_the_shipped_examples_match_the_shipped_corpus() -> None:
+    import hashlib
+
+    corpus = Path(__file__).resolve().parent.parent / "corpus"
+    digests = {hashlib.sha256(path.read_bytes()).hexdigest() for path in corpus.iterdir() if path.is_file()}
+    assert set(SHIPPED_QUESTIONS) <= digests
+    seed = json.loads((Path(__file__).parent / "seed_examples.json").read_text(encoding="utf-8"))
+    seeded = {example["q"] for example in seed["questions"]}
+    assert {q for questions in SHIPPED_QUESTIONS.values() for q in questions} <= seeded
+
+
+# ----- votes ---------------------------------------------------------------------------------
+
+
+def test_votes_are_kept_with_the_question_answer_passages_and_time(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "index")
+    answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
+    store.record("up", answer, conversation="c1", turn=0)
+    store.record("down", answer, conversation="c1", turn=0)  # a change of mind: the last line counts
+    lines = (tmp_path / "index" / FEEDBACK_FILE).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    entry = json.loads(lines[1])
+    assert (entry["vote"], entry["conversation"], entry["turn"]) == ("down", "c1", 0)
+    assert entry["question"] == "q?" and entry["answer"] == "the Cannon building"
+    assert entry["passages"][0]["source"] == "000_a.txt" and entry["time"].endswith("+00:00")
+    assert "timings" not in entry
+    with (tmp_path / "index" / FEEDBACK_FILE).open("a", encoding="utf-8") as cut:
+        cut.write('{"vote": "up", "quest')  # a line cut short by a crash
+    assert [e["vote"] for e in store.entries()] == ["up", "down"]
+    with pytest.raises(DocqaError, match="'up' or 'down'"):
+        store.record("sideways", answer, conversation="c1", turn=0)
+
+
+def test_a_vote_that_cannot_be_saved_says_so(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "index"
+    not_a_folder.write_text("a file where the index folder should be")
+    chat, session = Chat(RecordingAssistant(not_a_folder)), ChatSession()  # type: ignore[arg-type]
+    _, turn = chat.take(session, "Which building?")
+    chat.answer(session, turn)
+    assert chat.vote(session, turn, "up").startswith("Your vote was not saved")
+
+
+# ----- a conversation ------------------------------------------------------------------------
+
+
+def test_a_conversation_carries_its_turns_and_options(tmp_path: Path) -> None:
+    assistant = RecordingAssistant(tmp_path / "index")
+    chat, session = Chat(assistant), ChatSession()  # type: ignore[arg-type]
+    welcome = chat.welcome(session)
+    assert (
+        welcome["reset"]
+        and "Try:" in text_of(welcome["html"])
+        and "What is \u201cA title\u201d about?" in text_of(welcome["html"])
+    )
+    shown, first = chat.take(session, "Which building?")
+    assert shown is not None and 'class="docqa-turn docqa-question" data-turn="0"' in shown["html"]
+    assert first == 0 and chat.take(session, "   ") == (None, None)
+    reply = chat.answer(session, first)
+    assert "<mark>the Cannon building</mark>" in reply.log["html"] and reply.log["n"] == 3
+    assert reply.sources.labels[0] == "[1] A title" and reply.sources.selected == 0
+    assert 'id="docqa-target"' in reply.sources.document_html and "docqa-passage" in reply.sources.passages_html
+    _, second = chat.take(session, "Who ordered it?")
+    chat.answer(session, second, top_k=3, retrieval="bm25", confidence_threshold=0.5, sources=["000_a.txt"])
+    assert assistant.calls[1] == {
+        "question": "Who ordered it?",
+        "history": [("Which building?", "the Cannon building")],
+        "top_k": 3,
+        "retrieval": "bm25",
+        "confidence_threshold": 0.5,
+        "sources": ["000_a.txt"],
+    }
+    _, third = chat.take(session, "And then?")
+    chat.answer(session, third, retrieval="no such mode", sources=[])
+    assert assistant.calls[2]["retrieval"] is None and assistant.calls[2]["sources"] is None  # the defaults
+    opened = chat.open(session, first, 1)
+    assert opened is not None and opened.selected == 1 and "docqa-passage-span" in opened.document_html
+    assert chat.open(session, first, 9) is None and chat.open(session, 99, 0) is None
+    assert chat.open(session, "0", 0) is None
+    assert chat.vote(session, second, "up") == "Thank you: your vote was saved."
+    [vote] = FeedbackStore(tmp_path / "index").entries()
+    assert vote["turn"] == 1 and vote["question"] == "Who ordered it?" and vote["conversation"] == session.conversation
+    cleared = chat.clear(session)
+    assert cleared["reset"] and session.turns == [] and session.conversation == ""
+    assert chat.vote(session, second, "up").startswith("That answer is no longer")
+
+
+def test_a_refused_question_becomes_a_reply_and_leaves_the_history_alone() -> None:
+    chat, session = Chat(RecordingAssistant()), ChatSession()  # type: ignore[arg-type]
+    _, turn = chat.take(session, "  x")
+    session.turns[turn].question = "  "  # as if the text had been only spaces
+    reply = chat.answer(session, turn)
+    assert "the question is empty" in reply.log["html"] and reply.answer is None
+    assert session.history(turn + 1) == [] and reply.sources.labels == []
+
+
+def test_the_page_is_sent_one_turn_at_a_time_however_long_the_conversation() -> None:
+    chat, session = Chat(RecordingAssistant()), ChatSession()  # type: ignore[arg-type]
+    sizes = []
+    for number in range(30):
+        asked, turn = chat.take(session, f"Which building, question {number:02d}?")
+        reply = chat.answer(session, turn)
+        assert asked is not None and not asked["reset"] and not reply.log["reset"]
+        sizes.append(len(asked["html"]) + len(reply.log["html"]) + len(reply.sources.document_html))
+    assert max(sizes) - min(sizes) <= 10  # the turn number's digits are all that differ
+    assert len(session.history(30)) == 30
