@@ -69,7 +69,8 @@ sup .docqa-cite { display: inline-block; min-width: 1.5em; margin-left: 0.25em; 
 mark { background: #fde68a; color: inherit; padding: 0 0.1em; border-radius: 3px; }
 mark.docqa-passage-span { background: #dbeafe; }
 .docqa-table { width: 100%; border-collapse: collapse; font-size: 0.92em; }
-.docqa-table th, .docqa-table td { text-align: left; vertical-align: top; padding: 0.45em 0.6em;
+.docqa-table, .docqa-table tr { border: 0; }
+.docqa-table th, .docqa-table td { text-align: left; vertical-align: top; padding: 0.45em 0.6em; border: 0;
   border-bottom: 1px solid var(--border-color-primary); }
 .docqa-table th { font-weight: 600; }
 .docqa-table caption { text-align: left; font-weight: 600; padding: 0.2em 0 0.4em; }
