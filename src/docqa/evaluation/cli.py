@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="hybrid (default), bm25 or dense")
     parser.add_argument(
-        "--threshold", type=_fraction, help="confidence below which the assistant abstains (default: 0.35)"
+        "--threshold", type=_fraction, help="confidence below which the assistant abstains (default: 0.2)"
     )
 
 
