@@ -113,7 +113,7 @@ def test_a_worker_that_dies_while_reading_is_reported_for_that_file_and_replaced
     assert process is not None
     killer = threading.Timer(0.5, process.kill)  # as the kernel does to a process out of memory
     killer.start()
-    with pytest.raises(UnreadableFile, match=r"the parser stopped while reading it \(exit code -9\)"):
+    with pytest.raises(UnreadableFile, match=r"the worker stopped while reading it \(exit code -9\)"):
         worker.parse_file(files["slow.pdf"])
     killer.join()
     assert worker.parse_file(files["quick.txt"]).text == "Quick words."
@@ -146,3 +146,18 @@ def test_a_timeout_is_not_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "took longer" in Indexer(store, None, LEXICAL).update(corpus).skipped["slow.pdf"]
     monkeypatch.undo()
     assert Indexer(store, None, LEXICAL).update(corpus).added == ["slow.pdf"]
+
+
+def test_files_are_split_into_passages_in_the_worker_within_their_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus_texts: list[str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    line = " ".join(" ".join(corpus_texts).split())
+    (corpus / "big.txt").write_text((line + " ") * (2**20 // len(line)))  # seconds of sentence splitting
+    (corpus / "small.txt").write_text("The ferry leaves at noon.\n")
+    worker.parse_file(scanned(corpus)["small.txt"])  # the worker is started before the clock runs
+    monkeypatch.setattr(indexing, "SPLIT_SECONDS", 0.5)
+    report = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL).update(corpus)
+    assert report.added == ["small.txt"]
+    assert report.skipped == {"big.txt": "splitting it into passages took longer than 0.5 s, the limit for one file"}

@@ -1,9 +1,9 @@
 """The indexer: brings a passage store up to date with a corpus folder, or with given documents.
 
 Files are compared with the store by the hash of their bytes before anything is parsed, so an
-update reads only new and changed files. Those are parsed in a worker process, within the time and
-output budgets of :mod:`docqa.documents.limits` (a file over one is skipped with the reason), then
-chunked and embedded a batch at a time (memory stays bounded by ``WRITE_BATCH``) and written
+update reads only new and changed files. Those are parsed and chunked in a worker process, within
+the time and output budgets of :mod:`docqa.documents.limits` (a file over one is skipped with the
+reason), then embedded a batch at a time (memory stays bounded by ``WRITE_BATCH``) and written
 through one store writer, so the update is committed whole or not at all.
 """
 
@@ -20,8 +20,10 @@ import numpy as np
 from docqa.chunking import chunk_document
 from docqa.config import NO_MODEL
 from docqa.documents.common import UnreadableFile
+from docqa.documents.limits import SPLIT_SECONDS
 from docqa.documents.loading import SourceFile, scan_corpus
 from docqa.documents.worker import parse_file
+from docqa.documents.worker import run as run_in_worker
 from docqa.embedding import Embedder
 from docqa.schema import Chunk, Document, IndexReport
 from docqa.shards import WHOLE, Shard
@@ -164,11 +166,12 @@ class Indexer:
             if document is None:
                 continue
             started = time.perf_counter()
-            batch.append(document)
-            chunks += chunk_document(
-                document, max_tokens=self.settings.chunk_tokens, overlap_sentences=self.settings.chunk_overlap
-            )
+            found = self._chunks(item, document, skipped, unreadable)
             timings["chunk"] += time.perf_counter() - started
+            if found is None:
+                continue
+            batch.append(document)
+            chunks += found
             if len(chunks) >= WRITE_BATCH:
                 yield batch, chunks, (count, weight)
                 batch, chunks, count, weight = [], [], 0, 0
@@ -194,6 +197,22 @@ class Indexer:
             return None
         finally:
             timings["parse"] += time.perf_counter() - started
+
+    def _chunks(
+        self, item: _Item, document: Document, skipped: dict[str, str], unreadable: set[str]
+    ) -> list[Chunk] | None:
+        """The passages of ``document``; None for a file that could not be split within its budget."""
+        arguments = {"max_tokens": self.settings.chunk_tokens, "overlap_sentences": self.settings.chunk_overlap}
+        if item.file is None:  # documents given whole (evaluation, programs) are split here, without a round trip
+            return chunk_document(document, **arguments)
+        try:
+            # In the worker process: splitting a long text holds the interpreter lock in long stretches.
+            return run_in_worker(
+                chunk_document, document, timeout=SPLIT_SECONDS, doing="splitting it into passages", **arguments
+            )
+        except UnreadableFile as error:
+            _skip(item, error.reason, skipped, unreadable, remember=not error.transient)
+            return None
 
     def _embed(self, chunks: Sequence[Chunk], timings: dict[str, float]) -> np.ndarray | None:
         """One vector row per chunk, encoded ``WRITE_BATCH`` at a time; None without an embedder or chunks."""

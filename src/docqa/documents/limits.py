@@ -1,8 +1,9 @@
 """How much work one file may cost: its size, the text it may yield, and the time it may take to read.
 
 A file over any of these is skipped with the reason, and the other files are indexed as usual.
-Parsing runs in a worker process (:mod:`docqa.documents.worker`), which is stopped when a file
-takes longer than ``PARSE_SECONDS``, so no file can hold up the process that answers questions.
+Reading and splitting a file run in a worker process (:mod:`docqa.documents.worker`), which is
+stopped when a file takes longer than ``PARSE_SECONDS`` to read or ``SPLIT_SECONDS`` to split into
+passages, so no file can hold up the process that answers questions.
 """
 
 from __future__ import annotations
@@ -19,3 +20,6 @@ MAX_TEXT_CHARS = MAX_FILE_BYTES
 MAX_PAGE_CHARS = 100_000
 # Wall-clock seconds to read one file in the worker process before it is stopped.
 PARSE_SECONDS = 60.0
+# Wall-clock seconds to split the text of one file into passages there: MAX_TEXT_CHARS of text
+# take about a minute and a half on a busy machine.
+SPLIT_SECONDS = 300.0

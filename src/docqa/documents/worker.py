@@ -1,14 +1,16 @@
-"""Parse files in a worker process, so that no file can hang or slow the process that answers questions.
+"""Read files in a worker process, so that no file can hang or slow the process that answers questions.
 
 A parser is library code run on untrusted bytes: a crafted PDF can keep pypdf busy for minutes,
-and a regular expression or a C extension can hold the interpreter lock for as long. Run in the
-serving process, either would stall every request. Here one long-lived worker process parses
-the files one at a time; one that takes longer than ``PARSE_SECONDS`` is stopped (and the worker
-started afresh for the next file), and the file is skipped with the reason.
+and splitting a long text into sentences holds the interpreter lock in long stretches. Run in
+the serving process, either would stall every request. Here one long-lived worker process does
+that work, one file at a time: ``parse_file`` reads a file, and ``run`` calls any module-level
+function there (the indexer splits documents into passages with it). A call that takes longer
+than its time budget is stopped, with the worker, which starts afresh for the next call, and the
+file is skipped with the reason.
 
-The worker is a fresh interpreter running this module (``python -m``-style, not multiprocessing's
-spawn, which would import the caller's main script again). Where it cannot be started, files are
-parsed in this process, with a warning.
+The worker is a fresh interpreter running this module (not multiprocessing's spawn, which would
+import the caller's main script again). Where it cannot be started, the work is done in this
+process, with a warning.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any, TypeVar
 
 from docqa.documents import loading
 from docqa.documents.common import UnreadableFile
@@ -31,6 +35,7 @@ from docqa.schema import Document
 
 log = logging.getLogger(__name__)
 
+Result = TypeVar("Result")
 START_SECONDS = 120.0  # a fresh interpreter importing the parsers, on a busy machine
 _READY = ("ready", None)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the docqa package
@@ -46,23 +51,38 @@ def parse_file(source_file: SourceFile, *, timeout: float | None = None) -> Docu
     same reasons, and also, ``transient``, for a file that takes longer than ``timeout``
     (``PARSE_SECONDS`` when None) or while which the worker stops.
     """
-    return _WORKER.parse(source_file, PARSE_SECONDS if timeout is None else timeout)
+    return run(loading.parse_file, source_file, timeout=PARSE_SECONDS if timeout is None else timeout)
+
+
+def run(
+    function: Callable[..., Result], *args: Any, timeout: float, doing: str = "reading it", **kwargs: Any
+) -> Result:
+    """``function(*args, **kwargs)`` called in the worker process, within ``timeout`` seconds.
+
+    ``function`` is a module-level function and its arguments and result can be pickled. Its
+    ``UnreadableFile`` is raised here; so is any other exception it raises, as an ``UnreadableFile``
+    that names it, and a call over ``timeout`` or during which the worker stops, as a ``transient``
+    one; ``doing`` says what the call does, for those reasons ("reading it").
+    """
+    return _WORKER.call(function, args, kwargs, timeout, doing)
 
 
 def serve(requests: Connection, replies: Connection) -> None:
-    """The worker's loop: parse each file received, and send back ("document", document) or
-    ("unreadable", (reason, transient))."""
+    """The worker's loop: call each (function, args, kwargs) received, and send back ("result", value),
+    ("unreadable", (reason, transient)) or ("failed", description)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then stops the worker
     replies.send(_READY)
     while True:
         try:
-            source_file = requests.recv()
+            function, args, kwargs = requests.recv()
         except EOFError:  # the server closed its end, or exited
             return
         try:
-            reply: tuple[str, object] = ("document", loading.parse_file(source_file))
+            reply: tuple[str, object] = ("result", function(*args, **kwargs))
         except UnreadableFile as error:
             reply = ("unreadable", (error.reason, error.transient))
+        except Exception as error:  # reported to the caller, who skips the file; the worker goes on
+            reply = ("failed", (f"{type(error).__name__}: {error}", isinstance(error, MemoryError)))
         replies.send(reply)
 
 
@@ -74,36 +94,39 @@ def _worker_main() -> None:
 
 
 class _Worker:
-    """The worker process, started on first use and again after it was stopped; one file at a time."""
+    """The worker process, started on first use and again after it was stopped; one call at a time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._requests: Connection | None = None
         self._replies: Connection | None = None
-        self._unavailable = False  # a worker failed to start: parse here from then on
+        self._unavailable = False  # a worker failed to start: work here from then on
 
-    def parse(self, source_file: SourceFile, timeout: float) -> Document:
+    def call(
+        self, function: Callable[..., Any], args: tuple, kwargs: dict[str, Any], timeout: float, doing: str
+    ) -> Any:
         with self._lock:
             if not self._start():
-                return loading.parse_file(source_file)
+                return function(*args, **kwargs)
             assert self._requests is not None and self._replies is not None
             try:
-                self._requests.send(source_file)
+                self._requests.send((function, args, kwargs))
                 if not self._replies.poll(timeout):
                     self.stop()
-                    raise UnreadableFile(
-                        f"reading it took longer than {timeout:g} s, the limit for one file", transient=True
-                    )
+                    reason = f"{doing} took longer than {timeout:g} s, the limit for one file"
+                    raise UnreadableFile(reason, transient=True)
                 kind, value = self._replies.recv()
             except (EOFError, OSError) as error:
                 code = self.stop()
-                reason = f"the parser stopped while reading it (exit code {code})"
+                reason = f"the worker stopped while {doing} (exit code {code})"
                 raise UnreadableFile(reason, transient=True) from error
         if kind == "unreadable":
             reason, transient = value
             raise UnreadableFile(reason, transient=transient)
-        assert isinstance(value, Document)
+        if kind == "failed":
+            description, transient = value
+            raise UnreadableFile(f"{doing} failed ({description})", transient=transient)
         return value
 
     def _start(self) -> bool:
@@ -125,7 +148,7 @@ class _Worker:
             if not self._replies.poll(START_SECONDS) or self._replies.recv() != _READY:
                 raise OSError(f"no answer within {START_SECONDS:g} s")
         except (OSError, EOFError) as error:
-            log.warning("files are parsed in the serving process: the parser process did not start (%s)", error)
+            log.warning("files are read in the serving process: the worker process did not start (%s)", error)
             self.stop()
             self._unavailable = True
             return False
