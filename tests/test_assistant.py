@@ -101,9 +101,9 @@ def test_a_negative_reader_cache_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def flat_logits(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Stands in for the reader's model: every span scores sigmoid(0.1 * 2 * -4.24), about 0.3,
+    """Stands in for the reader's model: every span scores sigmoid(0.9 * (2 * 4.08 - 9.1)), about 0.3,
     and the no-answer logit is far below, so the model itself always answers."""
-    starts = np.full(encodings["input_ids"].shape, -4.24, dtype=np.float32)
+    starts = np.full(encodings["input_ids"].shape, 4.08, dtype=np.float32)
     starts[:, 0] = -50.0
     return starts, starts.copy()
 

@@ -112,6 +112,7 @@ class Assistant:
         self.problems: list[str] = []
         self._models_loaded = False
         self._warm = False
+        self._warming = False  # warm_up is building the index for a question
         self._warm_lock = threading.RLock()
         self._models_lock = threading.RLock()
         self._index_lock = threading.Lock()
@@ -126,14 +127,20 @@ class Assistant:
         with self._warm_lock:  # a second caller waits until the first build is done
             if self._warm:
                 return
-            self._load_models()
-            if self._needs_build():
-                self.index()
-            self._warm = True
+            self._warming = True
+            try:
+                self._load_models()
+                if self._needs_build():
+                    self.index()
+                self._warm = True
+            finally:
+                self._warming = False
 
     def _warm_for_questions(self) -> None:
-        """``warm_up``, except while an update runs: then the index as it stands answers, without waiting."""
-        if not self._warm and not self._index_lock.locked():
+        """``warm_up``, except while an update started by ``index()`` runs (a server's, say): then the
+        index as it stands answers, without waiting. A build that ``warm_up`` started for another
+        question is waited for, as that question waits."""
+        if not self._warm and (self._warming or not self._index_lock.locked()):
             self.warm_up()
         self._load_models()
 
