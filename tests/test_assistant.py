@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from docqa import Answer, Assistant, DocqaError
-from docqa.assistant import clean_question, rewrite_follow_up
+from docqa.conversation import clean_question, rewrite_follow_up
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 SEED = json.loads((Path(__file__).parent / "seed_examples.json").read_text())

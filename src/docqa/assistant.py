@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -14,7 +13,7 @@ from typing import Any
 
 from docqa.chunking import sentence_spans
 from docqa.config import NO_MODEL, Settings
-from docqa.conversation import History, rewrite_follow_up
+from docqa.conversation import History, clean_question, rewrite_follow_up
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
 from docqa.indexing import Indexer, Progress
@@ -34,7 +33,6 @@ from docqa.schema import (
 from docqa.shards import Shard
 from docqa.store import DocumentInfo, IndexSettings, PassageStore, open_store
 
-MAX_QUESTION_CHARS = 1000
 # Two notes of Answer.message that the chat app says in its own way (once, not in every answer).
 ABSTENTION_NOTE = "The documents do not seem to contain the answer; these are the closest passages."
 LEXICAL_NOTE_START = "This is the best-matching sentence, not an extracted answer"
@@ -52,23 +50,6 @@ class AssistantStatus:
     passages: int
     problems: list[str] = field(default_factory=list)
     indexing: bool = False
-
-
-def clean_question(question: str) -> tuple[str, list[str]]:
-    """The question without control characters, cut to a sane length, and notes on what changed."""
-    if not isinstance(question, str):
-        raise DocqaError("the question must be text")
-    # NFC first, so that a decomposed accent stays part of its word for search and reading.
-    composed = unicodedata.normalize("NFC", question)
-    cleaned = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf", "Cs"} else ch for ch in composed)
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise DocqaError("the question is empty: type a question about the documents")
-    notes = []
-    if len(cleaned) > MAX_QUESTION_CHARS:
-        cleaned = cleaned[:MAX_QUESTION_CHARS]
-        notes.append(f"The question was cut to its first {MAX_QUESTION_CHARS} characters.")
-    return cleaned, notes
 
 
 class Assistant:

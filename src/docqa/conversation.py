@@ -1,4 +1,5 @@
-"""Follow-up questions: which ones lean on the previous turn, and the search query for them.
+"""Questions in a conversation: cleaning what was typed, which follow-ups lean on the previous
+turn, and the search query for them.
 
 A question that stands on its own is searched alone, however short ("Where does Varnak0200 live?"),
 so the previous turn cannot pull the search towards its own document. A question is searched
@@ -18,10 +19,14 @@ question word. The rules read the question's words only; they need no model.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
+
+from docqa.errors import DocqaError
 
 History = Sequence[tuple[str, str]]
 
+MAX_QUESTION_CHARS = 1000  # a longer question is cut, with a note
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")  # letters and digits, keeping "Biden's" whole
 _PERSON_PRONOUNS = frozenset("he she him her his hers himself herself".split())
 _THING_PRONOUNS = frozenset("it its itself they them their theirs themselves".split())
@@ -95,3 +100,20 @@ def _is_name(word: str, position: int) -> bool:
     if not word[0].isupper():
         return False
     return position > 0 or word.lower() not in _QUESTION_STARTS
+
+
+def clean_question(question: str) -> tuple[str, list[str]]:
+    """The question without control characters, cut to a sane length, and notes on what changed."""
+    if not isinstance(question, str):
+        raise DocqaError("the question must be text")
+    # NFC first, so that a decomposed accent stays part of its word for search and reading.
+    composed = unicodedata.normalize("NFC", question)
+    cleaned = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf", "Cs"} else ch for ch in composed)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise DocqaError("the question is empty: type a question about the documents")
+    notes = []
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        cleaned = cleaned[:MAX_QUESTION_CHARS]
+        notes.append(f"The question was cut to its first {MAX_QUESTION_CHARS} characters.")
+    return cleaned, notes

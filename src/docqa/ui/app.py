@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from docqa.assistant import MAX_QUESTION_CHARS
+from docqa.conversation import MAX_QUESTION_CHARS
 from docqa.corpus import MAX_FILES_PER_UPLOAD
 from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES
 from docqa.schema import RETRIEVAL_MODES
