@@ -3,9 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from tiny_models import build_tiny_embedder, build_tiny_reader
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
+
+# No per-example time limit: speed is measured by the benchmarks, and a loaded machine must not fail a test.
+settings.register_profile("docqa", deadline=None)
+settings.load_profile("docqa")
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     command = [sys.executable, str(ROOT / "app.py"), "--corpus", str(folder / "corpus"),
                "--index", str(folder / "index"), "--embedding-model", "none", "--reader-model", "none",
                "--port", str(port)]
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    # Five passages a question, so that the passage test finds one that starts far into its document.
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "DOCQA_TOP_K": "5"}
     for inherited in ("DOCQA_AUTH_USERNAME", "DOCQA_AUTH_PASSWORD", "GRADIO_SERVER_NAME"):
         env.pop(inherited, None)
     with log.open("wb") as output:

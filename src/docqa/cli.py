@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     folder_arguments(ask)
     model_arguments(ask)
-    ask.add_argument("--top-k", type=int, help="passages to read (default: 5)")
+    ask.add_argument("--top-k", type=int, help="passages to read (default: 3)")
     ask.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="search method (default: hybrid)")
     ask.add_argument("--threshold", type=float, help="confidence below which it abstains (default: 0.2)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
