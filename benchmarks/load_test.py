@@ -4,13 +4,15 @@ Starts ``app.py`` on a free port of 127.0.0.1 over a copy of the corpus, then se
 several client threads (one ``gradio_client.Client`` each) in two phases: a steady load, and the
 same load while the corpus changes and ``docqa index`` updates the app's index folder from another
 process, pass after pass until the load is done (the app's own upload and rebuild buttons are
-browser events, not API endpoints). Every request has a timeout and each phase a deadline.
+browser events, not API endpoints). Both phases run ``--rounds`` times (2 by default). Every
+request has a timeout and each phase a deadline.
 
 Recorded: per-question latency and errors, p50/p95 and throughput per phase, the server's RSS after
-a warm-up and after the run, and whether a question that only a new file answers is answered from
-that file once the re-index is done. Results merge into ``results/load_test.json`` (one entry per
-model configuration) and ``results/load_test.md`` is rewritten from it. The exit status is 1 when a
-question is lost or fails, the new file is not picked up, or the RSS grows by more than 10%.
+a warm-up, at the end of each round and after the run, and whether a question that only a new file
+answers is answered from that file once the re-index is done. Results merge into
+``results/load_test.json`` (one entry per model configuration) and ``results/load_test.md`` is
+rewritten from it. The exit status is 1 when a question is lost or fails, the new file is not picked
+up, or the RSS grows by more than 10% over the run or over the rounds after the first.
 
     python benchmarks/load_test.py                       # lexical mode: 8 clients, 200 questions
     python benchmarks/load_test.py --reader-model benchmarks/.models/tinyroberta-squad2 \\
@@ -413,9 +415,10 @@ class Reindexer:
     pass, until told to stop (after the pass under way)."""
 
     def __init__(self, folders: Folders, models: Models, documents: int, pass_timeout: float,
-                 started: float) -> None:
+                 started: float, first_version: int = 1) -> None:
         self.folders, self.models, self.documents = folders, models, documents
         self.pass_timeout, self.started = pass_timeout, started
+        self.first_version = first_version
         self.words = corpus_words(folders.corpus)
         self.passes: list[ReindexPass] = []
         self.first_pass_running = threading.Event()
@@ -430,7 +433,7 @@ class Reindexer:
         self._thread.join(self.pass_timeout + STOP_TIMEOUT_S)
 
     def _run(self) -> None:
-        version = 1
+        version = self.first_version
         while not self._stop.is_set():
             change_corpus(self.folders.corpus, version, self.documents, self.words)
             self.passes.append(self._index(version))
@@ -483,9 +486,12 @@ class Options:
     reindex_documents: int
     warm_up_rounds: int
     idle_s: float
+    rounds: int = 2
 
 
 def run(options: Options, work: Path) -> dict[str, Any]:
+    """Warm up, then ``options.rounds`` rounds of a steady phase and a re-index phase; the first round
+    is reported as ``steady`` and ``reindex``, the later ones under ``later_rounds``."""
     folders = Folders.create(work)
     plan = question_plan(load_questions(), options.questions)
     with running_app(folders, options.models) as server:
@@ -494,39 +500,52 @@ def run(options: Options, work: Path) -> dict[str, Any]:
                               request_timeout=options.request_timeout, phase_timeout=options.phase_timeout)
         rss_before = server.rss()
         before = new_document_check(clients[0], options.request_timeout)
+        rounds: list[dict[str, Any]] = []
         with MemorySampler(server) as sampler:
-            steady, steady_wall = run_load(clients, plan, request_timeout=options.request_timeout,
-                                           phase_timeout=options.phase_timeout)
-            rss_between, steady_ended = server.rss(), time.monotonic() - sampler.started
-            during, during_wall, passes = reindex_phase(clients, plan, folders, options)
-            after = new_document_check(clients[0], options.request_timeout)
+            for number in range(options.rounds):
+                steady, steady_wall = run_load(clients, plan, request_timeout=options.request_timeout,
+                                               phase_timeout=options.phase_timeout)
+                rss_between, steady_ended = server.rss(), time.monotonic() - sampler.started
+                during, during_wall, passes = reindex_phase(clients, plan, folders, options,
+                                                            first_version=1 + 1000 * number)
+                if number == 0:
+                    after = new_document_check(clients[0], options.request_timeout)
+                rounds.append({
+                    "steady": summarise(steady, len(plan), steady_wall),
+                    "reindex": summarise(during, len(plan), during_wall) | {
+                        "in_flight_during_a_pass": overlap_share(during, passes),
+                        "passes": [asdict(p) for p in passes],
+                    },
+                    "rss_after_steady": rss_between, "steady_ended_s": steady_ended, "rss_after": server.rss(),
+                })
         time.sleep(options.idle_s)
         rss_after = server.rss()
         for client in clients:
             client.close()
+    first = rounds[0]
     return {
         "questions": [question.text for question in load_questions()],
         "warm_up": {"sent": len(warm_up), "errors": sum(o.error is not None for o in warm_up)},
-        "steady": summarise(steady, len(plan), steady_wall),
-        "reindex": summarise(during, len(plan), during_wall) | {
-            "in_flight_during_a_pass": overlap_share(during, passes),
-            "passes": [asdict(p) for p in passes],
-        },
+        "steady": first["steady"],
+        "reindex": first["reindex"],
+        "later_rounds": [{"steady": r["steady"], "reindex": r["reindex"]} for r in rounds[1:]],
         "new_document": {"source": NEW_SOURCE, "question": NEW_QUESTION, "before_reindex": before,
                          "after_reindex": after},
-        "memory": memory_summary(rss_before, rss_between, rss_after, sampler.peak) | {
+        "memory": memory_summary(rss_before, first["rss_after_steady"], rss_after, sampler.peak,
+                                 [r["rss_after"] for r in rounds]) | {
             "rss_samples": {"s": [t for t, _ in sampler.samples], "mib": [m for _, m in sampler.samples]},
-            "steady_phase_ended_s": round(steady_ended, 1),
+            "steady_phase_ended_s": round(first["steady_ended_s"], 1),
         },
     }
 
 
 def reindex_phase(clients: Sequence[Client], plan: Sequence[Question], folders: Folders,
-                  options: Options) -> tuple[list[Outcome], float, list[ReindexPass]]:
+                  options: Options, first_version: int = 1) -> tuple[list[Outcome], float, list[ReindexPass]]:
     """The load sent while ``docqa index`` passes run, from the start of the first pass until the
     load is done; then the pass under way is let finish."""
     started = time.monotonic()
-    reindexer = Reindexer(folders, options.models, options.reindex_documents, options.phase_timeout, started)
+    reindexer = Reindexer(folders, options.models, options.reindex_documents, options.phase_timeout, started,
+                          first_version)
     reindexer.start()
     reindexer.first_pass_running.wait(STOP_TIMEOUT_S)
     try:
@@ -537,37 +556,50 @@ def reindex_phase(clients: Sequence[Client], plan: Sequence[Question], folders: 
     return outcomes, wall, reindexer.passes
 
 
-def memory_summary(before: int, between: int, after: int, peak: int) -> dict[str, Any]:
+def memory_summary(before: int, between: int, after: int, peak: int,
+                   round_ends: Sequence[int] = ()) -> dict[str, Any]:
+    """RSS figures of the run. ``round_ends`` is the RSS at the end of each round; the growth over
+    the later rounds (from the end of the first to ``after``) shows memory that keeps growing, which
+    the first round's growth (caches filling, pools and arenas reaching their size) does not."""
     ratio = after / before
+    later = after / round_ends[0] if len(round_ends) > 1 else None
     return {
         "rss_before_mib": round(before / MIB, 1),
         "rss_after_steady_mib": round(between / MIB, 1),
         "rss_after_mib": round(after / MIB, 1),
         "rss_peak_mib": round(peak / MIB, 1),
+        "rss_after_each_round_mib": [round(end / MIB, 1) for end in round_ends],
         "ratio_after_to_before": round(ratio, 4),
         "ratio_after_to_after_steady": round(after / between, 4),
-        "within_10_percent": ratio <= MEMORY_GROWTH_LIMIT,
+        "ratio_over_later_rounds": None if later is None else round(later, 4),
+        "within_10_percent": ratio <= MEMORY_GROWTH_LIMIT and (later is None or later <= MEMORY_GROWTH_LIMIT),
     }
 
 
 def verdict(result: dict[str, Any]) -> list[str]:
     """What fell short of the targets; empty when the run passed."""
     problems = []
-    for phase in ("steady", "reindex"):
-        summary = result[phase]
-        if summary["lost"] or summary["errors"]:
-            problems.append(f"{phase}: {summary['lost']} of {summary['planned']} questions not answered, "
-                            f"{summary['errors']} errors")
-    passes = result["reindex"]["passes"]
-    if not passes or any(p["returncode"] != 0 for p in passes):
-        problems.append("reindex: a docqa index pass failed or none ran")
+    rounds = [{"steady": result["steady"], "reindex": result["reindex"]}, *result.get("later_rounds", [])]
+    for number, one_round in enumerate(rounds, start=1):
+        where = "" if number == 1 else f" (round {number})"
+        for phase in ("steady", "reindex"):
+            summary = one_round[phase]
+            if summary["lost"] or summary["errors"]:
+                problems.append(f"{phase}{where}: {summary['lost']} of {summary['planned']} questions not answered, "
+                                f"{summary['errors']} errors")
+        passes = one_round["reindex"]["passes"]
+        if not passes or any(p["returncode"] != 0 for p in passes):
+            problems.append(f"reindex{where}: a docqa index pass failed or none ran")
     new = result["new_document"]
     if NEW_SOURCE in new["before_reindex"]["cited"] or new["before_reindex"]["retrieved"]:
         problems.append(f"{NEW_SOURCE} was found before it was written")
     if not new["after_reindex"]["retrieved"]:
         problems.append(f"{NEW_SOURCE} was not retrieved after the re-index")
-    if not result["memory"]["within_10_percent"]:
-        problems.append(f"RSS grew by a factor of {result['memory']['ratio_after_to_before']}")
+    memory = result["memory"]
+    if memory["ratio_after_to_before"] > MEMORY_GROWTH_LIMIT:
+        problems.append(f"RSS grew by a factor of {memory['ratio_after_to_before']}")
+    if (memory.get("ratio_over_later_rounds") or 0) > MEMORY_GROWTH_LIMIT:
+        problems.append(f"RSS grew by a factor of {memory['ratio_over_later_rounds']} over the later rounds")
     return problems
 
 
@@ -624,13 +656,16 @@ def _markdown_run(label: str, entry: dict[str, Any]) -> list[str]:
              f"Verdict: **{'passed' if not entry['problems'] else 'failed'}**.", "",
              "| phase | answered | errors | p50 ms | p95 ms | max ms | questions/s | in the assistant p50/p95 ms |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for phase in ("steady", "reindex"):
-        summary = result[phase]
-        latency = summary["latency_ms"] or {"p50": "-", "p95": "-", "max": "-"}
-        pipeline = summary["pipeline_ms"] or {"p50": "-", "p95": "-"}
-        lines.append(f"| {phase} | {summary['answered']}/{summary['planned']} | {summary['errors']} | "
-                     f"{latency['p50']} | {latency['p95']} | {latency['max']} | {summary['throughput_qps']} | "
-                     f"{pipeline['p50']} / {pipeline['p95']} |")
+    rounds = [{"steady": result["steady"], "reindex": result["reindex"]}, *result.get("later_rounds", [])]
+    for number, one_round in enumerate(rounds, start=1):
+        for phase in ("steady", "reindex"):
+            summary = one_round[phase]
+            latency = summary["latency_ms"] or {"p50": "-", "p95": "-", "max": "-"}
+            pipeline = summary["pipeline_ms"] or {"p50": "-", "p95": "-"}
+            name = phase if number == 1 else f"{phase}, round {number}"
+            lines.append(f"| {name} | {summary['answered']}/{summary['planned']} | {summary['errors']} | "
+                         f"{latency['p50']} | {latency['p95']} | {latency['max']} | {summary['throughput_qps']} | "
+                         f"{pipeline['p50']} / {pipeline['p95']} |")
     passes = result["reindex"]["passes"]
     lines += ["",
               f"- Re-index: {len(passes)} `docqa index` passes over {settings['reindex_documents']} changed "
@@ -641,7 +676,11 @@ def _markdown_run(label: str, entry: dict[str, Any]) -> list[str]:
               f"- Server RSS: {memory['rss_before_mib']} MiB after the warm-up, {memory['rss_after_mib']} MiB after "
               f"the run and {settings['idle_s']:g} s idle (ratio {memory['ratio_after_to_before']}; "
               f"{memory['rss_after_steady_mib']} MiB after the steady phase, so a ratio of "
-              f"{memory['ratio_after_to_after_steady']} over the re-index phase; peak {memory['rss_peak_mib']} MiB)."]
+              f"{memory['ratio_after_to_after_steady']} over the rest; peak {memory['rss_peak_mib']} MiB)."]
+    if memory.get("ratio_over_later_rounds") is not None:
+        ends = ", ".join(f"{mib} MiB" for mib in memory["rss_after_each_round_mib"])
+        lines.append(f"- Over the later rounds: RSS at the end of each round {ends}; from the end of the first "
+                     f"round to the end of the run, a ratio of {memory['ratio_over_later_rounds']}.")
     lines += [f"- Problem: {problem}" for problem in entry["problems"]]
     return [*lines, ""]
 
@@ -662,11 +701,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="generated documents rewritten by each re-index pass (default: 120)")
     parser.add_argument("--warm-up-rounds", type=int, default=2, help="questions per client before measuring")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle before the last RSS reading")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of both phases (default: 2; memory may grow over the first, not the later ones)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
                         help="where load_test.json and load_test.md go (default: benchmarks/results)")
     arguments = parser.parse_args(argv)
-    if min(arguments.clients, arguments.questions, arguments.reindex_documents) < 1:
-        parser.error("--clients, --questions and --reindex-documents must be at least 1")
+    if min(arguments.clients, arguments.questions, arguments.reindex_documents, arguments.rounds) < 1:
+        parser.error("--clients, --questions, --reindex-documents and --rounds must be at least 1")
     return arguments
 
 
@@ -681,6 +722,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reindex_documents=arguments.reindex_documents,
         warm_up_rounds=arguments.warm_up_rounds,
         idle_s=arguments.idle,
+        rounds=arguments.rounds,
     )
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # the client reads it whatever analytics_enabled says
     machine_before = machine()
@@ -692,7 +734,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {"clients": options.clients, "questions": options.questions,
                      "embedding_model": options.models.embedding, "reader_model": options.models.reader,
                      "request_timeout_s": options.request_timeout, "phase_timeout_s": options.phase_timeout,
-                     "reindex_documents": options.reindex_documents, "idle_s": options.idle_s},
+                     "reindex_documents": options.reindex_documents, "idle_s": options.idle_s,
+                     "rounds": options.rounds},
         "machine": machine_before | {"load_average_after": machine()["load_average"]},
         "problems": problems,
         "result": result,

@@ -1,6 +1,6 @@
 """The load test at a small size: ``benchmarks/load_test.py`` runs the app in the lexical mode on
 127.0.0.1, sends 8 x 40 questions through ``/ask`` in a steady phase and again while ``docqa index``
-updates the index, and must lose nothing, pick up the new file and keep its memory."""
+updates the index, two rounds of both, and must lose nothing, pick up the new file and keep its memory."""
 
 from __future__ import annotations
 
@@ -78,6 +78,9 @@ def test_memory_after_the_run_stays_within_ten_percent(lexical_run: dict[str, An
     memory = lexical_run["result"]["memory"]
     assert memory["rss_before_mib"] > 0
     assert memory["ratio_after_to_before"] <= 1.10
+    assert len(memory["rss_after_each_round_mib"]) == 2 and memory["ratio_over_later_rounds"] <= 1.10
+    later = lexical_run["result"]["later_rounds"]
+    assert [(r["steady"]["answered"], r["reindex"]["answered"]) for r in later] == [(QUESTIONS, QUESTIONS)]
     assert lexical_run["problems"] == []
 
 

@@ -335,3 +335,15 @@ def test_a_short_standalone_question_is_never_answered_from_the_previous_turns_d
             reply = chat.answer(session, turn)
         assert session.history(turn) == [(first["question"], first["answer"])]
         assert reply.answer is not None and reply.answer.citations[0].source == "doc0042.txt"
+
+
+def test_the_served_app_keeps_few_gradio_events_and_summarises_them_rarely(
+    lexical_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GRADIO_ANALYTICS_MAX_EVENTS", "GRADIO_ANALYTICS_CACHE_FREQUENCY"):
+        monkeypatch.delenv(name, raising=False)  # the test's end restores the environment
+    queue = build_app(lexical_assistant).queue()._queue
+    assert queue.ANALYTICS_MAX_EVENTS == 100  # Gradio's own default keeps 10,000
+    assert queue.ANAYLTICS_CACHE_FREQUENCY >= 1_000_000  # Gradio's own default summarises after every event
+    monkeypatch.setenv("GRADIO_ANALYTICS_MAX_EVENTS", "7")
+    assert build_app(lexical_assistant).queue()._queue.ANALYTICS_MAX_EVENTS == 7  # the environment decides

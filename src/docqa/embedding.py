@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
+from docqa.caching import OBJECT_BYTES, SizedCache, memoized, text_bytes
 from docqa.config import DEFAULT_EMBEDDING_MODEL, check_runtime
 from docqa.models import load_model
 
@@ -23,6 +23,8 @@ EMBEDDING = "embedding"  # the output of the ONNX copy
 # Texts are encoded a few at a time: small batches stay in the CPU caches, and were measured
 # faster than the batches of 32 or 64 that suit a GPU.
 DEFAULT_BATCH_SIZE = 8
+QUERY_CACHE_BYTES = 8 * 1024 * 1024  # question vectors kept for repeated queries: about 4,000 of 384 floats
+QUERY_CACHE_ENTRIES = 1024
 
 
 class Embedder:
@@ -53,7 +55,10 @@ class Embedder:
         self._model: Any = None
         self._session: Any = None
         self._lock = threading.Lock()  # the fast tokenizer must not be used by two threads at once
-        self.encode_query = lru_cache(maxsize=1024)(self._encode_query)
+        cache: SizedCache[str, np.ndarray] = SizedCache(
+            QUERY_CACHE_BYTES, _query_entry_bytes, max_entries=QUERY_CACHE_ENTRIES
+        )
+        self.encode_query = memoized(self._encode_query, cache)  # the vector of one query, kept for a repeat
 
     def warm_up(self) -> None:
         if self._model is not None:
@@ -115,6 +120,10 @@ class Embedder:
         return session_or_none(
             self.cache_dir, "embedder", self.model_name, self.precision, lambda path: _export(model, path)
         )
+
+
+def _query_entry_bytes(query: str, vector: np.ndarray) -> int:
+    return text_bytes([query]) + vector.nbytes + 2 * OBJECT_BYTES
 
 
 def _load_sentence_transformer(name: str, local_files_only: bool) -> Any:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
+from docqa.caching import OBJECT_BYTES, SizedCache, text_bytes
 from docqa.config import DEFAULT_READER_MODEL, check_runtime
 from docqa.errors import DocqaError
 from docqa.models import load_model
@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # torch is imported on first use, so the lexical mode starts 
 MAX_QUESTION_TOKENS = 64  # longer questions are cut so the passage keeps most of the window
 WINDOWS_PER_BATCH = 32  # bounds the memory of one forward pass
 LOGITS = ("start_logits", "end_logits")
+READINGS_CACHE_BYTES = 16 * 1024 * 1024  # the readings kept hold their passages: bounded in bytes too
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ class ExtractiveReader:
     it is roughly the chance that the span is exactly right; the no-answer score is the same function
     of the no-answer logit. The reader abstains only when the model's no-answer score beats every
     span; the confidence threshold is the caller's to apply. The model is loaded on first use (or by
-    ``warm_up``); ``read`` is thread-safe and remembers its last ``cached_results`` results, so a
-    question asked again of the same passages is not read again (0 turns that off).
+    ``warm_up``); ``read`` is thread-safe and remembers its last ``cached_results`` results (as many
+    as fit in ``READINGS_CACHE_BYTES``), so a question asked again of the same passages is not read
+    again (0 turns that off).
 
     ``backend="onnx"`` runs the model in ONNX Runtime, from a copy exported (and, for int8,
     quantized) once into ``cache_dir``; if the copy cannot be made, the reader logs why and runs
@@ -110,7 +112,9 @@ class ExtractiveReader:
         self._load_lock = threading.Lock()
         # Fast tokenizers raise "Already borrowed" when one instance is used by two threads at once.
         self._inference_lock = threading.Lock()
-        self._cached_read = lru_cache(maxsize=max(0, cached_results))(self._read)
+        self._readings: SizedCache[tuple[str, tuple[RetrievedPassage, ...]], ReaderResult] = SizedCache(
+            READINGS_CACHE_BYTES, _reading_bytes, max_entries=max(0, cached_results)
+        )
 
     def warm_up(self) -> None:
         """Load the tokenizer and model (once); raises ``ModelLoadError`` when they cannot be loaded."""
@@ -160,7 +164,7 @@ class ExtractiveReader:
 
     def clear_cache(self) -> None:
         """Forget the results kept for questions asked again."""
-        self._cached_read.cache_clear()
+        self._readings.clear()
 
     def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult:
         """Find answer spans to ``question`` in ``passages``, best first, each with its score.
@@ -170,7 +174,12 @@ class ExtractiveReader:
         """
         if not passages or not question.strip():
             return no_answer()
-        return self._cached_read(question, tuple(passages))
+        key = (question, tuple(passages))
+        result = self._readings.get(key)
+        if result is None:
+            result = self._read(*key)
+            self._readings.put(key, result)
+        return result
 
     def _read(self, question: str, passages: tuple[RetrievedPassage, ...]) -> ReaderResult:
         return self._decode(self.logits(question, passages), passages)
@@ -294,6 +303,17 @@ class ExtractiveReader:
             start=passage.chunk.start + char_start,
             end=passage.chunk.start + char_end,
         )
+
+
+def _reading_bytes(key: tuple[str, tuple[RetrievedPassage, ...]], result: ReaderResult) -> int:
+    """The bytes of one kept reading: its question, the passages it read and its answers (which
+    point into those passages)."""
+    question, passages = key
+    passage_bytes = sum(
+        text_bytes([p.chunk.text, p.chunk.source, p.title, p.date]) + 3 * OBJECT_BYTES for p in passages
+    )
+    answer_bytes = sum(text_bytes([answer.text]) + OBJECT_BYTES for answer in result.answers)
+    return text_bytes([question]) + passage_bytes + answer_bytes + 3 * OBJECT_BYTES
 
 
 def _check_settings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,11 @@ __all__ = ["CSS", "build_app", "theme"]
 
 # Event handlers the page uses, kept out of the public API (which has only /ask).
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+# Gradio keeps every event (up to 10,000) for its monitoring page and summarises them all with pandas
+# after each one: memory that grows over the first 10,000 questions, and time on every question.
+# docqa has no use for that page, so few are kept and they are summarised rarely (the environment
+# still decides when it sets these).
+GRADIO_EVENT_BOOKKEEPING = {"GRADIO_ANALYTICS_MAX_EVENTS": "100", "GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000000"}
 DENSE_NEEDS = "Hybrid and dense search need the embedding model and the vectors it made for the index"
 
 
@@ -69,6 +75,8 @@ class DocumentsView:
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The interface: Chat (with sources and settings) and Documents tabs, plus the ``/ask`` API."""
     actions, chat = Actions(assistant), Chat(assistant)
+    for name, value in GRADIO_EVENT_BOOKKEEPING.items():
+        os.environ.setdefault(name, value)  # read by the queue that the caller makes next
     with gr.Blocks(title="docqa \u2014 ask your documents", analytics_enabled=False) as app:
         header = gr.HTML(actions.header_html(), elem_id="docqa-header", js_on_load=HEADER_JS)
         with gr.Tabs():
