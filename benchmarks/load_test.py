@@ -634,13 +634,14 @@ def markdown(results: dict[str, Any]) -> str:
     lines = ["# Load test", "",
              "Questions sent to the running app's `/ask` API by concurrent `gradio_client` clients on "
              "127.0.0.1: a steady phase, then the same load while `docqa index` updates the index from "
-             "another process, both phases in each of the rounds (memory may grow over the first round, while "
-             "caches fill, but not over the later ones). The questions are those of "
-             "`tests/seed_examples.json`, answerable and not, asked in turn; the server keeps no readings for repeated questions (`DOCQA_READER_CACHE=0`), "
-             "so each one is read afresh. Written by `benchmarks/load_test.py`. The models of `benchmarks/.models/` "
-             "have random weights: their answers mean nothing, so with them only the retrieval of the new "
-             "file is checked. p50 and p95 are percentiles of the time from sending a question to its "
-             "answer, interpolated linearly between the closest ranks (`docqa.stats.percentile`).", ""]
+             "another process, both phases in each of the rounds (memory may grow over the first round, "
+             "while caches fill, but not over the later ones). The questions are those of "
+             "`tests/seed_examples.json`, answerable and not, asked in turn; the server keeps no readings "
+             "for repeated questions (`DOCQA_READER_CACHE=0`), so each one is read afresh. Written by "
+             "`benchmarks/load_test.py`. The models of `benchmarks/.models/` have random weights: their "
+             "answers mean nothing, so with them only the retrieval of the new file is checked. p50 and "
+             "p95 are percentiles of the time from sending a question to its answer, interpolated linearly "
+             "between the closest ranks (`docqa.stats.percentile`).", ""]
     for label, entry in results["runs"].items():
         lines += _markdown_run(label, entry)
     return "\n".join(lines)
