@@ -78,8 +78,13 @@ def connect(uri: str) -> Any:
         )
         if os.environ.get(variable)
     }
+    options: dict[str, Any] = {}
+    if not uri.startswith(("http://", "https://")):
+        # Milvus Lite serves this process over a local socket: keep-alive pings only make its server
+        # send GOAWAY ("too_many_pings") and the channel reconnect.
+        options["grpc_options"] = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
     try:
-        return MilvusClient(uri=uri, **credentials)
+        return MilvusClient(uri=uri, **credentials, **options)
     except Exception as error:
         local = not uri.startswith(("http://", "https://"))
         hint = (
