@@ -204,3 +204,31 @@ def test_the_assistant_indexes_and_answers_through_a_given_store(tmp_path: Path,
         assert [d.source for d in assistant.documents()] == sorted(p.name for p in (tmp_path / "corpus").iterdir())
     finally:
         assistant.close()
+
+
+def test_indexing_shards_each_index_their_slice_of_the_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    where = ["--corpus", str(tmp_path / "corpus"), "--store", str(tmp_path / "passages.db"), *LEXICAL_MODELS]
+    files = sorted(path.name for path in (tmp_path / "corpus").iterdir())
+    reports = []
+    for shard in ("0/2", "1/2"):
+        assert main(["index", *where, "--shard", shard, "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    assert sorted(reports[0]["added"] + reports[1]["added"]) == files
+    assert all(
+        Shard.parse(s).owns(source) for s, r in zip(("0/2", "1/2"), reports, strict=True) for source in r["added"]
+    )
+    gone = reports[1]["added"][0] if reports[1]["added"] else reports[0]["added"][0]
+    owner = "1/2" if gone in reports[1]["added"] else "0/2"
+    (tmp_path / "corpus" / gone).unlink()
+    other = "0/2" if owner == "1/2" else "1/2"
+    assert main(["index", *where, "--shard", other, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] == []  # not its file to remove
+    assert main(["index", *where, "--shard", owner, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] == [gone]
+    assert main(["ask", SEED_EXAMPLES[-1]["q"], *where, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["citations"]
+    assert main(["index", "--corpus", str(tmp_path / "corpus"), "--index", str(tmp_path / "i"), "--shard", "0/2"]) == 2
+    assert "need a Milvus store" in capsys.readouterr().err
