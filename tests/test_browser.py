@@ -238,6 +238,7 @@ def test_an_answer_cites_numbered_sources_that_open_at_the_highlighted_span(page
 
 def test_an_empty_chat_offers_questions_the_documents_answer(page: Page) -> None:
     examples = page.locator("#docqa-chat .docqa-example")
+    examples.nth(2).wait_for(timeout=ANSWER_TIMEOUT_MS)  # the page's load event fills the empty chat
     assert examples.count() >= 3
     shown = examples.all_inner_texts()
     assert BUILDING_QUESTION in shown and set(shown) <= {example["q"] for example in SEED["questions"]}
