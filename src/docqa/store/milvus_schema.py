@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docqa.errors import DocqaError, IndexLoadError
-from docqa.store.base import FORMAT_VERSION, IndexSettings
+from docqa.store.base import FORMAT_VERSION
+from docqa.store.manifest import settings_of
 
 BASE_ENV = "DOCQA_MILVUS_COLLECTION"
 TOKEN_ENV, USER_ENV, PASSWORD_ENV, DATABASE_ENV = (
@@ -325,15 +326,6 @@ def query_all(client: Any, collection: str, expression: str, fields: list[str]) 
 
 
 # ----- the manifest ----------------------------------------------------------------------
-
-
-def settings_of(manifest: dict[str, Any]) -> IndexSettings:
-    return IndexSettings(
-        embedding_model=manifest["embedding_model"],
-        chunk_tokens=manifest["chunking"]["chunk_tokens"],
-        chunk_overlap=manifest["chunking"]["chunk_overlap"],
-        format_version=manifest["format_version"],
-    )
 
 
 def checked_manifest(uri: str, value: str) -> dict[str, Any]:
