@@ -7,13 +7,9 @@ from docqa.documents.common import UnreadableFile
 from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES, Format, format_for, sniff_problem
 from docqa.documents.loading import SourceFile, load_document, load_documents, parse_file, scan_corpus
 
-# The former name, still read by the upload checks.
-SUPPORTED_SUFFIXES = SUFFIXES
-
 __all__ = [
     "MAX_FILE_BYTES",
     "SUFFIXES",
-    "SUPPORTED_SUFFIXES",
     "Format",
     "SourceFile",
     "UnreadableFile",
