@@ -29,12 +29,12 @@ from docqa.reader.spans import (
     span_score,
     widen_to_words,
 )
+from docqa.reader.windows import context_mask, encode_windows, shorten_question
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
 
 if TYPE_CHECKING:  # torch is imported on first use, so the lexical mode starts without it
     import torch
 
-MAX_QUESTION_TOKENS = 64  # longer questions are cut so the passage keeps most of the window
 WINDOWS_PER_BATCH = 32  # bounds the memory of one forward pass
 LOGITS = ("start_logits", "end_logits")
 READINGS_CACHE_BYTES = 16 * 1024 * 1024  # the readings kept hold their passages: bounded in bytes too
@@ -189,47 +189,19 @@ class ExtractiveReader:
         cut, windowed and batched exactly as ``read`` does (whatever the backend), never cached."""
         self.warm_up()
         with self._inference_lock:
-            question, question_tokens, truncated = self._shorten_question(question)
-            encodings = self._encode(question, question_tokens, passages)
+            question, question_tokens, truncated = shorten_question(self._tokenizer, question, self.max_seq_length)
+            encodings = encode_windows(
+                self._tokenizer, question, question_tokens, [passage.chunk.text for passage in passages],
+                self.max_seq_length, self.stride,
+            )
             start_logits, end_logits = self._forward(encodings)
-        windows = start_logits.shape[0]
-        context_mask = np.array(
-            [[sequence == 1 for sequence in encodings.sequence_ids(w)] for w in range(windows)], dtype=bool
-        )
         return WindowLogits(
             start=start_logits,
             end=end_logits,
-            context_mask=context_mask,
+            context_mask=context_mask(encodings),
             offsets=encodings["offset_mapping"],
             passage_of_window=encodings["overflow_to_sample_mapping"].tolist(),
             truncated_question=truncated,
-        )
-
-    def _question_budget(self) -> int:
-        return min(MAX_QUESTION_TOKENS, self.max_seq_length // 3)
-
-    def _shorten_question(self, question: str) -> tuple[str, int, bool]:
-        """The question cut to the token budget, its length in tokens, and whether it was cut."""
-        tokens = self._tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-        budget = self._question_budget()
-        if len(tokens["input_ids"]) <= budget:
-            return question, len(tokens["input_ids"]), False
-        return question[: tokens["offset_mapping"][budget - 1][1]], budget, True
-
-    def _encode(self, question: str, question_tokens: int, passages: Sequence[RetrievedPassage]) -> Any:
-        max_length = min(self.max_seq_length, self._tokenizer.model_max_length)
-        room = max_length - question_tokens - self._tokenizer.num_special_tokens_to_add(pair=True)
-        return self._tokenizer(
-            [question] * len(passages),
-            [passage.chunk.text for passage in passages],
-            truncation="only_second",
-            max_length=max_length,
-            stride=min(self.stride, room // 2),  # the tokenizer needs the stride shorter than the room
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            return_attention_mask=True,
-            padding="longest",
-            return_tensors="np",
         )
 
     def _forward(self, encodings: Any) -> tuple[np.ndarray, np.ndarray]:
