@@ -14,6 +14,7 @@ from docqa import chunking
 from docqa.chunking import chunk_document, count_tokens, sentence_spans
 from docqa.errors import DocqaError
 from docqa.schema import Chunk, Document
+from docqa.text import has_words
 
 
 def document(text: str) -> Document:
@@ -48,7 +49,8 @@ def assert_valid_chunks(text: str, chunks: list[Chunk], max_tokens: int) -> None
         assert count_tokens(chunk.text) <= max_tokens
         covered[chunk.start : chunk.end] = [True] * (chunk.end - chunk.start)
     assert [chunk.start for chunk in chunks] == sorted(chunk.start for chunk in chunks)
-    assert all(covered[position] or char.isspace() for position, char in enumerate(text))
+    # Only white space and stretches without a letter or digit (nothing to search) are left out.
+    assert not has_words("".join(char for position, char in enumerate(text) if not covered[position]))
 
 
 def test_sentences_follow_pysbd_rules_for_abbreviations() -> None:
@@ -109,6 +111,14 @@ def test_blank_text_has_no_sentences_and_no_chunks() -> None:
     assert sentence_spans("") == []
     assert sentence_spans(" \n\t ") == []
     assert chunk_document(document("  \n ")) == []
+
+
+def test_passages_without_a_letter_or_digit_are_left_out() -> None:
+    text = "." * 5_000 + "\n\nThe ferry left at noon.\n\n" + "-=*" * 2_000
+    chunks = chunk_document(document(text), max_tokens=20)
+    assert [chunk.text for chunk in chunks] == ["The ferry left at noon."]
+    assert chunks[0].index == 0
+    assert chunk_document(document("." * 200_000)) == []
 
 
 def test_chunks_have_exact_offsets_and_stay_within_the_budget() -> None:
@@ -232,7 +242,10 @@ def chunking_seconds(text: str) -> float:
     started = time.process_time()
     chunks = chunk_document(document(text))
     elapsed = time.process_time() - started
-    assert chunks and chunks[-1].end == len(text.rstrip())
+    if has_words(text):
+        assert chunks and chunks[-1].end == len(text.rstrip())
+    else:
+        assert chunks == []  # nothing to search in a run of dots
     return elapsed
 
 

@@ -210,8 +210,9 @@ def test_unusable_pdfs_are_skipped(tmp_path: Path, name: str, reason: str) -> No
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00" * 8, "binary file"),
         (bytes(range(1, 9)) * 20 + b"a few letters", "binary file"),
         (bytes(range(0x80, 0x100)) * 2, "not valid text"),
+        (b"." * 200_000, "it holds no words"),
     ],
-    ids=["zero-bytes", "white-space", "nul-bytes", "control-characters", "invalid-bytes"],
+    ids=["zero-bytes", "white-space", "nul-bytes", "control-characters", "invalid-bytes", "dots"],
 )
 def test_unusable_text_files_are_skipped(tmp_path: Path, content: bytes, reason: str) -> None:
     assert skip_reason(tmp_path, "file.txt", content).startswith(reason)

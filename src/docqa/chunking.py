@@ -12,6 +12,7 @@ import pysbd
 
 from docqa.errors import DocqaError
 from docqa.schema import Chunk, Document
+from docqa.text import has_words
 
 Span = tuple[int, int]
 
@@ -307,7 +308,8 @@ def chunk_document(document: Document, *, max_tokens: int = 200, overlap_sentenc
     while first < len(units):
         end = _passage_end(text, units, first, budget)
         start, stop = units[first].start, units[end - 1].end
-        chunks.append(Chunk(document.source, len(chunks), text[start:stop], start, stop))
+        if has_words(text[start:stop]):  # a run of dots or symbols only skews the BM25 statistics
+            chunks.append(Chunk(document.source, len(chunks), text[start:stop], start, stop))
         if end == len(units):
             break
         first = _next_start(text, units, first, end, overlap_sentences, budget)

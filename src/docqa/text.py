@@ -48,6 +48,11 @@ def separates_words(char: str) -> bool:
     return not unicodedata.category(char).startswith(("L", "N", "M"))
 
 
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds a letter or digit: text without one has nothing to search or answer with."""
+    return _LETTERS_AND_DIGITS.search(text) is not None
+
+
 def question_terms(question: str) -> list[str]:
     """The question's distinct lower-case words, without the sentence reader's stop words, in order."""
     words = (word for word in _LETTERS_AND_DIGITS.findall(question.lower()) if word not in SENTENCE_STOP_WORDS)

@@ -10,6 +10,7 @@ import datetime
 import re
 
 from docqa.errors import DocqaError
+from docqa.text import has_words
 
 TITLE_CHARS = 120
 
@@ -58,6 +59,8 @@ def checked_text(text: str) -> str:
         raise UnreadableFile("empty")
     if len(_CONTROL.findall(text)) > _MAX_CONTROL_SHARE * len(text):
         raise UnreadableFile("binary file")
+    if not has_words(text):
+        raise UnreadableFile("it holds no words, only punctuation or symbols")
     return text
 
 
