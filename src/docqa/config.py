@@ -47,6 +47,9 @@ class Settings:
     backend: str = "onnx"
     max_answer_tokens: int = 30
     reader_cache: int = 256  # readings kept for questions asked again of the same passages; 0: none
+    # Passages read first; the rest only when none of them holds a confident span (0: all at once).
+    # The answer is the same either way (README, "Speed and memory").
+    read_first: int = 1
     # Where the passages live: "" keeps the embedded store in index_dir; a *.db file is Milvus Lite,
     # http(s)://host:port a Milvus server (credentials from DOCQA_MILVUS_TOKEN or _USER/_PASSWORD).
     store: str = ""
@@ -59,6 +62,8 @@ class Settings:
         Shard.parse(self.shard)  # refuses a malformed shard
         if self.reader_cache < 0:
             raise DocqaError(f"reader_cache must not be negative, not {self.reader_cache}")
+        if self.read_first < 0:
+            raise DocqaError(f"read_first must not be negative, not {self.read_first}")
         checked_top_k(self.top_k)
         checked_threshold(self.confidence_threshold)
 

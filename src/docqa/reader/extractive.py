@@ -74,7 +74,8 @@ class ExtractiveReader:
     ``backend="onnx"`` runs the model in ONNX Runtime, from a copy exported (and, for int8,
     quantized) once into ``cache_dir``; if the copy cannot be made, the reader logs why and runs
     in PyTorch. ``precision="int8"`` quantizes the weights of the linear layers dynamically:
-    faster, with slightly different scores.
+    faster, with slightly different scores. ``read_first=n`` reads the first ``n`` passages alone
+    and the others only when none of those holds a confident span (0: all at once).
     """
 
     mode: AnswerMode = "extractive"
@@ -93,8 +94,11 @@ class ExtractiveReader:
         backend: str = "torch",
         cache_dir: str | Path | None = None,
         cached_results: int = 256,
+        read_first: int = 0,
     ) -> None:
         _check_settings(max_answer_tokens, max_seq_length, stride, top_answers, calibration)
+        if read_first < 0:
+            raise DocqaError(f"read_first must not be negative, not {read_first}")
         check_runtime(precision, backend, cache_dir)
         self.model_name = model
         self.max_answer_tokens = max_answer_tokens
@@ -106,6 +110,7 @@ class ExtractiveReader:
         self.calibration_midpoint = calibration_midpoint
         self.backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.read_first = read_first
         self.active_backend: str | None = None  # the backend in use once loaded
         self._tokenizer: Any = None
         self._model: Any = None  # a torch module, or an ONNX Runtime session
@@ -182,7 +187,16 @@ class ExtractiveReader:
         return result
 
     def _read(self, question: str, passages: tuple[RetrievedPassage, ...]) -> ReaderResult:
-        return self._decode(self.logits(question, passages), passages)
+        first = self.read_first
+        if not 0 < first < len(passages):
+            return self._decode(self.logits(question, passages), passages)
+        # The answer comes from the best-ranked passage with a confident span, so once the first
+        # passages hold one, reading the others cannot change it: they are read only if none does.
+        leading = self.logits(question, passages[:first])
+        result = self._decode(leading, passages[:first])
+        if not result.abstained:
+            return result
+        return self._decode(_joined(leading, self.logits(question, passages[first:]), first), passages)
 
     def logits(self, question: str, passages: Sequence[RetrievedPassage]) -> WindowLogits:
         """The model's start and end logits for ``question`` over the windows of ``passages``,
@@ -275,6 +289,28 @@ class ExtractiveReader:
             start=passage.chunk.start + char_start,
             end=passage.chunk.start + char_end,
         )
+
+
+def _joined(leading: WindowLogits, rest: WindowLogits, offset: int) -> WindowLogits:
+    """The windows of two readings as one, as if read together; ``rest``'s passages follow the
+    ``offset`` passages of ``leading``."""
+    width = max(leading.start.shape[1], rest.start.shape[1])
+
+    def padded(array: np.ndarray, fill: Any) -> np.ndarray:
+        extra = [(0, 0), (0, width - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+        return np.pad(array, extra, constant_values=fill)
+
+    def both(name: str, fill: Any) -> np.ndarray:
+        return np.concatenate([padded(getattr(leading, name), fill), padded(getattr(rest, name), fill)])
+
+    return WindowLogits(
+        start=both("start", -np.inf),
+        end=both("end", -np.inf),
+        context_mask=both("context_mask", False),
+        offsets=both("offsets", 0),
+        passage_of_window=[*leading.passage_of_window, *(offset + p for p in rest.passage_of_window)],
+        truncated_question=leading.truncated_question or rest.truncated_question,
+    )
 
 
 def _reading_bytes(key: tuple[str, tuple[RetrievedPassage, ...]], result: ReaderResult) -> int:

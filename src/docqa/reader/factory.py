@@ -23,6 +23,7 @@ def build_reader(settings: Settings, cache_dir: Path) -> Reader:
         settings.reader_model,
         max_answer_tokens=settings.max_answer_tokens,
         cached_results=settings.reader_cache,
+        read_first=settings.read_first,
         precision=settings.precision,
         backend=settings.backend,
         cache_dir=cache_dir,
