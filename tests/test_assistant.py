@@ -187,6 +187,20 @@ def test_an_empty_question_is_refused(lexical: Assistant, question: str) -> None
         lexical.ask(question)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"top_k": -1}, {"top_k": 10**30}, {"top_k": "5"}, {"top_k": float("inf")}, {"top_k": 0},
+     {"confidence_threshold": float("nan")}, {"confidence_threshold": -5}, {"confidence_threshold": "0.5"}],
+    ids=["top-k-negative", "top-k-huge", "top-k-text", "top-k-infinite", "top-k-zero",
+         "threshold-nan", "threshold-negative", "threshold-text"],
+)
+def test_per_question_settings_out_of_range_are_refused_with_a_clear_message(
+    lexical: Assistant, options: dict[str, Any]
+) -> None:
+    with pytest.raises(DocqaError, match=r"top_k|threshold"):
+        lexical.ask("Who said she heard gunshots?", **options)
+
+
 def test_questions_are_cleaned_and_cut() -> None:
     assert clean_question("Who\x00 sang\u200b?") == ("Who sang ?", [])
     cleaned, notes = clean_question("why " * 600)

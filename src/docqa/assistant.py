@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from docqa.chunking import sentence_spans
-from docqa.config import NO_MODEL, Settings
+from docqa.config import NO_MODEL, Settings, checked_threshold, checked_top_k
 from docqa.conversation import History, clean_question, rewrite_follow_up
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
@@ -219,10 +219,9 @@ class Assistant:
     ) -> list[RetrievedPassage]:
         """The best passages for ``query``; only of the documents ``sources`` when given."""
         self._warm_for_questions()
+        top_k = self.settings.top_k if top_k is None else checked_top_k(top_k)
         retriever = Retriever(self.store, self.embedder)
-        return retriever.retrieve(
-            query, top_k=top_k or self.settings.top_k, mode=retrieval or self.settings.retrieval, sources=sources
-        )
+        return retriever.retrieve(query, top_k=top_k, mode=retrieval or self.settings.retrieval, sources=sources)
 
     def read(
         self, question: str, passages: Sequence[RetrievedPassage], *, confidence_threshold: float | None = None
@@ -237,7 +236,8 @@ class Assistant:
         self._warm_for_questions()
         assert self.reader is not None
         result = self.reader.read(question, passages)
-        threshold = self.settings.confidence_threshold if confidence_threshold is None else confidence_threshold
+        given = confidence_threshold
+        threshold = self.settings.confidence_threshold if given is None else checked_threshold(given)
         if result.abstained or not result.answers or result.answers[0].score < threshold:
             return replace(result, abstained=True)
         return replace(result, answers=[answer for answer in result.answers if answer.score >= threshold])
