@@ -17,6 +17,7 @@ from docqa.evaluation.cli import add_arguments as evaluation_arguments
 from docqa.evaluation.cli import run_cli as run_eval
 from docqa.schema import RETRIEVAL_MODES, Answer
 from docqa.terminal import format_report, progress_bar
+from docqa.training.cli import add_parser as training_parsers
 from docqa.version import __version__
 
 if TYPE_CHECKING:
@@ -159,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="chat with the documents in the browser")
     serve_arguments(serve)
     serve.set_defaults(handler=run_serve)
+
+    training_parsers(commands, folder_arguments)  # train, annotations export
     return parser
 
 

@@ -1,0 +1,64 @@
+"""Held-out figures before and after training, measured as ``docqa eval`` measures its oracle
+reading: each question read from its own context by the extractive reader loaded from the model
+folder, answered only when the reader does not abstain and its best answer reaches the threshold,
+and scored with the official SQuAD 2.0 metrics (``docqa.evaluation``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from docqa.evaluation.results import QuestionResult
+from docqa.evaluation.run import read_and_score
+from docqa.evaluation.summary import answer_summary
+from docqa.reader import ExtractiveReader, ReaderResult
+from docqa.schema import Chunk, RetrievedPassage
+from docqa.training.data import Example
+
+DEFAULT_THRESHOLD = 0.2  # for a reader that names no default of its own
+
+
+class _ReaderOnly:
+    """What ``read_and_score`` asks of an assistant: ``read`` with no threshold of its own."""
+
+    def __init__(self, reader: ExtractiveReader) -> None:
+        self.reader = reader
+
+    def read(self, question: str, passages: Sequence[RetrievedPassage], **_: Any) -> ReaderResult:
+        return self.reader.read(question, passages)
+
+
+def context_passage(example: Example) -> RetrievedPassage:
+    chunk = Chunk(source=example.question.source, index=0, text=example.context, start=0, end=len(example.context))
+    return RetrievedPassage(chunk=chunk, score=1.0, title=example.title)
+
+
+def measure(
+    model: str | Path,
+    examples: Sequence[Example],
+    threshold: float | None,
+    *,
+    max_seq_length: int = 384,
+    stride: int = 128,
+    label: str = "measuring",
+    show_progress: bool | None = None,
+) -> dict[str, Any]:
+    """EM and F1 (fractions) of the reader in ``model`` on ``examples``, overall and, where some
+    have no answer, for the answerable and unanswerable ones, with the abstention counts and the
+    threshold used (None: the reader's own default, as the assistant takes it)."""
+    reader = ExtractiveReader(str(model), max_seq_length=max_seq_length, stride=stride, cached_results=0)
+    reader.warm_up()
+    if threshold is None:
+        threshold = float(getattr(reader, "default_threshold", DEFAULT_THRESHOLD))
+    asker = _ReaderOnly(reader)
+    results = []
+    for example in tqdm(examples, desc=label, unit="q", file=sys.stderr, leave=False,
+                        disable=None if show_progress is None else not show_progress):
+        reading = read_and_score(asker, example.question, [context_passage(example)], threshold)  # type: ignore[arg-type]
+        results.append(QuestionResult(example.question, None, 0.0, reading, reading))
+    has_unanswerable = any(example.answer is None for example in examples)
+    return {**answer_summary(results, lambda result: result.oracle, has_unanswerable), "threshold": threshold}

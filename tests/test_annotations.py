@@ -1,0 +1,110 @@
+"""Corrections kept as SQuAD 2.0 records: offsets, durability, stale documents, the export."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from docqa.annotations import ANNOTATIONS_FILE, AnnotationStore, JsonLines, context_around, write_squad
+from docqa.cli import main
+from docqa.errors import DocqaError
+from docqa.evaluation.squad import load_squad
+
+MANUAL = (
+    "Installing the pump.\n\nThe pump is fixed to the wall with four M8 bolts. Tighten them to 25 Nm.\n\n"
+    "Servicing.\n\nReplace the filter every six months, or sooner in hard water."
+)
+LEAFLET = "The leaflet is printed on recycled paper."
+
+
+def add_both(store: AnnotationStore) -> None:
+    start = MANUAL.index("25 Nm")
+    store.add_answer("How tight are the bolts?", "manual.txt", MANUAL, start - 1, start + 5, conversation="c", turn=0)
+    store.add_no_answer("Who printed it?", "leaflet.txt", LEAFLET, LEAFLET, conversation="c", turn=1)
+
+
+def test_an_answer_is_kept_with_its_paragraph_and_offset_across_restarts(tmp_path: Path) -> None:
+    add_both(AnnotationStore(tmp_path))
+    answered, unanswerable = AnnotationStore(tmp_path).records()  # read back by a fresh store
+    [answer] = answered["answers"]
+    assert answer["text"] == "25 Nm"  # the selection's white space is trimmed
+    assert answered["context"] == "The pump is fixed to the wall with four M8 bolts. Tighten them to 25 Nm."
+    assert answered["context"][answer["answer_start"]:].startswith("25 Nm")
+    assert answered["is_impossible"] is False and answered["source"] == "manual.txt"
+    assert unanswerable["is_impossible"] is True and unanswerable["answers"] == []
+    assert {"time", "content_hash", "id"} <= set(answered)
+
+
+def test_the_last_correction_of_a_turn_counts(tmp_path: Path) -> None:
+    store = AnnotationStore(tmp_path)
+    add_both(store)
+    store.add_no_answer("How tight are the bolts?", "manual.txt", MANUAL, MANUAL, conversation="c", turn=0)
+    records = store.records()
+    assert [r["question"] for r in records] == ["Who printed it?", "How tight are the bolts?"]
+    assert records[1]["is_impossible"] is True
+
+
+def test_a_changed_document_makes_only_its_own_corrections_stale(tmp_path: Path, caplog) -> None:
+    store = AnnotationStore(tmp_path)
+    add_both(store)
+    texts = {"manual.txt": MANUAL.replace("25 Nm", "30 Nm"), "leaflet.txt": LEAFLET}
+    with caplog.at_level(logging.WARNING):
+        valid, stale = store.current(texts.get)
+    assert [r["source"] for r in valid] == ["leaflet.txt"] and [r["source"] for r in stale] == ["manual.txt"]
+    assert "manual.txt" in caplog.text
+    valid, stale = store.current({"manual.txt": MANUAL}.get)  # the leaflet is gone
+    assert [r["source"] for r in valid] == ["manual.txt"] and [r["source"] for r in stale] == ["leaflet.txt"]
+
+
+def test_a_selection_of_white_space_or_an_empty_question_is_refused(tmp_path: Path) -> None:
+    store = AnnotationStore(tmp_path)
+    with pytest.raises(DocqaError, match="select"):
+        store.add_answer("q?", "manual.txt", MANUAL, 20, 22)
+    with pytest.raises(DocqaError, match="question"):
+        store.add_answer("  ", "manual.txt", MANUAL, 0, 5)
+    assert not (tmp_path / ANNOTATIONS_FILE).exists()
+
+
+def test_the_context_of_a_long_paragraph_is_cut_around_the_answer() -> None:
+    text = " ".join(f"word{n}" for n in range(1000))
+    start = text.index("word500")
+    first, last = context_around(text, start, start + 7, limit=200)
+    assert 150 <= last - first <= 200 and first < start and last > start + 7
+    assert text[first:last].split()[0].startswith("word") and text[first - 1] == " "
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path: Path) -> None:
+    lines = JsonLines(tmp_path / "x.jsonl")
+    lines.append({"a": 1})
+    with lines.path.open("a") as file:
+        file.write('{"a": ')
+    assert list(lines.entries()) == [{"a": 1}]
+
+
+def test_the_export_is_squad_2_that_docqa_reads(tmp_path: Path) -> None:
+    store = AnnotationStore(tmp_path)
+    add_both(store)
+    path = write_squad(store.records(), tmp_path / "out.json")
+    raw = json.loads(path.read_text())
+    assert raw["version"] == "v2.0"
+    for article in raw["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                for answer in qa["answers"]:
+                    start = answer["answer_start"]
+                    assert paragraph["context"][start:start + len(answer["text"])] == answer["text"]
+    squad = load_squad(path)
+    assert [q.is_impossible for q in squad.questions] == [False, True]
+    assert squad.questions[0].answers == ("25 Nm",)
+
+
+def test_docqa_annotations_export_writes_the_file(tmp_path: Path, capsys) -> None:
+    add_both(AnnotationStore(tmp_path / "index"))
+    out = tmp_path / "corrections.json"
+    # No document of the index holds them, so they are stale and left out, with a note.
+    code = main(["annotations", "export", str(out), "--index", str(tmp_path / "index"), "--all"])
+    assert code == 0 and len(load_squad(out).questions) == 2
+    assert "2 corrections" in capsys.readouterr().out
