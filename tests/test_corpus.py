@@ -1,4 +1,5 @@
-"""Changing the corpus folder: safe names for uploads, their checks, saving without overwriting, deleting."""
+"""Changing the corpus folder: safe names for uploads, their checks, saving beside or in place of a file of
+the same name, deleting."""
 
 from __future__ import annotations
 
@@ -12,18 +13,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from docqa import corpus as corpus_module
+from docqa.assistant import Assistant
 from docqa.corpus import (
     MAX_FILES_PER_UPLOAD,
     MAX_NAME_BYTES,
     add_uploads,
     check_upload,
     corpus_file,
+    existing_names,
     remove_uploaded_copies,
     safe_upload_name,
     save_upload,
 )
 from docqa.documents.formats import MAX_FILE_BYTES
 from docqa.errors import DocqaError
+from docqa.ui.actions import Actions
 from docqa.ui.render import describe_upload
 
 
@@ -177,9 +181,6 @@ def test_uploaded_copies_are_removed_from_the_upload_folder_only(tmp_path: Path)
 
 
 def test_the_app_removes_its_copies_of_uploads_once_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from docqa.assistant import Assistant
-    from docqa.ui.actions import Actions
-
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     copy = tmp_path / "gradio" / "5e8b" / "ferry times.txt"
     copy.parent.mkdir(parents=True)
@@ -192,3 +193,99 @@ def test_the_app_removes_its_copies_of_uploads_once_stored(tmp_path: Path, monke
     assert "Added ferry times.txt" in message and "1 documents" in message
     assert not copy.exists() and not copy.parent.exists()
     assert (tmp_path / "corpus" / "ferry times.txt").read_text() == "The ferry to Varnholm leaves at noon."
+
+
+def test_an_upload_told_to_replace_takes_the_place_of_the_file_of_its_name(tmp_path: Path) -> None:
+    incoming, corpus = tmp_path / "incoming", tmp_path / "corpus"
+    incoming.mkdir()
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text("the original")
+    (corpus / "notes.txt").chmod(0o640)
+    (incoming / "notes.txt").write_text("the new text")
+    (incoming / "other.txt").write_text("another file")
+    assert existing_names([incoming / "notes.txt", incoming / "other.txt", incoming / "notes.txt"], corpus) == [
+        "notes.txt"
+    ]
+    outcome = add_uploads(
+        [incoming / "notes.txt", incoming / "other.txt", incoming / "notes.txt"], corpus, replace=True
+    )
+    assert outcome.saved == ["notes.txt", "other.txt", "notes-2.txt"] and outcome.replaced == ["notes.txt"]
+    assert outcome.renamed == [("notes.txt", "notes-2.txt")]  # a second upload of one name never replaces the first
+    assert (corpus / "notes.txt").read_text() == "the new text"
+    assert (corpus / "notes.txt").stat().st_mode & 0o777 == 0o640
+    assert sorted(path.name for path in corpus.iterdir()) == ["notes-2.txt", "notes.txt", "other.txt"]
+
+
+def test_a_replacement_that_fails_to_be_written_leaves_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incoming, corpus = tmp_path / "incoming", tmp_path / "corpus"
+    incoming.mkdir()
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text("the original")
+    (incoming / "notes.txt").write_text("the new text, which does not fit")
+    write = corpus_module._write
+
+    def disk_fills_up(file: BinaryIO, data: bytes) -> None:
+        write(file, data[:5])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(corpus_module, "_write", disk_fills_up)
+    outcome = add_uploads([incoming / "notes.txt"], corpus, replace=True)
+    assert outcome.saved == [] and outcome.rejected == [
+        ("notes.txt", "it could not be saved (No space left on device)")
+    ]
+    assert [path.name for path in corpus.iterdir()] == ["notes.txt"]  # no temporary file left behind
+    assert (corpus / "notes.txt").read_text() == "the original"
+
+
+def _actions_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Actions:
+    """The app's actions over a lexical index of one file, ferry.txt."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "ferry.txt").write_text("The ferry to Varnholm leaves at noon.")
+    assistant = Assistant(
+        corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", embedding_model="none", reader_model="none"
+    )
+    assistant.index()
+    return Actions(assistant)
+
+
+def _gradio_copy(tmp_path: Path, folder: str, text: str) -> Path:
+    copy = tmp_path / "gradio" / folder / "ferry.txt"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(text)
+    return copy
+
+
+def test_a_replaced_upload_is_reindexed_in_place_and_answers_from_its_new_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actions = _actions_in(tmp_path, monkeypatch)
+    copy = _gradio_copy(tmp_path, "1a2b", "The ferry to Varnholm leaves at four in the afternoon.")
+    assert actions.upload_clashes([str(copy)]) == ["ferry.txt"]
+    message = html.unescape(actions.upload([str(copy)], lambda done, text: None, replace=True))
+    assert "ferry.txt replaced the file of that name" in message and "1 updated" in message
+    assert actions.document_sources() == ["ferry.txt"] and not copy.exists()
+    assistant = actions.assistant
+    assert assistant.store.count_passages() == 1  # the old passage is gone, not kept beside the new one
+    assert "four in the afternoon" in assistant.ask("When does the ferry to Varnholm leave?").text
+
+
+def test_keeping_both_saves_the_upload_beside_the_file_of_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actions = _actions_in(tmp_path, monkeypatch)
+    copy = _gradio_copy(tmp_path, "3c4d", "The ferry to Varnholm leaves at four in the afternoon.")
+    message = html.unescape(actions.upload([str(copy)], lambda done, text: None))
+    assert "ferry.txt was saved as ferry-2.txt" in message and "1 added" in message
+    assert actions.document_sources() == ["ferry-2.txt", "ferry.txt"]
+    assert (tmp_path / "corpus" / "ferry.txt").read_text() == "The ferry to Varnholm leaves at noon."
+
+
+def test_a_cancelled_upload_adds_nothing_and_leaves_no_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    actions = _actions_in(tmp_path, monkeypatch)
+    copy = _gradio_copy(tmp_path, "5e6f", "The ferry to Varnholm leaves at four in the afternoon.")
+    assert actions.cancel_upload([str(copy)]) == "Nothing was added."
+    assert not copy.exists() and actions.document_sources() == ["ferry.txt"]
+    assert (tmp_path / "corpus" / "ferry.txt").read_text() == "The ferry to Varnholm leaves at noon."

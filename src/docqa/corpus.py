@@ -2,14 +2,18 @@
 
 The file types, the size limit and the check of a file's bytes come from the format registry
 (:mod:`docqa.documents.formats`), so that an upload is refused for the same reasons as the indexer
-would skip it. Each file of a batch has its own fate (saved, saved under another name, or rejected
-with the reason), and a file that cannot be written leaves nothing behind. Names and reasons here
-are plain text; showing them is the interface's job.
+would skip it. Each file of a batch has its own fate (saved, saved under another name, saved over
+the file of its name when asked to replace it, or rejected with the reason), and a file that cannot
+be written leaves nothing behind. Names and reasons here are plain text; showing them is the
+interface's job.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +39,7 @@ class UploadOutcome:
     saved: list[str] = field(default_factory=list)  # file names in the corpus folder
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (uploaded name, name saved under)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (uploaded name, reason)
+    replaced: list[str] = field(default_factory=list)  # saved over the file of that name (also in saved)
 
 
 def safe_upload_name(client_name: str) -> str:
@@ -70,10 +75,17 @@ def check_upload_count(count: int) -> str | None:
     return None
 
 
-def save_upload(path: Path, folder: Path, data: bytes | None = None) -> Path:
-    """Save an uploaded file (its bytes ``data`` when at hand) into ``folder`` under a safe name,
-    adding ``-2``, ``-3``... rather than replacing a file of the same name.
+def existing_names(paths: Sequence[Path], folder: Path) -> list[str]:
+    """The safe names of the uploads at ``paths`` that a file in ``folder`` has already, each once."""
+    names = dict.fromkeys(safe_upload_name(path.name) for path in paths)
+    return [name for name in names if (folder / name).is_file()]
 
+
+def save_upload(path: Path, folder: Path, data: bytes | None = None, *, replace: bool = False) -> Path:
+    """Save an uploaded file (its bytes ``data`` when at hand) into ``folder`` under a safe name.
+
+    A file of the same name is replaced when ``replace`` is set (readers of the folder see the old
+    bytes or the new, never a mix); otherwise the upload is saved as ``-2``, ``-3``... beside it.
     Raises ``OSError`` when it cannot be written; then no file of it is left in ``folder``.
     """
     name = safe_upload_name(path.name)
@@ -81,6 +93,9 @@ def save_upload(path: Path, folder: Path, data: bytes | None = None) -> Path:
     data = path.read_bytes() if data is None else data
     folder.mkdir(parents=True, exist_ok=True)
     destination, number = folder / name, 1
+    if replace and destination.is_file():
+        _replace(destination, data)
+        return destination
     while True:
         try:  # exclusive creation: a file that appears meanwhile is not replaced either
             _create(destination, data)
@@ -101,16 +116,33 @@ def _create(destination: Path, data: bytes) -> None:
         raise
 
 
+def _replace(destination: Path, data: bytes) -> None:
+    """Put ``data`` in place of the file ``destination``: written beside it under a hidden name (which
+    neither the indexer nor the watcher reads), then renamed over it in one step."""
+    mode = stat.S_IMODE(destination.stat().st_mode)
+    descriptor, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".upload")
+    os.close(descriptor)
+    try:
+        with open(temporary, "wb") as file:
+            _write(file, data)
+        os.chmod(temporary, mode)  # the replaced file's permissions, not mkstemp's private ones
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _write(file: BinaryIO, data: bytes) -> None:
     file.write(data)
 
 
-def add_uploads(paths: Sequence[Path], folder: Path) -> UploadOutcome:
+def add_uploads(paths: Sequence[Path], folder: Path, *, replace: bool = False) -> UploadOutcome:
     """Check each uploaded file and save the acceptable ones into the corpus ``folder``.
 
     Too many files at once are all refused, so that a batch is never half added; otherwise each
     file is saved, or rejected with the reason (also when it cannot be read or written), and the
-    others go on.
+    others go on. With ``replace``, an upload takes the place of the folder's file of its name,
+    though never of a file saved earlier in the same batch: two uploads of one name are both kept.
     """
     outcome = UploadOutcome()
     too_many = check_upload_count(len(paths))
@@ -127,13 +159,16 @@ def add_uploads(paths: Sequence[Path], folder: Path) -> UploadOutcome:
         if reason:
             outcome.rejected.append((shown, reason))
             continue
+        replacing = replace and shown not in outcome.saved and (folder / shown).is_file()
         try:
-            saved = save_upload(path, folder, data).name
+            saved = save_upload(path, folder, data, replace=replacing).name
         except OSError as error:
             outcome.rejected.append((shown, f"it could not be saved ({error.strerror or error})"))
             continue
         outcome.saved.append(saved)
-        if saved != shown:
+        if replacing:
+            outcome.replaced.append(saved)
+        elif saved != shown:
             outcome.renamed.append((shown, saved))
     return outcome
 

@@ -18,7 +18,7 @@ from docqa.config import (
     checked_threshold,
     checked_top_k,
 )
-from docqa.corpus import add_uploads, delete_corpus_file, remove_uploaded_copies
+from docqa.corpus import add_uploads, delete_corpus_file, existing_names, remove_uploaded_copies
 from docqa.errors import DocqaError
 from docqa.terminal import Progress, progress_bar
 from docqa.ui.render import describe_report, describe_upload, escape_text, format_failure, format_header
@@ -62,19 +62,37 @@ class Actions:
             return format_failure("The index was not updated", error)
         return describe_report(report, self.assistant.status())
 
-    def upload(self, paths: Sequence[str | Path], progress: Progress) -> str:
+    def upload_clashes(self, paths: Sequence[str | Path]) -> list[str]:
+        """The names of the uploads that the corpus folder has a file of already (to ask about first)."""
+        return existing_names([Path(p) for p in paths], self.assistant.settings.corpus_dir)
+
+    def upload(self, paths: Sequence[str | Path], progress: Progress, *, replace: bool = False) -> str:
+        """Add the uploads to the corpus and index them; with ``replace``, each takes the place of the
+        file of its name (re-indexed under that name), otherwise it is saved beside it as ``name-2``."""
         if not paths:
             return "Choose one or more files first."
         from gradio.utils import get_upload_folder
 
         uploads = [Path(p) for p in paths]
         try:
-            outcome = add_uploads(uploads, self.assistant.settings.corpus_dir)
+            outcome = add_uploads(uploads, self.assistant.settings.corpus_dir, replace=replace)
         finally:  # Gradio's copies could otherwise still be fetched from the app once stored
             remove_uploaded_copies(uploads, Path(get_upload_folder()))
+        described = describe_upload(outcome)
+        described += "".join(
+            f"\n- {escape_text(name)} replaced the file of that name; its old passages are removed."
+            for name in outcome.replaced
+        )
         if not outcome.saved:
-            return describe_upload(outcome)
-        return describe_upload(outcome) + "\n\n" + self.reindex(progress)
+            return described
+        return described + "\n\n" + self.reindex(progress)
+
+    def cancel_upload(self, paths: Sequence[str | Path]) -> str:
+        """Drop uploads that were not added (Gradio's copies of them included)."""
+        from gradio.utils import get_upload_folder
+
+        remove_uploaded_copies([Path(p) for p in paths], Path(get_upload_folder()))
+        return "Nothing was added."
 
     def delete(self, source: str | None, progress: Progress) -> str:
         if source is None:
