@@ -68,6 +68,10 @@ def run_index(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(format_report(report, assistant))
+    if args.watch:
+        from docqa.watching import watch_until_stopped
+
+        return watch_until_stopped(assistant, as_json=args.json)
     return 0
 
 
@@ -140,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="index only slice I of N of the corpus (0-based), so N machines fill one Milvus store together",
     )
     index.add_argument("--json", action="store_true", help="print what changed as JSON")
+    index.add_argument(
+        "--watch", action="store_true", help="then keep indexing the files added, changed or deleted until Ctrl+C"
+    )
     index.set_defaults(handler=run_index)
 
     ask = commands.add_parser("ask", help="answer a question from the documents")

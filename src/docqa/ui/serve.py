@@ -2,6 +2,7 @@
 
 The app listens at once; the index is brought up to date on a thread of its own, and questions
 asked meanwhile are answered from the index as it stands (the status line says it is re-indexing).
+While the app runs, the corpus folder is watched and its changes are indexed in the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from docqa.documents.formats import MAX_FILE_BYTES
 from docqa.errors import DocqaError
-from docqa.terminal import format_report, progress_bar
+from docqa.terminal import format_report
+from docqa.watching import update_index, watch_in_background
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -47,13 +49,8 @@ def auth_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str] |
 
 def prepare(assistant: Assistant) -> None:
     """Load the models and bring the index up to date with the corpus folder, with a progress bar."""
-    try:
-        with progress_bar("indexing") as progress:
-            report = assistant.index(progress=progress)
-    except DocqaError as error:  # the stored index may still serve, e.g. by BM25 when the embedder failed
-        print(f"docqa: warning: the index was not updated: {error}", file=sys.stderr)
-    else:
-        print(format_report(report, assistant), file=sys.stderr)
+    # A failure is a warning: the stored index may still serve, e.g. by BM25 when the embedder failed.
+    update_index(assistant, lambda report: print(format_report(report, assistant), file=sys.stderr))
     assistant.warm_up()
 
 
@@ -78,6 +75,7 @@ def start(
 
     Returns the app (``close()`` stops it) and the thread that updates the index. The update starts
     first, so that it holds the index before the first question can come; questions never wait for it.
+    The corpus folder is watched from then until the app is closed (see :mod:`docqa.watching`).
     """
     from docqa.ui.app import CSS, build_app, theme  # gradio loads here, when the app is served
 
@@ -98,7 +96,18 @@ def start(
         css=CSS,
         prevent_thread_lock=True,
     )
+    watch_in_background(assistant, stop_event=_Closed(app))
     return app, indexing
+
+
+class _Closed:
+    """Set once the app is closed, which ends the watching of the corpus folder."""
+
+    def __init__(self, app: gr.Blocks) -> None:
+        self.app = app
+
+    def is_set(self) -> bool:
+        return not self.app.is_running
 
 
 def serve(assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None) -> None:
