@@ -45,7 +45,7 @@ def test_first_update_indexes_every_file_and_writes_the_manifest(tmp_path: Path,
     assert sorted(report.added) == sorted(p.name for p in corpus.iterdir())
     assert report.chunks == index.count_passages() > 3
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["embedding_model"] == "none"
     assert manifest["chunking"] == {"chunk_tokens": 200, "chunk_overlap": 1}
     assert set(manifest["files"]) == set(report.added)

@@ -386,10 +386,10 @@ def cite(answer: ExtractedAnswer) -> Citation:
         source=chunk.source,
         title=answer.passage.title,
         date=answer.passage.date,
-        start=answer.start,
-        end=answer.end,
+        start=answer.start, end=answer.end,
         snippet=chunk.text[snippet_start:snippet_end],
         snippet_start=chunk.start + snippet_start,
+        location=chunk.location_at(answer.start),
     )
 
 

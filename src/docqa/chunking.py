@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import NamedTuple
 import pysbd
 
 from docqa.errors import DocqaError
-from docqa.schema import Chunk, Document
+from docqa.schema import Chunk, Document, Location
 from docqa.text import has_words
 
 Span = tuple[int, int]
@@ -287,6 +288,15 @@ def _next_start(text: str, units: list[_Unit], first: int, end: int, overlap: in
     return start
 
 
+def _passage_locations(locations: tuple[Location, ...], start: int, end: int) -> tuple[Location, ...]:
+    """The (offset, label) pairs of ``locations`` in force within ``[start, end)``: the one that holds at
+    ``start`` and those that begin inside; () where none names a place."""
+    first = max(bisect.bisect_right(locations, start, key=lambda pair: pair[0]) - 1, 0)
+    last = bisect.bisect_left(locations, end, key=lambda pair: pair[0])
+    kept = tuple(locations[first:last])
+    return kept if any(label for _, label in kept) else ()
+
+
 def chunk_document(document: Document, *, max_tokens: int = 200, overlap_sentences: int = 1) -> list[Chunk]:
     """Split ``document`` into passages of whole sentences of at most ``max_tokens`` tokens each.
 
@@ -309,7 +319,8 @@ def chunk_document(document: Document, *, max_tokens: int = 200, overlap_sentenc
         end = _passage_end(text, units, first, budget)
         start, stop = units[first].start, units[end - 1].end
         if has_words(text[start:stop]):  # a run of dots or symbols only skews the BM25 statistics
-            chunks.append(Chunk(document.source, len(chunks), text[start:stop], start, stop))
+            locations = _passage_locations(document.locations, start, stop)
+            chunks.append(Chunk(document.source, len(chunks), text[start:stop], start, stop, locations=locations))
         if end == len(units):
             break
         first = _next_start(text, units, first, end, overlap_sentences, budget)

@@ -95,7 +95,7 @@ def format_answer(answer: Answer) -> str:
         lines.append(f"{label}: {answer.text}")
         lines.append(f"Confidence: {answer.score:.2f} ({answer.mode} mode)")
     for citation in answer.citations:
-        dated = f", {citation.date}" if citation.date else ""
+        dated = "".join(f", {part}" for part in (citation.date, citation.location) if part)  # date, page
         lines.append(f"Source: {citation.source} ({citation.title}{dated}), characters {citation.start}-{citation.end}")
         lines.append(f"  \u201c{citation.snippet}\u201d")
     if answer.message:

@@ -25,6 +25,19 @@ def confidence_label(score: float) -> str:
     return next((word for floor, word in CONFIDENCE_WORDS if score >= floor), "low")
 
 
+Location = tuple[int, str]
+
+
+def location_at(locations: tuple[Location, ...], offset: int) -> str | None:
+    """The label of ``locations`` in force at the character ``offset``, or None where there is none."""
+    label = ""
+    for start, name in locations:
+        if start > offset:
+            break
+        label = name
+    return label or None
+
+
 @dataclass(frozen=True)
 class Document:
     """One source file as text, with the metadata shown in citations."""
@@ -34,6 +47,9 @@ class Document:
     title: str
     content_hash: str  # sha256 of the file's bytes
     date: str | None = None  # ISO date (YYYY-MM-DD) where the file gives one
+    # Where each part of the text is in the file: (offset, label) pairs in order, the label ("page 3",
+    # "slide 2", "sheet Budget", "chapter 4", "Setup \u203a Ports") holding up to the next pair; "" for none.
+    locations: tuple[Location, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,16 @@ class Chunk:
     start: int
     end: int
     id: int | None = None  # assigned by the store
+    locations: tuple[Location, ...] = ()  # the document's locations in force within the passage
+
+    @property
+    def location(self) -> str | None:
+        """Where the passage starts in its file (page, slide, sheet, chapter, heading path), if known."""
+        return location_at(self.locations, self.start)
+
+    def location_at(self, offset: int) -> str | None:
+        """Where the character at document ``offset`` (inside this passage) is in its file, if known."""
+        return location_at(self.locations, offset)
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,7 @@ class RetrievedPassage:
             "chunk_id": self.chunk.id,
             "start": self.chunk.start,
             "end": self.chunk.end,
+            "location": self.chunk.location,
             "text": self.chunk.text,
             "score": self.score,
             "bm25_rank": self.bm25_rank,
@@ -94,6 +121,7 @@ class Citation:
     end: int
     snippet: str  # the sentence around the answer
     snippet_start: int  # offset of the snippet in the document, to highlight the answer in it
+    location: str | None = None  # where the answer is in its file: page, slide, sheet, chapter or headings
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,6 +162,7 @@ class Answer:
                     "source": alt.passage.chunk.source,
                     "start": alt.start,
                     "end": alt.end,
+                    "location": alt.passage.chunk.location_at(alt.start),
                 }
                 for alt in self.alternatives
             ],

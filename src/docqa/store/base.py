@@ -16,7 +16,9 @@ import numpy as np
 
 from docqa.schema import Chunk, Document, RetrievedPassage
 
-FORMAT_VERSION = 1  # the layout of stored records; an older one is rebuilt, a newer one refused
+# The layout of stored records; an older one is rebuilt, a newer one refused. 2: passages keep
+# their locations (page, slide, sheet, chapter, heading path).
+FORMAT_VERSION = 2
 
 # (chunk id, score, bm25 rank, dense rank): a search result on its way to becoming a passage.
 ScoredRow = tuple[int, float, int | None, int | None]

@@ -8,6 +8,7 @@ see only committed generations; ``milvus_writer`` how a write session commits wi
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -202,9 +203,9 @@ class MilvusStore:
             row = found.get(chunk_id)
             if row is None:
                 continue
-            chunk = Chunk(
-                row["source"], int(row["position"]), row["text"], int(row["start_char"]), int(row["end_char"]), chunk_id
-            )
+            locations = tuple((int(offset), str(label)) for offset, label in json.loads(row.get("locations") or "[]"))
+            start, end = int(row["start_char"]), int(row["end_char"])
+            chunk = Chunk(row["source"], int(row["position"]), row["text"], start, end, chunk_id, locations)
             passages.append(RetrievedPassage(chunk, score, row["title"], row["date"] or None, bm25_rank, dense_rank))
         return passages
 

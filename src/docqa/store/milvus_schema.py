@@ -49,7 +49,7 @@ PAD = [0.0, 0.0]
 # case, English (Porter) stems. Milvus Lite refuses the ready-made "english" analyzer.
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase", {"type": "stemmer", "language": "english"}]}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,180}")
-PASSAGE_FIELDS = ["id", "source", "position", "start_char", "end_char", "text", "title", "date"]
+PASSAGE_FIELDS = ["id", "source", "position", "start_char", "end_char", "text", "title", "date", "locations"]
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def create_passages(client: Any, name: str, dimension: int) -> None:
     _row_fields(schema)
     for name_ in ("position", "start_char", "end_char"):
         schema.add_field(name_, DataType.INT64)
-    for name_ in ("title", "date"):
+    for name_ in ("title", "date", "locations"):  # locations: JSON (offset, label) pairs, "" for none
         schema.add_field(name_, DataType.VARCHAR, max_length=STRING_LIMIT)
     schema.add_field("text", DataType.VARCHAR, max_length=STRING_LIMIT, enable_analyzer=True, analyzer_params=ANALYZER)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)

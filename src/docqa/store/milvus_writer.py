@@ -283,6 +283,7 @@ class MilvusWriter:
             "end_char": chunk.end,
             "title": self._titles.get(chunk.source, ("", ""))[0],
             "date": self._titles.get(chunk.source, ("", ""))[1],
+            "locations": json.dumps(chunk.locations) if chunk.locations else "",
             "text": chunk.text,
         }
         if vector is not None:

@@ -49,6 +49,7 @@ from docqa.store.sqlite_schema import (
     is_damage,
     quick_check,
     storable,
+    stored_locations,
 )
 from docqa.store.sqlite_writer import SQLiteWriter
 
@@ -200,8 +201,8 @@ class SQLiteStore:
         found = {
             row[0]: row
             for row in self._rows(
-                "SELECT c.id, c.source, c.position, c.start, c.end, c.text, d.title, d.date FROM chunks c "
-                f"JOIN documents d ON d.source = c.source WHERE c.id IN ({','.join('?' * len(ids))})",
+                f"SELECT c.id, c.source, c.position, c.start, c.end, c.text, d.title, d.date, {self._locations()} "
+                f"FROM chunks c JOIN documents d ON d.source = c.source WHERE c.id IN ({','.join('?' * len(ids))})",
                 ids,
             )
         }
@@ -209,10 +210,15 @@ class SQLiteStore:
         for chunk_id, score, bm25_rank, dense_rank in rows:
             if chunk_id not in found:
                 continue
-            _, source, position, start, end, text, title, date = found[chunk_id]
-            chunk = Chunk(source=source, index=position, text=text, start=start, end=end, id=chunk_id)
+            _, source, position, start, end, text, title, date, locations = found[chunk_id]
+            chunk = Chunk(source, position, text, start, end, chunk_id, stored_locations(locations))
             passages.append(RetrievedPassage(chunk, score, title, date, bm25_rank, dense_rank))
         return passages
+
+    def _locations(self) -> str:
+        """The column of passage locations; NULL in a database of format 1 (answered from until rebuilt)."""
+        columns = self._rows("SELECT name FROM pragma_table_info('chunks')")
+        return "c.locations" if ("locations",) in columns else "NULL"
 
     # ----- writing -----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import sqlite3
 from pathlib import Path
 
@@ -20,7 +21,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL REFERENCES documents(source) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    text TEXT NOT NULL, embedding BLOB
+    text TEXT NOT NULL, embedding BLOB, locations TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
 """
@@ -71,8 +72,24 @@ def meta_value(db: sqlite3.Connection, key: str) -> str | None:
 
 def create_schema(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
+    if not has_locations(db):  # a database of format 1, which the rebuild it is due for fills anew
+        db.execute("ALTER TABLE chunks ADD COLUMN locations TEXT")
     for statement in FTS_SCHEMA:
         db.execute(statement)
+
+
+def has_locations(db: sqlite3.Connection) -> bool:
+    """Whether the chunks table has its locations column (format 2 on)."""
+    return any(row[1] == "locations" for row in db.execute("PRAGMA table_info(chunks)"))
+
+
+def locations_json(locations: tuple[tuple[int, str], ...]) -> str | None:
+    """A passage's locations as stored: JSON pairs, or NULL for none."""
+    return json.dumps(locations) if locations else None
+
+
+def stored_locations(value: str | None) -> tuple[tuple[int, str], ...]:
+    return tuple((int(offset), str(label)) for offset, label in json.loads(value)) if value else ()
 
 
 def quick_check(db: sqlite3.Connection) -> str:

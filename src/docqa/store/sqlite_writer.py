@@ -27,6 +27,7 @@ from docqa.store.sqlite_schema import (
     database_problem,
     file_problem,
     is_damage,
+    locations_json,
     meta_value,
 )
 
@@ -96,8 +97,12 @@ class SQLiteWriter:
             [(d.source, d.title, d.date, d.content_hash, d.text) for d in documents],
         )
         self._execute(
-            "INSERT INTO chunks (source, position, start, end, text, embedding) VALUES (?, ?, ?, ?, ?, ?)",
-            [(c.source, c.index, c.start, c.end, c.text, blob) for c, blob in zip(chunks, blobs, strict=True)],
+            "INSERT INTO chunks (source, position, start, end, text, embedding, locations) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (c.source, c.index, c.start, c.end, c.text, blob, locations_json(c.locations))
+                for c, blob in zip(chunks, blobs, strict=True)
+            ],
         )
 
     def remove(self, sources: Iterable[str]) -> None:

@@ -85,8 +85,8 @@ def place(source: str, date: str | None, location: str | None = None) -> str:
 
 
 def citation_place(citation: Citation) -> str:
-    # A location (page, section) shows where a store records one.
-    return place(citation.source, citation.date, getattr(citation, "location", None))
+    # A location (page, slide, sheet, chapter, heading path) shows where the file has one.
+    return place(citation.source, citation.date, citation.location)
 
 
 def snippet_html(citation: Citation) -> str:
@@ -105,12 +105,13 @@ def answer_targets(answer: Answer, citations: Sequence[Citation] = ()) -> list[T
     cited = citations or answer.citations
     targets: list[Target] = [
         {"source": c.source, "start": c.start, "end": c.end, "kind": "answer", "title": c.title, "date": c.date}
-        | ({"location": c.location} if getattr(c, "location", None) else {})  # type: ignore[attr-defined]
+        | ({"location": c.location} if c.location else {})
         for c in cited
     ]
     targets += [
         {"source": p.chunk.source, "start": p.chunk.start, "end": p.chunk.end, "kind": "passage"}
         | {"title": p.title, "date": p.date}
+        | ({"location": p.chunk.location} if p.chunk.location else {})
         for p in answer.passages
     ]
     return targets
