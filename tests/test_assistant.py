@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from docqa import Answer, Assistant, DocqaError
+from docqa import Answer, Assistant, DocqaError, Settings
 from docqa.conversation import clean_question, rewrite_follow_up
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -138,6 +138,27 @@ def test_the_confidence_threshold_of_a_question_replaces_the_default_either_way(
     else:
         assert answer.text and answer.score == pytest.approx(0.3, abs=0.001)
         assert all(alternative.score >= (per_call or default) for alternative in answer.alternatives)
+
+
+def test_without_a_threshold_set_each_reader_takes_its_own_default(
+    tmp_path: Path, corpus: Path, tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extractive = Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path))
+    assert extractive.confidence_threshold == 0.4  # known before the model loads
+    extractive.warm_up()
+    assert extractive.reader is not None and extractive.confidence_threshold == 0.4
+    monkeypatch.setattr(extractive.reader, "_forward", flat_logits)  # every span scores about 0.3
+    assert extractive.ask("Who was thought to be a major target of the protestors?").abstained
+
+    lexical = Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none")
+    assert lexical.confidence_threshold == 0.2
+    fallen_back = Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model=str(tmp_path / "no"))
+    fallen_back.warm_up()
+    assert fallen_back.reader is not None and fallen_back.reader.mode == "sentence"
+    assert fallen_back.confidence_threshold == 0.2
+
+    monkeypatch.setenv("DOCQA_CONFIDENCE_THRESHOLD", "0.65")
+    assert Assistant(settings=Settings.from_env(reader_model="none")).confidence_threshold == 0.65
 
 
 def test_below_the_threshold_it_abstains_and_shows_the_closest_passages(

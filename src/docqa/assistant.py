@@ -18,7 +18,7 @@ from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
 from docqa.indexing import Indexer, Progress
 from docqa.models import is_disabled
-from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader
+from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader, effective_threshold
 from docqa.retrieval import Retriever
 from docqa.schema import (
     Answer,
@@ -228,7 +228,7 @@ class Assistant:
     ) -> ReaderResult:
         """The reader's answers to ``question`` in ``passages``, judged against the confidence threshold.
 
-        This is the one place the threshold applies (``confidence_threshold``, else the settings'):
+        This is the one place the threshold applies (the argument, else the property of that name):
         readers only report scores, so a per-call threshold can lower the default as well as raise
         it. Below it the result is ``abstained``, its answers kept as guesses; otherwise only the
         answers at or above it are kept.
@@ -237,10 +237,15 @@ class Assistant:
         assert self.reader is not None
         result = self.reader.read(question, passages)
         given = confidence_threshold
-        threshold = self.settings.confidence_threshold if given is None else checked_threshold(given)
+        threshold = self.confidence_threshold if given is None else checked_threshold(given)
         if result.abstained or not result.answers or result.answers[0].score < threshold:
             return replace(result, abstained=True)
         return replace(result, answers=[answer for answer in result.answers if answer.score >= threshold])
+
+    @property
+    def confidence_threshold(self) -> float:
+        """The threshold questions are judged by: the settings', else the reader's own default."""
+        return effective_threshold(self.settings, self.reader)
 
     def ask(
         self,

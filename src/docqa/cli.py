@@ -155,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_arguments(ask)
     ask.add_argument("--top-k", type=int, help="passages to read (default: 3)")
     ask.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="search method (default: hybrid)")
-    ask.add_argument("--threshold", type=float, help="confidence below which it abstains (default: 0.2)")
+    ask.add_argument(
+        "--threshold", type=float, help="confidence below which it abstains (default: 0.4, lexical mode 0.2)"
+    )
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(handler=run_ask)
 

@@ -37,10 +37,9 @@ class Settings:
     reader_model: str = DEFAULT_READER_MODEL
     top_k: int = 3  # passages the reader reads; chosen on the SQuAD dev articles (README, "Quality")
     retrieval: RetrievalMode = "hybrid"
-    # docqa eval's rule picks 0.4 for the extractive reader's calibrated scores on both SQuAD dev files,
-    # but the sentence reader's scores, which are not chances, take the same threshold, and at 0.4 the
-    # lexical mode abstains on answers it finds today (README, "Confidence and abstaining").
-    confidence_threshold: float = 0.2
+    # None: the reader's own default (its ``default_threshold``), since the scores of the extractive
+    # and the sentence reader mean different things (README, "Confidence and abstaining").
+    confidence_threshold: float | None = None
     chunk_tokens: int = 200  # passage budget in word-level tokens; fits one reader window
     chunk_overlap: int = 1  # sentences repeated at the start of the next passage
     precision: str = "fp32"
@@ -65,7 +64,8 @@ class Settings:
         if self.read_first < 0:
             raise DocqaError(f"read_first must not be negative, not {self.read_first}")
         checked_top_k(self.top_k)
-        checked_threshold(self.confidence_threshold)
+        if self.confidence_threshold is not None:
+            checked_threshold(self.confidence_threshold)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -74,7 +74,7 @@ class Settings:
         for f in dataclasses.fields(cls):
             raw = os.environ.get(f"DOCQA_{f.name.upper()}")
             if raw is not None and raw != "":
-                values[f.name] = _convert(f.name, raw, type(getattr(cls(), f.name)))
+                values[f.name] = _convert(f.name, raw, _FIELD_TYPES.get(f.name) or type(getattr(cls(), f.name)))
         values.update({key: value for key, value in overrides.items() if value is not None})
         for key in ("corpus_dir", "index_dir"):
             if key in values:
@@ -178,6 +178,9 @@ def _shown(value: object, limit: int = 40) -> str:
         return f"a {type(value).__name__} of {len(value)} item{'' if len(value) == 1 else 's'}"
     text = repr(value[: limit + 1] if isinstance(value, str) else value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_FIELD_TYPES: dict[str, type] = {"confidence_threshold": float}  # fields whose default (None) has no type to go by
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:

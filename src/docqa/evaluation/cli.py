@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from docqa.config import MAX_TOP_K
@@ -73,7 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="hybrid (default), bm25 or dense")
     parser.add_argument(
-        "--threshold", type=_fraction, help="confidence below which the assistant abstains (default: 0.2)"
+        "--threshold",
+        type=_fraction,
+        help="confidence below which the assistant abstains (default: 0.4 with a reader model, 0.2 without)",
     )
 
 
@@ -96,6 +99,7 @@ def run_cli(args: argparse.Namespace) -> int:
         confidence_threshold=args.threshold,
         limit=args.limit,
         seed=args.seed,
+        show_progress=sys.stderr.isatty(),  # in a log or a pipe each redraw of a bar is another line
     )
     run = run_evaluation(args.file, options)
     reports = list(run.reports.values())

@@ -76,7 +76,7 @@ def evaluate_question(
 ) -> dict[int, QuestionResult]:
     """The question retrieved once and read from its gold paragraph once, then from the best
     ``k`` retrieved passages for each ``k`` of ``top_ks``."""
-    threshold = assistant.settings.confidence_threshold
+    threshold = assistant.confidence_threshold
     started = time.perf_counter()
     passages = assistant.retrieve(question.question, top_k=max(*top_ks, RANK_DEPTH))
     retrieval_seconds = time.perf_counter() - started
@@ -214,7 +214,7 @@ def run_settings(
         "retrieval": status.retrieval,
         "requested_retrieval": settings.retrieval,
         "top_k": settings.top_k,
-        "confidence_threshold": settings.confidence_threshold,
+        "confidence_threshold": assistant.confidence_threshold,
         "rank_depth": RANK_DEPTH,
         "limit": options.limit,
         "seed": options.seed,

@@ -10,7 +10,10 @@ torch and transformers are imported when a model is first loaded.
 
 from docqa.reader.base import Reader, ReaderResult
 from docqa.reader.extractive import ExtractiveReader, WindowLogits
-from docqa.reader.factory import build_reader
+from docqa.reader.factory import build_reader, effective_threshold
 from docqa.reader.sentence import SentenceReader
 
-__all__ = ["ExtractiveReader", "Reader", "ReaderResult", "SentenceReader", "WindowLogits", "build_reader"]
+__all__ = [
+    "ExtractiveReader", "Reader", "ReaderResult", "SentenceReader", "WindowLogits",
+    "build_reader", "effective_threshold",
+]  # fmt: skip

@@ -42,6 +42,11 @@ class Reader(Protocol):
         """``"extractive"`` for spans found by a model, ``"sentence"`` for whole sentences."""
         ...
 
+    @property
+    def default_threshold(self) -> float:
+        """The confidence threshold its scores call for when none is set (chosen on the SQuAD dev files)."""
+        ...
+
     def warm_up(self) -> None:
         """Load what reading needs (once); raises ``ModelLoadError`` when a model cannot be loaded."""
         ...

@@ -28,3 +28,13 @@ def build_reader(settings: Settings, cache_dir: Path) -> Reader:
         backend=settings.backend,
         cache_dir=cache_dir,
     )
+
+
+def effective_threshold(settings: Settings, reader: Reader | None) -> float:
+    """The confidence threshold of ``settings``, else ``reader``'s default; before the reader is
+    loaded (``None``), the default of the one the settings ask for."""
+    if settings.confidence_threshold is not None:
+        return settings.confidence_threshold
+    if reader is not None:
+        return reader.default_threshold
+    return (SentenceReader if is_disabled(settings.reader_model) else ExtractiveReader).default_threshold
