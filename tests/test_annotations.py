@@ -108,3 +108,33 @@ def test_docqa_annotations_export_writes_the_file(tmp_path: Path, capsys) -> Non
     code = main(["annotations", "export", str(out), "--index", str(tmp_path / "index"), "--all"])
     assert code == 0 and len(load_squad(out).questions) == 2
     assert "2 corrections" in capsys.readouterr().out
+
+
+# ----- from the chat -------------------------------------------------------------------------
+
+
+def test_a_selection_in_the_document_viewer_is_stored_as_the_answer(tmp_path: Path) -> None:
+    from ui_fakes import RecordingAssistant
+
+    from docqa.ui.chat import Chat, ChatSession
+    from docqa.ui.corrections import NO_TURN, NOT_SHOWN, Corrections
+
+    assistant = RecordingAssistant(tmp_path / "index")
+    chat, corrections, session = Chat(assistant), Corrections(assistant), ChatSession()  # type: ignore[arg-type]
+    assert corrections.mark_answer(session, 0, 0, '{"text": "x", "offset": 0}') == NO_TURN
+    _, number = chat.take(session, "Which building?")
+    chat.answer(session, number)
+    document = assistant.document_text("000_a.txt")
+    offset = document.index("Cannon building")
+    assert corrections.mark_answer(session, number, 0, "{}") == NOT_SHOWN
+    assert corrections.mark_answer(session, number, 0, json.dumps({"text": "Zanzibar", "offset": 3})) == NOT_SHOWN
+    # An offset the browser counted a little differently still finds the selected words nearby.
+    message = corrections.mark_answer(session, number, 0, json.dumps({"text": "Cannon building", "offset": offset + 2}))
+    assert message.startswith("Thank you") and "Cannon building" in message
+    [record] = AnnotationStore(tmp_path / "index").records()
+    assert record["question"] == "Which building?" and record["conversation"] == session.conversation
+    start = record["answers"][0]["answer_start"]
+    assert record["context"][start:start + 15] == "Cannon building" and record["source"] == "000_a.txt"
+    assert corrections.mark_unanswerable(session, number).startswith("Thank you")
+    [record] = AnnotationStore(tmp_path / "index").records()  # the turn's later correction counts
+    assert record["is_impossible"] is True and record["context"]

@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, sync_playwright
@@ -356,6 +356,72 @@ def test_an_uploaded_document_is_answerable_at_once_and_cannot_inject(
     page.wait_for_function("() => !document.querySelector('#docqa-documents').innerText.includes('quokka lane.txt')")
 
 
+HARBOUR_QUESTION = "Who is the harbour master of Varnholm?"
+WATCH_TIMEOUT_S = 30  # seconds, on a machine shared with other work; the watcher itself takes about one
+
+
+def answer_until(url: str, question: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The answer to ``question`` through /ask, once ``done`` holds for it (the index follows the folder)."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    deadline = time.monotonic() + WATCH_TIMEOUT_S
+    try:
+        while not done(answer := client.predict(question=question, api_name="/ask")):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no such answer to {question!r} within {WATCH_TIMEOUT_S} s: {answer['answer']!r}")
+            time.sleep(0.5)
+    finally:
+        client.close()
+    return answer
+
+
+def choose_upload(page: Page, path: Path) -> None:
+    page.set_input_files("#docqa-upload input[type=file]", str(path))
+    page.wait_for_selector(f"#docqa-upload :text('{path.name}')")
+    page.click("#docqa-add")
+
+
+def test_the_folder_is_watched_and_an_upload_of_a_name_in_it_asks_whether_to_replace_it(
+    page: Page, served: Served, tmp_path: Path
+) -> None:
+    corpus, name = served.folder / "corpus", "harbour notes.txt"
+    (corpus / name).write_text("Harbour notes\n\nThe harbour master of Varnholm is Ivo Brandt.\n", encoding="utf-8")
+    answer_until(served.url, HARBOUR_QUESTION, lambda answer: "Ivo Brandt" in answer["answer"])
+    (corpus / name).write_text("Harbour notes\n\nThe harbour master of Varnholm is Runa Falk.\n", encoding="utf-8")
+    answer_until(served.url, HARBOUR_QUESTION, lambda answer: "Runa Falk" in answer["answer"])  # edited in place
+
+    upload = tmp_path / name
+    upload.write_text("Harbour notes\n\nThe harbour master of Varnholm is Sten Vik.\n", encoding="utf-8")
+    page.locator(".docqa-documents-link").click()
+    prompt = page.locator("#docqa-replace-question")
+    choose_upload(page, upload)
+    prompt.wait_for(state="visible")
+    assert "harbour notes.txt is in the corpus already" in prompt.inner_text()
+    page.click("#docqa-replace-yes")
+    message = wait_for_outcome(page, "1 updated")
+    assert message.startswith("Replaced harbour notes.txt") and "1 updated" in message
+    assert prompt.is_hidden() and not (corpus / "harbour notes-2.txt").exists()
+    answer = answer_until(served.url, HARBOUR_QUESTION, lambda answer: "Sten Vik" in answer["answer"])
+    assert [citation["source"] for citation in answer["citations"]] == [name]
+
+    choose_upload(page, upload)
+    prompt.wait_for(state="visible")
+    page.click("#docqa-keep-both")
+    assert "harbour notes-2.txt" in wait_for_outcome(page, "1 added")
+    page.wait_for_selector("#docqa-documents :text('harbour notes-2.txt')")
+
+    choose_upload(page, upload)
+    prompt.wait_for(state="visible")
+    page.click("#docqa-upload-cancel")
+    page.wait_for_selector("#docqa-documents-message :text('Nothing was added.')")
+    assert prompt.is_hidden() and sorted(p.name for p in corpus.glob("harbour*")) == [name, "harbour notes-2.txt"]
+
+    for path in corpus.glob("harbour*"):  # deleted in the folder: the watcher takes them out of the index
+        path.unlink()
+    answer_until(served.url, HARBOUR_QUESTION, lambda answer: "harbour" not in json.dumps(answer["citations"]))
+
+
 def test_turn_thirty_is_as_fast_as_turn_one(page: Page, artifacts: Path) -> None:
     """The page sends and receives one turn at a time, so a long conversation does not slow it down."""
     sent: list[int] = []
@@ -374,6 +440,37 @@ def test_turn_thirty_is_as_fast_as_turn_one(page: Page, artifacts: Path) -> None
     assert max(posted[-5:]) <= max(posted[:5]) + 200  # nothing of the earlier turns is sent again
     assert page.locator(REPLIES).count() == 30
     assert last <= 2 * first + 1.0, seconds  # loose: the machine's load varies more than the page's cost
+
+
+def test_a_correction_selected_in_the_document_is_stored_and_exported(page: Page, served: Served) -> None:
+    ask(page, BUILDING_QUESTION)
+    page.wait_for_function("() => document.querySelector('#docqa-document #docqa-target')"
+                           "?.innerText.includes('Cannon')")
+    page.evaluate(SELECT_IN_TARGET_JS, "Cannon building")  # as a person selects words with the mouse
+    page.click("#docqa-use-selection")
+    page.wait_for_selector("text=was saved as the answer")
+    path = served.folder / "index" / "annotations.jsonl"
+    [record] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    start = record["answers"][0]["answer_start"]
+    assert record["question"] == BUILDING_QUESTION and record["source"] == seed_source(BUILDING_QUESTION)
+    assert record["context"][start:start + len("Cannon building")] == "Cannon building"
+    exported = served.folder / "corrections.json"
+    command = [sys.executable, "-m", "docqa.cli", "annotations", "export", str(exported),
+               "--corpus", str(served.folder / "corpus"), "--index", str(served.folder / "index")]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert finished.returncode == 0 and "Wrote 1 corrections" in finished.stdout, finished.stderr
+    [qa] = json.loads(exported.read_text())["data"][0]["paragraphs"][0]["qas"]
+    assert qa["answers"][0]["text"] == "Cannon building" and qa["is_impossible"] is False
+
+
+SELECT_IN_TARGET_JS = """(words) => {
+  const node = document.querySelector('#docqa-document #docqa-target').firstChild;
+  const range = document.createRange();
+  range.setStart(node, node.textContent.indexOf(words));
+  range.setEnd(node, node.textContent.indexOf(words) + words.length);
+  window.getSelection().removeAllRanges();
+  window.getSelection().addRange(range);
+}"""
 
 
 def test_the_ask_endpoint_returns_the_answer_as_data(app_url: str) -> None:

@@ -157,3 +157,24 @@ def test_docqa_train_learns_from_the_corrections_of_unchanged_documents(tiny_rea
     figures = json.loads((output / "training.json").read_text())
     assert figures["data"]["train_examples"] + figures["data"]["held_out_examples"] == 5  # the stale one left out
     assert "5 corrections of" in figures["data"]["sources"][0]
+
+
+def test_the_app_switches_to_a_trained_reader_of_the_index_folder(tiny_reader: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from docqa.assistant import Assistant
+    from docqa.ui.readers import ReaderChoice
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "lighthouse.txt").write_text(FACTS[0][0])
+    trained = shutil.copytree(tiny_reader, tmp_path / "index" / "readers" / "tiny")
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
+        assert assistant.ask("Who built the lighthouse?").mode == "sentence"
+        readers = ReaderChoice(assistant)
+        assert readers.choices() == [("none (started with)", "none"), ("tiny (trained)", str(trained))]
+        assert readers.switch(str(tmp_path / "elsewhere")).startswith("That reader is not offered")
+        assert readers.switch(str(trained)).startswith("Answers now")
+        assert assistant.status().reader_loaded and assistant.ask("Who built the lighthouse?").mode == "extractive"
+        assert readers.switch("none").startswith("Answers now")
+        assert assistant.ask("Who built the lighthouse?").mode == "sentence"
