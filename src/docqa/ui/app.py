@@ -24,14 +24,6 @@ from docqa.ui.assets import (
     PHONE_JS,
 )
 from docqa.ui.chat import Chat, ChatSession, Sources
-from docqa.ui.corrections import (
-    TRACK_SELECTION_JS,
-    CorrectionControls,
-    Corrections,
-    correction_controls,
-    wire_corrections,
-)
-from docqa.ui.readers import ReaderChoice, reader_setting
 from docqa.ui.render import DOCUMENT_PLACEHOLDER, format_documents_html, short_title
 from docqa.ui.turns import welcome_html
 
@@ -66,18 +58,6 @@ class ChatView:
     document: gr.HTML
     passages: gr.HTML
     session: gr.State  # the conversation, kept on the server (ChatSession)
-    corrections: CorrectionControls
-
-
-@dataclass
-class ReplacePrompt:
-    """Shown when an upload has the name of a file in the corpus: replace it, keep both, or cancel."""
-
-    box: gr.Group
-    question: gr.Markdown
-    replace: gr.Button
-    keep_both: gr.Button
-    cancel: gr.Button
 
 
 @dataclass
@@ -90,7 +70,6 @@ class DocumentsView:
     delete_button: gr.Button
     rebuild_button: gr.Button
     message: gr.Markdown
-    prompt: ReplacePrompt
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
@@ -108,7 +87,6 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         app.load(lambda: _refresh_documents(actions), None, _listing(documents, view, header), **PRIVATE)
         app.load(chat.welcome, view.session, view.log, **PRIVATE)  # examples of the index as it is now
         app.load(None, js=PHONE_JS, **PRIVATE)
-        app.load(None, js=TRACK_SELECTION_JS, **PRIVATE)
         # The reader's own default, once it is known to have loaded or fallen back to the lexical mode.
         app.load(lambda: assistant.confidence_threshold, None, view.threshold, **PRIVATE)
         _keep_current(app, actions, header, view.retrieval)
@@ -180,12 +158,11 @@ def _chat_tab(assistant: Assistant, chat: Chat) -> ChatView:
         with sources_column, gr.Accordion("Sources", open=True, elem_id="docqa-sources") as sources_box:
             choice = gr.Radio([], label="Show in its document", visible=False, elem_id="docqa-source-choice")
             document = gr.HTML(DOCUMENT_PLACEHOLDER, elem_id="docqa-document", js_on_load=DOCUMENT_JS)
-            corrections = correction_controls()
             with gr.Accordion("Retrieved passages", open=False, elem_id="docqa-passages-box"):
                 passages = gr.HTML("", elem_id="docqa-passages", js_on_load=None)
     return ChatView(
         log, question, ask_button, within, new_chat, export, top_k, threshold, retrieval, sources_box, choice,
-        document, passages, session, corrections,
+        document, passages, session,
     )  # fmt: skip
 
 
@@ -204,7 +181,6 @@ def _settings_panel(assistant: Assistant) -> tuple[gr.Slider, gr.Slider, gr.Radi
         retrieval = gr.Radio(
             list(RETRIEVAL_MODES), **_retrieval_choices(assistant), label="Search", elem_id="docqa-retrieval"
         )
-        reader_setting(ReaderChoice(assistant))
     return top_k, threshold, retrieval
 
 
@@ -233,12 +209,6 @@ def _documents_tab(actions: Actions) -> DocumentsView:
                     f"files of at most {MAX_FILE_BYTES // 2**20} MB)",
                 )
                 add_button = gr.Button("Add to the index", variant="primary", elem_id="docqa-add")
-                with gr.Group(visible=False, elem_id="docqa-replace") as box:
-                    question = gr.Markdown(elem_id="docqa-replace-question")
-                    with gr.Row():
-                        replace = gr.Button("Replace", variant="primary", size="sm", elem_id="docqa-replace-yes")
-                        keep_both = gr.Button("Keep both", size="sm", elem_id="docqa-keep-both")
-                        cancel = gr.Button("Cancel", size="sm", elem_id="docqa-upload-cancel")
             with gr.Column(min_width=280):
                 to_delete = gr.Dropdown(
                     actions.document_sources(), value=None, label="Document", elem_id="docqa-delete-choice"
@@ -246,8 +216,7 @@ def _documents_tab(actions: Actions) -> DocumentsView:
                 delete_button = gr.Button("Delete document", variant="stop", elem_id="docqa-delete")
                 rebuild_button = gr.Button("Rebuild the index", elem_id="docqa-rebuild")
         message = gr.Markdown(elem_id="docqa-documents-message")
-    prompt = ReplacePrompt(box, question, replace, keep_both, cancel)
-    return DocumentsView(tab, table, uploads, add_button, to_delete, delete_button, rebuild_button, message, prompt)
+    return DocumentsView(tab, table, uploads, add_button, to_delete, delete_button, rebuild_button, message)
 
 
 def _sources_outputs(sources: Sources) -> tuple[Any, str, str]:
@@ -260,7 +229,6 @@ def _sources_outputs(sources: Sources) -> tuple[Any, str, str]:
 def _wire_chat(chat: Chat, view: ChatView) -> None:
     session, pending, in_view = view.session, gr.State(None), gr.State(None)  # in_view: the turn the panel shows
     skip = gr.skip
-    wire_corrections(Corrections(chat.assistant), view.corrections, session, in_view, view.choice)
 
     def take_question(text: str, state: ChatSession) -> tuple:
         update, number = chat.take(state, text)
@@ -324,28 +292,9 @@ def _refresh_documents(actions: Actions) -> tuple:
 def _wire_documents(actions: Actions, view: DocumentsView, chat: ChatView, header: gr.HTML) -> None:
     ui_progress = gr.Progress()  # marks the parameter; Gradio gives each call its own tracker
 
-    listing = _listing(view, chat, header)
-    unchanged = (gr.skip(),) * len(listing)
-
     def add_files(files: list[str] | None, progress: gr.Progress = ui_progress) -> tuple:
-        """Add the files, unless one has the name of a file in the corpus: then ask first."""
-        clashes = actions.upload_clashes(files or [])
-        if clashes:
-            return gr.skip(), gr.skip(), gr.Group(visible=True), actions.replace_question(clashes), *unchanged
-        return add_deciding(files, replace=False, progress=progress)
-
-    def add_deciding(files: list[str] | None, *, replace: bool, progress: gr.Progress) -> tuple:
-        message = actions.upload(files or [], lambda done, text: progress(done, desc=text), replace=replace)
-        return message, None, gr.Group(visible=False), "", *_refresh_documents(actions)
-
-    def replace_files(files: list[str] | None, progress: gr.Progress = ui_progress) -> tuple:
-        return add_deciding(files, replace=True, progress=progress)
-
-    def keep_both(files: list[str] | None, progress: gr.Progress = ui_progress) -> tuple:
-        return add_deciding(files, replace=False, progress=progress)
-
-    def cancel(files: list[str] | None) -> tuple:
-        return actions.cancel_upload(files or []), None, gr.Group(visible=False), "", *unchanged
+        message = actions.upload(files or [], lambda done, text: progress(done, desc=text))
+        return message, None, *_refresh_documents(actions)
 
     def delete_file(source: str | None, progress: gr.Progress = ui_progress) -> tuple:
         message = actions.delete(source, lambda done, text: progress(done, desc=text))
@@ -355,15 +304,10 @@ def _wire_documents(actions: Actions, view: DocumentsView, chat: ChatView, heade
         message = actions.reindex(lambda done, text: progress(done, desc=text), rebuild=True)
         return message, *_refresh_documents(actions)
 
+    listing = _listing(view, chat, header)
     # One index change at a time; questions are a different queue and go on meanwhile.
     writes: dict[str, Any] = {"concurrency_id": "index", "concurrency_limit": 1, **PRIVATE}
-    adding = [view.message, view.uploads, view.prompt.box, view.prompt.question, *listing]
-    view.add_button.click(add_files, view.uploads, adding, **writes)
-    view.prompt.replace.click(replace_files, view.uploads, adding, **writes)
-    view.prompt.keep_both.click(keep_both, view.uploads, adding, **writes)
-    view.prompt.cancel.click(cancel, view.uploads, adding, queue=False, **PRIVATE)
-    # Other files chosen meanwhile: the question was about the earlier ones.
-    view.uploads.change(lambda: gr.Group(visible=False), None, view.prompt.box, queue=False, **PRIVATE)
+    view.add_button.click(add_files, view.uploads, [view.message, view.uploads, *listing], **writes)
     view.delete_button.click(delete_file, view.to_delete, [view.message, *listing], js=CONFIRM_DELETE_JS, **writes)
     view.rebuild_button.click(rebuild, None, [view.message, *listing], **writes)
     view.tab.select(lambda: _refresh_documents(actions), None, listing, queue=False, **PRIVATE)
