@@ -100,7 +100,8 @@ def test_shipped_corpus_loads_with_dates_stripped() -> None:
 def test_markdown_title_drops_the_heading_marks(tmp_path: Path) -> None:
     document = load_one(tmp_path, "notes.md", "\n\n##  Release notes \n\nThe *first* release.\n")
     assert document.title == "Release notes"
-    assert document.text == "##  Release notes \n\nThe *first* release."
+    assert document.text == "Release notes\n\nThe first release."  # rendered: no heading or emphasis marks
+    assert document.locations == ((0, "Release notes"),)
 
 
 def test_long_first_line_title_is_cut_at_a_word(tmp_path: Path) -> None:
@@ -161,8 +162,9 @@ def test_pdf_text_title_and_date(tmp_path: Path) -> None:
     pdf = pdf_bytes([["Protesters entered the building.", "Police cleared it."], ["Second page."]], info)
     document = load_one(tmp_path, "report.pdf", pdf)
     assert document.title == "Capitol report"
-    assert document.date == "2021-01-06"
+    assert document.date is None  # the time a PDF writer made the file is not the document's date
     assert document.text == "Protesters entered the building.\nPolice cleared it.\n\nSecond page."
+    assert document.locations == ((0, "page 1"), (document.text.index("Second"), "page 2"))
     assert document.content_hash == hashlib.sha256(pdf).hexdigest()
 
 
@@ -253,7 +255,7 @@ def test_sources_are_relative_posix_paths_sorted_recursively(tmp_path: Path) -> 
 def test_unsupported_and_hidden_files_are_ignored(tmp_path: Path) -> None:
     write(tmp_path, "keep.txt", "Kept.")
     write(tmp_path, "image.png", b"\x89PNG\x00")
-    write(tmp_path, "data.csv", "a,b")
+    write(tmp_path, "data.json", "{}")
     write(tmp_path, ".hidden.txt", "Hidden.")
     write(tmp_path, ".git/notes.txt", "Hidden folder.")
     documents, skipped = load_documents(tmp_path)
@@ -339,15 +341,16 @@ def test_load_document_raises_unreadable_file_with_the_reason(tmp_path: Path) ->
     assert raised.value.reason == "empty"
     assert isinstance(raised.value, DocqaError)
     with pytest.raises(UnreadableFile, match="unsupported"):
-        load_document(write(tmp_path, "table.csv", "a,b"), tmp_path)
+        load_document(write(tmp_path, "table.json", "{}"), tmp_path)
 
 
 def test_the_registry_lists_the_supported_formats_in_order() -> None:
-    assert SUFFIXES == (".txt", ".md", ".html", ".htm", ".pdf")
+    newer = (".docx", ".pptx", ".xlsx", ".odt", ".epub", ".rtf", ".csv")
+    assert (".txt", ".md", ".html", ".htm", ".pdf", *newer) == SUFFIXES
     assert MAX_FILE_BYTES == 20 * 2**20
     assert format_for(".HTM") is format_for(".html")
     assert [format_for(suffix).name for suffix in (".txt", ".md", ".pdf")] == ["text", "Markdown", "PDF"]
-    assert format_for(".csv") is None
+    assert format_for(".json") is None
     assert format_for("") is None
 
 
@@ -364,7 +367,11 @@ def test_the_registry_lists_the_supported_formats_in_order() -> None:
         (".txt", b"\x00\x00\xfe\xff" + "Zo\u00eb".encode("utf-32-be"), None),
         (".html", b"<p>a</p>\x00\x00", "the file is binary, not text"),
         (".htm", bytes(range(0x80, 0x100)), None),  # not valid text either, but only parsing can tell
-        (".csv", b"a,b", "unsupported file type .csv"),
+        (".json", b"{}", "unsupported file type .json"),
+        (".docx", b"PK\x03\x04", None),
+        (".xlsx", b"%PDF-1.4", "the file is not an Excel workbook (it is not a ZIP archive)"),
+        (".rtf", b"{\\rtf1\\ansi", None),
+        (".rtf", b"plain", "the file is not RTF (it does not start with {\\rtf)"),
         ("", b"text", "unsupported file type (none)"),
     ],
 )
@@ -384,7 +391,7 @@ def test_scan_corpus_hashes_without_parsing_and_parse_file_reports_the_damage(tm
     damaged = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage"
     write(tmp_path, "damaged.pdf", damaged)
     write(tmp_path, "notes.txt", "Some notes.")
-    write(tmp_path, "table.csv", "a,b")
+    write(tmp_path, "table.json", "{}")
     files, skipped = scan_corpus(tmp_path)
     assert skipped == {}
     assert files == [

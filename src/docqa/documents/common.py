@@ -1,15 +1,25 @@
-"""What the parsers of every format share: the error for unusable files, and text clean-up.
+"""What the parsers of every format share: the error for unusable files, what a parser returns, text clean-up.
 
 A leading ``date YYYY-MM-DD`` marker is the corpus convention for a document's date; every format
-honours it, and it is removed from the text.
+honours it, and it is removed from the text. A parser gives its text as sections, each with the
+location it comes from (page, slide, sheet, chapter, heading path); ``parsed`` joins them into the
+document's text and the offsets where each location starts.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib
+import io
 import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import NamedTuple
 
+from docqa.documents.limits import MAX_TEXT_CHARS
 from docqa.errors import DocqaError
+from docqa.schema import Location
 from docqa.text import has_words
 
 TITLE_CHARS = 120
@@ -17,6 +27,11 @@ TITLE_CHARS = 120
 _DATE_MARKER = re.compile(r"\A\s*date (\d{4}-\d{2}-\d{2})\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _MAX_CONTROL_SHARE = 0.2
+# An Office file or e-book is a ZIP archive; its parts may hold at most this much once unpacked, so
+# that a small file cannot expand into gigabytes in memory (a dense 20 MB workbook unpacks to ~200 MB).
+MAX_UNPACKED_BYTES = 512 * 2**20
+ZIP_MAGIC = b"PK\x03\x04"
+FORMATS_EXTRA = "pip install 'docqa[formats]'"
 
 
 class UnreadableFile(DocqaError):
@@ -30,6 +45,149 @@ class UnreadableFile(DocqaError):
         self.reason = reason
         self.transient = transient
         super().__init__(reason)
+
+
+class Parsed(NamedTuple):
+    """What a parser makes of a file: its text, title ("" for none), date (YYYY-MM-DD or None) and the
+    locations of its text, as (offset, label) pairs in order."""
+
+    text: str
+    title: str
+    date: str | None
+    locations: tuple[Location, ...] = ()
+
+
+Section = tuple[str, str]  # (location label, "" for none; text)
+
+
+def parsed(sections: Iterable[Section], *, title: str = "", date: str | None = None, markdown: bool = False) -> Parsed:
+    """The document made of ``sections``: their texts, stripped, one paragraph each, with the offset at
+    which each location starts; a leading date marker is the date when ``date`` is None.
+
+    Raises ``UnreadableFile`` when there is no text, or more than ``MAX_TEXT_CHARS`` of it.
+    """
+    parts: list[str] = []
+    locations: list[Location] = []
+    length = 0
+    for label, section in sections:
+        section = normalised(section)
+        if not section:
+            continue
+        if parts:
+            length += 2  # the blank line between sections
+        if (locations[-1][1] if locations else "") != label:
+            locations.append((length, label))
+        parts.append(section)
+        length += len(section)
+        if length > MAX_TEXT_CHARS:
+            raise UnreadableFile(f"its text is longer than {MAX_TEXT_CHARS:,} characters")
+    text, marked = split_date_marker("\n\n".join(parts))
+    text = checked_text(text)
+    title = short_title(title or first_line(text, markdown=markdown))
+    return Parsed(text, title, date or marked, _shifted(locations, length - len(text)))
+
+
+def _shifted(locations: Sequence[Location], cut: int) -> tuple[Location, ...]:
+    """``locations`` in a text whose first ``cut`` characters were removed."""
+    kept: list[Location] = []
+    for offset, label in locations:
+        offset = max(0, offset - cut)
+        if kept and kept[-1][0] == offset:
+            kept.pop()
+        kept.append((offset, label))
+    return tuple(pair for index, pair in enumerate(kept) if pair[1] or index)
+
+
+HEADING_SEPARATOR = " \u203a "  # "Setup \u203a Ports": a heading path as shown in citations
+
+
+class Outline:
+    """Blocks of text gathered into sections: a new one at each heading, labelled with the path of
+    headings above it ("Setup \u203a Ports"); the heading's own text opens its section."""
+
+    def __init__(self) -> None:
+        self._headings: list[tuple[int, str]] = []
+        self._label = ""
+        self._blocks: list[str] = []
+        self._sections: list[Section] = []
+
+    def heading(self, level: int, text: str) -> None:
+        text = " ".join(text.split())
+        if not text:
+            return
+        self._flush()
+        self._headings = [(lvl, name) for lvl, name in self._headings if lvl < level] + [(level, text)]
+        self._label = HEADING_SEPARATOR.join(name for _, name in self._headings)
+        self._blocks.append(text)
+
+    def add(self, text: str) -> None:
+        if text.strip():
+            self._blocks.append(text)
+
+    def sections(self) -> list[Section]:
+        self._flush()
+        return self._sections
+
+    def _flush(self) -> None:
+        if self._blocks:
+            self._sections.append((self._label, "\n\n".join(self._blocks)))
+            self._blocks = []
+
+
+def needs(module: str, package: str, suffix: str) -> ModuleType:
+    """The library ``module``; raises ``UnreadableFile`` saying what to install when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise UnreadableFile(f"reading {suffix} files needs {package}: {FORMATS_EXTRA}") from error
+
+
+def checked_zip(data: bytes, kind: str) -> zipfile.ZipFile:
+    """``data`` opened as a ZIP archive; raises ``UnreadableFile`` for a damaged one or one that
+    unpacks to more than ``MAX_UNPACKED_BYTES``."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise UnreadableFile(f"damaged {kind} (not a readable ZIP archive: {error})") from error
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise UnreadableFile(f"its parts unpack to more than {MAX_UNPACKED_BYTES // 2**20} MB")
+    return archive
+
+
+def table_text(rows: Iterable[Sequence[object]]) -> str:
+    """Rows of cells as lines of text. When the first row names every column, each later row reads
+    ``name: value; name: value``, so that a passage of it still says what each value is."""
+    lines: list[str] = []
+    header: list[str] | None = None
+    length = 0
+    for row in rows:
+        cells = [" ".join(str(cell).split()) if cell is not None else "" for cell in row]
+        while cells and not cells[-1]:
+            cells.pop()
+        if not cells:
+            continue
+        if not lines and len(cells) > 1 and all(cells):
+            header = cells
+            line = "; ".join(cells)
+        elif header is not None:
+            named = [f"{name}: {cell}" if name else cell for name, cell in zip(header, cells, strict=False) if cell]
+            line = "; ".join(named + [cell for cell in cells[len(header) :] if cell])
+        else:
+            line = "; ".join(cell for cell in cells if cell)
+        lines.append(line)
+        length += len(line) + 1
+        if length > MAX_TEXT_CHARS:
+            raise UnreadableFile(f"its text is longer than {MAX_TEXT_CHARS:,} characters")
+    return "\n".join(lines)
+
+
+def iso_date(value: object) -> str | None:
+    """``value`` (a date, a datetime, or text starting with YYYY-MM-DD) as YYYY-MM-DD, else None."""
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()[:10]
+    text = str(value or "").strip()[:10]
+    return text if len(text) == 10 and _is_date(text) else None
 
 
 def split_date_marker(text: str) -> tuple[str, str | None]:

@@ -1,19 +1,25 @@
-"""HTML pages: the visible text, one paragraph per block element, and the page's title.
+"""HTML pages: the main content, its heading paths, and the page's title and publication date.
 
-BeautifulSoup is imported on first use, so that importing the package stays cheap.
+trafilatura finds the main content (leaving out navigation, footers and other boilerplate) and the
+date the page's metadata gives (``article:published_time``, JSON-LD, Dublin Core, not a guess from
+its text). A page too small for it to judge is read whole: the visible text, one paragraph per
+block element. BeautifulSoup and trafilatura are imported on first use, so that importing the
+package stays cheap.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from typing import TYPE_CHECKING
 
-from docqa.documents.common import checked_text, first_line, normalised, short_title, split_date_marker
+from docqa.documents.common import Outline, Parsed, Section, iso_date, normalised, parsed, table_text
 from docqa.documents.text_format import decoded, has_bom
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
     from bs4.element import Tag
+    from lxml.etree import _Element
 
 _DROPPED_TAGS = frozenset({"script", "style", "noscript", "template", "head"})
 _BLOCK_TAGS = (
@@ -22,20 +28,129 @@ _BLOCK_TAGS = (
     | {"ul", "ol", "li", "dl", "dt", "dd", "table", "caption", "tr", "th", "td"}
     | {"form", "fieldset", "details", "summary", "dialog"}
 )
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCK_END = object()
+# When the main content holds this share of the whole page's text, nothing was boilerplate: the
+# whole page is read, whose paragraphs keep the page's own blocks (trafilatura may join a small
+# page's blocks into one paragraph).
+_WHOLE_PAGE_SHARE = 0.9
 _SPACES = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-def parse_html(data: bytes) -> tuple[str, str, str | None]:
-    """The text, title (``<title>``, else the first ``<h1>``, else the first line) and date of a page."""
+# Only the page's own metadata: htmldate's extensive search would guess a date from the text or URL.
+_DATE_OPTIONS = {"extensive_search": False, "original_date": True}
+
+
+def parse_html(data: bytes) -> Parsed:
+    """The main content, title (``<title>``, else the first ``<h1>``, else the first line), date
+    (metadata, else the marker) and heading-path locations of a page."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(_html_markup(data), "lxml")
-    title = _html_title(soup)
-    text, date = split_date_marker(_html_text(soup))
-    text = checked_text(text)
-    return text, short_title(title or first_line(text)), date
+    page = str(soup)
+    whole = _html_sections(soup)
+    main = _main_content(page)
+    if main is None or _length(main[0]) >= _WHOLE_PAGE_SHARE * _length(whole):
+        return parsed(whole, title=_html_title(soup), date=main[1] if main else _page_date(page))
+    return parsed(main[0], title=_html_title(soup), date=main[1])
+
+
+def html_sections(markup: bytes | str) -> list[Section]:
+    """All the visible text of a page or fragment (an e-book's chapter), one paragraph per block,
+    in sections labelled with their heading paths."""
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML read as HTML loses nothing we keep
+        return _html_sections(BeautifulSoup(markup, "lxml"))
+
+
+def _length(sections: list[Section]) -> int:
+    return sum(len(text) for _, text in sections)
+
+
+def _main_content(page: str) -> tuple[list[Section], str | None] | None:
+    """The sections of the page's main content and its date, or None when trafilatura finds none."""
+    import trafilatura
+    from lxml import etree
+
+    found = trafilatura.extract(
+        page,
+        output_format="xml",
+        include_formatting=True,
+        include_tables=True,
+        include_comments=False,
+        with_metadata=True,
+        date_extraction_params=_DATE_OPTIONS,
+        fast=True,  # without its fallback extractors, which flatten a small page into one paragraph
+    )
+    if not found:
+        return None
+    root = etree.fromstring(found.encode("utf-8"))
+    main = root.find("main")
+    sections = _Sections().walk(main if main is not None else root)
+    return sections, iso_date(root.get("date"))
+
+
+def _page_date(page: str) -> str | None:
+    import htmldate
+
+    try:
+        return iso_date(htmldate.find_date(page, **_DATE_OPTIONS))
+    except Exception:  # a date is a nicety; a page without a readable one is still read
+        return None
+
+
+class _Sections:
+    """trafilatura's XML as sections of text, one per heading, labelled with the heading path."""
+
+    def __init__(self) -> None:
+        self.outline = Outline()
+
+    def walk(self, root: _Element) -> list[Section]:
+        for element in root:
+            self._block(element)
+        return self.outline.sections()
+
+    def _block(self, element: _Element) -> None:
+        tag = element.tag
+        if tag == "head":
+            rend = element.get("rend") or "h2"
+            self.outline.heading(int(rend[1:]) if rend[1:].isdigit() else 2, _element_text(element))
+        elif tag == "list":
+            self.outline.add("\n".join(_list_lines(element, 0)))
+        elif tag == "table":
+            rows = [[_element_text(cell) for cell in row.iter("cell")] for row in element.iter("row")]
+            self.outline.add(table_text(rows))
+        elif tag in ("p", "quote", "code"):
+            self.outline.add(_element_text(element))
+        elif tag not in ("graphic", "comments"):
+            for child in element:
+                self._block(child)
+
+
+def _list_lines(element: _Element, depth: int) -> list[str]:
+    lines: list[str] = []
+    for item in element.iter("item"):
+        if item.getparent() is not element:
+            continue
+        nested = [child for child in item if child.tag == "list"]
+        for child in nested:
+            item.remove(child)
+        lines.append("  " * depth + "- " + " ".join(_element_text(item).split()))
+        for child in nested:
+            lines.extend(_list_lines(child, depth + 1))
+    return lines
+
+
+def _element_text(element: _Element) -> str:
+    """The text of an element, its ``<lb/>`` line breaks kept as line breaks."""
+    parts = [element.text or ""]
+    for child in element:
+        parts.append("\n" if child.tag == "lb" else _element_text(child))
+        parts.append(child.tail or "")
+    return normalised("".join(parts))
 
 
 def _html_markup(data: bytes) -> bytes | str:
@@ -61,10 +176,12 @@ def _html_title(soup: BeautifulSoup) -> str:
     return ""
 
 
-def _html_text(soup: BeautifulSoup) -> str:
-    """The visible text; each block element is a paragraph of its own, after a blank line."""
+def _html_sections(soup: BeautifulSoup) -> list[Section]:
+    """The visible text, one section per heading (labelled with its heading path); each block element
+    is a paragraph of its own, after a blank line."""
     from bs4.element import NavigableString, PreformattedString, Tag
 
+    outline = Outline()
     parts: list[str] = []
     stack: list[object] = [soup]
     while stack:
@@ -75,8 +192,18 @@ def _html_text(soup: BeautifulSoup) -> str:
             if not isinstance(node, PreformattedString):
                 parts.append(_SPACES.sub(" ", str(node)))
         elif isinstance(node, Tag):
+            if node.name in _HEADINGS:
+                outline.add(_paragraphs("".join(parts)))
+                outline.heading(int(node.name[1]), node.get_text(" "))
+                parts = []
+                continue  # its text is the heading's
             _visit_tag(node, parts, stack)
-    lines = (line.strip() for line in normalised("".join(parts)).split("\n"))
+    outline.add(_paragraphs("".join(parts)))
+    return outline.sections()
+
+
+def _paragraphs(text: str) -> str:
+    lines = (line.strip() for line in normalised(text).split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from docqa.documents.common import UnreadableFile
+from docqa.documents.common import Parsed, UnreadableFile
 from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES, format_for
 from docqa.errors import DocqaError
 from docqa.schema import Document
@@ -69,7 +69,7 @@ def parse_file(
     if data is None:
         data = _read_bytes(path, max_file_bytes)
     try:
-        text, title, date = form.parse(data)
+        text, title, date, locations = Parsed(*form.parse(data))
     except UnreadableFile:
         raise
     except Exception as error:  # a parser failing in a way nobody foresaw must not stop the other files
@@ -84,6 +84,7 @@ def parse_file(
         title=title or path.stem,
         content_hash=hashlib.sha256(data).hexdigest(),
         date=date,
+        locations=locations,
     )
 
 

@@ -1,40 +1,73 @@
-"""PDF files: the text layer of every page, and the title and date of the document information.
+"""PDF files: the text layer of every page (OCR for pages without one), page by page, with the title
+and date of the document's metadata.
 
 A small compressed file can expand to far more text than it has bytes, so extraction counts the
 characters as they come and stops at ``MAX_PAGE_CHARS`` on a page or ``MAX_TEXT_CHARS`` in all.
-pypdf is imported on first use, so that importing the package stays cheap.
+Each page is a location ("page 3", by the page labels the PDF defines, else its number). A page
+without text (a scan) is read by OCR where an engine is installed (:mod:`docqa.documents.ocr`).
+The date is the one the author's metadata gives (XMP ``dc:date``), never the time at which a PDF
+writer made the file (``CreationDate``). pypdf is imported on first use, so that importing the
+package stays cheap.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from typing import TYPE_CHECKING
 
-from docqa.documents.common import UnreadableFile, checked_text, first_line, normalised, short_title, split_date_marker
+from docqa.documents.common import Parsed, UnreadableFile, iso_date, parsed
 from docqa.documents.limits import MAX_PAGE_CHARS, MAX_TEXT_CHARS
 
 if TYPE_CHECKING:
     import pypdf
 
-PDF_MAGIC = b"%PDF-"
+log = logging.getLogger(__name__)
 
 
-def parse_pdf(data: bytes) -> tuple[str, str, str | None]:
-    """The text, title (metadata, else the first line) and date (marker, else creation date) of a PDF."""
+def parse_pdf(data: bytes) -> Parsed:
+    """The text, title (metadata, else the first line), date (marker, else XMP ``dc:date``) and page
+    locations of a PDF."""
     try:
         reader = _open_pdf(data)
-        pages = _page_texts(reader)
-        metadata_title, metadata_date = _pdf_metadata(reader.metadata)
+        budget = _TextBudget()
+        pages = _page_texts(reader, budget)
+        labels = _page_labels(reader)
+        title, date = _pdf_metadata(reader)
     except UnreadableFile:
         raise
     except Exception as error:  # pypdf raises many kinds of errors on damaged files
         raise UnreadableFile(f"damaged PDF ({type(error).__name__}: {error})") from error
-    text = normalised("\n\n".join(page.strip() for page in pages if page.strip()))
-    if not text:
-        raise UnreadableFile("PDF has no text layer")
-    text, date = split_date_marker(text)
-    text = checked_text(text)
-    return text, short_title(metadata_title or first_line(text)), date or metadata_date
+    blank = [index for index, page in enumerate(pages) if not page.strip()]
+    if blank:
+        _read_scanned(data, pages, blank, budget)
+    return parsed(((f"page {labels[index]}", page) for index, page in enumerate(pages)), title=title, date=date)
+
+
+def _read_scanned(data: bytes, pages: list[str], blank: list[int], budget: _TextBudget) -> None:
+    """Fill in the pages at ``blank`` by OCR; without an engine, say how to get one."""
+    from docqa.documents.ocr import ocr_pages, ocr_problem
+
+    problem = ocr_problem()
+    if problem is not None:
+        if len(blank) == len(pages):
+            raise UnreadableFile(f"PDF has no text layer, and there is {problem}")
+        log.warning("%d PDF pages without a text layer are left out: %s", len(blank), problem)
+        return
+
+    def check(index: int, text: str) -> None:
+        budget.start_page(index + 1)
+        budget.visit(text)
+
+    try:
+        for index, text in ocr_pages(data, blank, check).items():
+            pages[index] = text
+    except UnreadableFile:
+        raise
+    except Exception as error:  # the renderer or Tesseract failing on one file must not stop the others
+        raise UnreadableFile(f"OCR of its scanned pages failed ({type(error).__name__}: {error})") from error
+    if not any(page.strip() for page in pages):
+        raise UnreadableFile("PDF has no text layer, and OCR found no text on its pages")
 
 
 class _TextBudget:
@@ -59,9 +92,8 @@ class _TextBudget:
             raise UnreadableFile(f"its text is longer than {MAX_TEXT_CHARS:,} characters")
 
 
-def _page_texts(reader: pypdf.PdfReader) -> list[str]:
+def _page_texts(reader: pypdf.PdfReader, budget: _TextBudget) -> list[str]:
     """The text of each page; raises ``UnreadableFile`` as soon as a page or the whole passes its budget."""
-    budget = _TextBudget()
     texts: list[str] = []
     for number, page in enumerate(reader.pages, start=1):
         budget.start_page(number)
@@ -81,13 +113,27 @@ def _open_pdf(data: bytes) -> pypdf.PdfReader:
     return reader
 
 
-def _pdf_metadata(metadata: pypdf.DocumentInformation | None) -> tuple[str, str | None]:
-    """The title and the creation date (YYYY-MM-DD) from the PDF's document information."""
-    if metadata is None:
-        return "", None
-    title = " ".join(str(metadata.title or "").split())
+def _page_labels(reader: pypdf.PdfReader) -> list[str]:
+    """Each page's label as the PDF defines it ("iv", "12"), else its number from 1."""
+    numbers = [str(number) for number in range(1, len(reader.pages) + 1)]
     try:
-        created = metadata.creation_date
-    except ValueError:  # a malformed date string
-        created = None
-    return title, created.date().isoformat() if created else None
+        labels = list(reader.page_labels)
+    except Exception:  # a damaged label tree: the numbers still hold
+        return numbers
+    return labels if len(labels) == len(numbers) and all(labels) else numbers
+
+
+def _pdf_metadata(reader: pypdf.PdfReader) -> tuple[str, str | None]:
+    """The title (document information, else XMP ``dc:title``) and the date of XMP ``dc:date``."""
+    title = " ".join(str((reader.metadata or {}).get("/Title") or "").split())
+    date = None
+    try:
+        xmp = reader.xmp_metadata
+    except Exception:  # malformed XMP is only missing metadata
+        xmp = None
+    if xmp is not None:
+        dates = [iso_date(value) for value in (xmp.dc_date or ())]
+        date = next((value for value in dates if value), None)
+        if not title and xmp.dc_title:
+            title = " ".join(str(next(iter(xmp.dc_title.values()), "")).split())
+    return title, date

@@ -1,10 +1,10 @@
-"""Plain text and Markdown files: decoding bytes of an unknown encoding into text."""
+"""Plain text files, and decoding bytes of an unknown encoding into text (for every text format)."""
 
 from __future__ import annotations
 
 import codecs
 
-from docqa.documents.common import UnreadableFile, checked_text, first_line, normalised, short_title, split_date_marker
+from docqa.documents.common import Parsed, UnreadableFile, parsed
 
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -19,20 +19,9 @@ _MAX_CHAOS = 0.1
 _REPLACEMENT = "\ufffd"
 
 
-def parse_plain(data: bytes) -> tuple[str, str, str | None]:
+def parse_plain(data: bytes) -> Parsed:
     """The text, title (its first line) and date of a plain text file."""
-    return _text_content(data, markdown=False)
-
-
-def parse_markdown(data: bytes) -> tuple[str, str, str | None]:
-    """The text, title (its first line without heading marks) and date of a Markdown file."""
-    return _text_content(data, markdown=True)
-
-
-def _text_content(data: bytes, *, markdown: bool) -> tuple[str, str, str | None]:
-    text, date = split_date_marker(normalised(decoded(data)))
-    text = checked_text(text)
-    return text, short_title(first_line(text, markdown=markdown)), date
+    return parsed([("", decoded(data))])
 
 
 def has_bom(data: bytes) -> bool:

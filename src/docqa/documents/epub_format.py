@@ -1,0 +1,70 @@
+"""E-books (.epub), read with EbookLib: the chapters of the reading order, one chapter a location.
+
+Each chapter is XHTML, reduced to its visible text by the HTML reader; its location is "chapter N"
+with its title from the table of contents where it has one. The title and the date are the
+book's own metadata (``dc:title``, ``dc:date``).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+from docqa.documents.common import Parsed, Section, UnreadableFile, checked_zip, iso_date, needs, parsed
+from docqa.documents.html_format import html_sections
+
+
+def parse_epub(data: bytes) -> Parsed:
+    """The text, title, date and chapter locations of an e-book."""
+    ebooklib = needs("ebooklib", "EbookLib", ".epub")
+    from ebooklib import epub
+
+    checked_zip(data, "EPUB e-book")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # EbookLib warns of options that change in its next version
+            book = epub.read_epub(io.BytesIO(data), options={"ignore_ncx": False})
+        titles = _toc_titles(book.toc)
+        sections: list[Section] = []
+        number = 0
+        for item_id, _ in book.spine:
+            item = book.get_item_with_id(item_id)
+            # The navigation document is the table of contents, not a chapter.
+            if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT or isinstance(item, epub.EpubNav):
+                continue
+            texts = "\n\n".join(text for _, text in html_sections(item.get_content()) if text)
+            if not texts.strip():
+                continue
+            number += 1
+            name = titles.get(item.get_name().split("#")[0], "")
+            sections.append((f"chapter {number}" + (f": {name}" if name else ""), texts))
+        title = _metadata(book, "title")
+        date = iso_date(_metadata(book, "date"))
+    except UnreadableFile:
+        raise
+    except Exception as error:  # EbookLib raises many kinds of errors on damaged files
+        raise UnreadableFile(f"damaged EPUB e-book ({type(error).__name__}: {error})") from error
+    return parsed(sections, title=title, date=date)
+
+
+def _toc_titles(toc: Any) -> dict[str, str]:
+    """The table of contents as file name -> title (the first entry for a file)."""
+    titles: dict[str, str] = {}
+    pending = list(toc)
+    while pending:
+        entry = pending.pop(0)
+        if isinstance(entry, tuple | list):
+            section, children = entry[0], entry[1] if len(entry) > 1 else []
+            pending[:0] = [section, *children]
+            continue
+        href = str(getattr(entry, "href", "") or getattr(entry, "file_name", "")).split("#")[0]
+        title = " ".join(str(getattr(entry, "title", "") or "").split())
+        if href and title:
+            titles.setdefault(href, title)
+    return titles
+
+
+def _metadata(book: Any, name: str) -> str:
+    values = book.get_metadata("DC", name)
+    return " ".join(str(values[0][0]).split()) if values else ""
