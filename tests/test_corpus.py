@@ -265,7 +265,8 @@ def test_a_replaced_upload_is_reindexed_in_place_and_answers_from_its_new_text(
     copy = _gradio_copy(tmp_path, "1a2b", "The ferry to Varnholm leaves at four in the afternoon.")
     assert actions.upload_clashes([str(copy)]) == ["ferry.txt"]
     message = html.unescape(actions.upload([str(copy)], lambda done, text: None, replace=True))
-    assert "ferry.txt replaced the file of that name" in message and "1 updated" in message
+    assert message.startswith("Replaced ferry.txt: its old passages are removed.") and "1 updated" in message
+    assert "Added" not in message
     assert actions.document_sources() == ["ferry.txt"] and not copy.exists()
     assistant = actions.assistant
     assert assistant.store.count_passages() == 1  # the old passage is gone, not kept beside the new one
@@ -289,3 +290,15 @@ def test_a_cancelled_upload_adds_nothing_and_leaves_no_copy(tmp_path: Path, monk
     assert actions.cancel_upload([str(copy)]) == "Nothing was added."
     assert not copy.exists() and actions.document_sources() == ["ferry.txt"]
     assert (tmp_path / "corpus" / "ferry.txt").read_text() == "The ferry to Varnholm leaves at noon."
+
+
+def test_the_replace_question_names_the_files_and_what_each_choice_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actions = _actions_in(tmp_path, monkeypatch)
+    one = html.unescape(actions.replace_question(["ferry.txt"]))
+    assert one.startswith("**ferry.txt** is in the corpus already.") and "(ferry-2.txt)" in one
+    assert "**Replace**" in one and "**Keep both**" in one and "**Cancel**" in one
+    two = actions.replace_question(["a<b>.txt", "notes.md", "README"])
+    assert "<" not in two  # names are shown as text, never as markup
+    assert html.unescape(two).startswith("**a<b>.txt**, **notes.md** and **README** are in the corpus already.")

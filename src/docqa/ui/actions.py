@@ -6,6 +6,7 @@ imported to raise its error type from the API, and to find where it keeps upload
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,14 +79,26 @@ class Actions:
             outcome = add_uploads(uploads, self.assistant.settings.corpus_dir, replace=replace)
         finally:  # Gradio's copies could otherwise still be fetched from the app once stored
             remove_uploaded_copies(uploads, Path(get_upload_folder()))
-        described = describe_upload(outcome)
-        described += "".join(
-            f"\n- {escape_text(name)} replaced the file of that name; its old passages are removed."
-            for name in outcome.replaced
-        )
+        # A replaced file is named as replaced, not as added.
+        added = dataclasses.replace(outcome, saved=[name for name in outcome.saved if name not in outcome.replaced])
+        replaced = [f"Replaced {escape_text(name)}: its old passages are removed." for name in outcome.replaced]
+        described = "\n".join(filter(None, [*replaced, describe_upload(added)]))
         if not outcome.saved:
             return described
         return described + "\n\n" + self.reindex(progress)
+
+    def replace_question(self, names: Sequence[str]) -> str:
+        """What to ask when uploads have the names of files in the corpus (Markdown)."""
+        shown = [f"**{escape_text(name)}**" for name in names]
+        listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+        stem, dot, suffix = names[0].rpartition(".")
+        example = escape_text(f"{stem}-2.{suffix}" if dot else f"{names[0]}-2")
+        verb = "is" if len(names) == 1 else "are"
+        return (
+            f"{listed} {verb} in the corpus already. **Replace** re-indexes the file under its name with the "
+            f"upload's text (its old passages are removed); **Keep both** saves the upload under a new name "
+            f"({example}); **Cancel** adds nothing."
+        )
 
     def cancel_upload(self, paths: Sequence[str | Path]) -> str:
         """Drop uploads that were not added (Gradio's copies of them included)."""

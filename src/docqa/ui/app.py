@@ -61,6 +61,17 @@ class ChatView:
 
 
 @dataclass
+class ReplacePrompt:
+    """Shown when an upload has the name of a file in the corpus: replace it, keep both, or cancel."""
+
+    box: gr.Group
+    question: gr.Markdown
+    replace: gr.Button
+    keep_both: gr.Button
+    cancel: gr.Button
+
+
+@dataclass
 class DocumentsView:
     tab: gr.Tab
     table: gr.HTML
@@ -70,6 +81,7 @@ class DocumentsView:
     delete_button: gr.Button
     rebuild_button: gr.Button
     message: gr.Markdown
+    prompt: ReplacePrompt
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
@@ -209,6 +221,12 @@ def _documents_tab(actions: Actions) -> DocumentsView:
                     f"files of at most {MAX_FILE_BYTES // 2**20} MB)",
                 )
                 add_button = gr.Button("Add to the index", variant="primary", elem_id="docqa-add")
+                with gr.Group(visible=False, elem_id="docqa-replace") as box:
+                    question = gr.Markdown(elem_id="docqa-replace-question")
+                    with gr.Row():
+                        replace = gr.Button("Replace", variant="primary", size="sm", elem_id="docqa-replace-yes")
+                        keep_both = gr.Button("Keep both", size="sm", elem_id="docqa-keep-both")
+                        cancel = gr.Button("Cancel", size="sm", elem_id="docqa-upload-cancel")
             with gr.Column(min_width=280):
                 to_delete = gr.Dropdown(
                     actions.document_sources(), value=None, label="Document", elem_id="docqa-delete-choice"
@@ -216,7 +234,8 @@ def _documents_tab(actions: Actions) -> DocumentsView:
                 delete_button = gr.Button("Delete document", variant="stop", elem_id="docqa-delete")
                 rebuild_button = gr.Button("Rebuild the index", elem_id="docqa-rebuild")
         message = gr.Markdown(elem_id="docqa-documents-message")
-    return DocumentsView(tab, table, uploads, add_button, to_delete, delete_button, rebuild_button, message)
+    prompt = ReplacePrompt(box, question, replace, keep_both, cancel)
+    return DocumentsView(tab, table, uploads, add_button, to_delete, delete_button, rebuild_button, message, prompt)
 
 
 def _sources_outputs(sources: Sources) -> tuple[Any, str, str]:
@@ -292,9 +311,28 @@ def _refresh_documents(actions: Actions) -> tuple:
 def _wire_documents(actions: Actions, view: DocumentsView, chat: ChatView, header: gr.HTML) -> None:
     ui_progress = gr.Progress()  # marks the parameter; Gradio gives each call its own tracker
 
+    listing = _listing(view, chat, header)
+    unchanged = (gr.skip(),) * len(listing)
+
     def add_files(files: list[str] | None, progress: gr.Progress = ui_progress) -> tuple:
-        message = actions.upload(files or [], lambda done, text: progress(done, desc=text))
-        return message, None, *_refresh_documents(actions)
+        """Add the files, unless one has the name of a file in the corpus: then ask first."""
+        clashes = actions.upload_clashes(files or [])
+        if clashes:
+            return gr.skip(), gr.skip(), gr.Group(visible=True), actions.replace_question(clashes), *unchanged
+        return add_deciding(files, replace=False, progress=progress)
+
+    def add_deciding(files: list[str] | None, *, replace: bool, progress: gr.Progress) -> tuple:
+        message = actions.upload(files or [], lambda done, text: progress(done, desc=text), replace=replace)
+        return message, None, gr.Group(visible=False), "", *_refresh_documents(actions)
+
+    def replace_files(files: list[str] | None, progress: gr.Progress = ui_progress) -> tuple:
+        return add_deciding(files, replace=True, progress=progress)
+
+    def keep_both(files: list[str] | None, progress: gr.Progress = ui_progress) -> tuple:
+        return add_deciding(files, replace=False, progress=progress)
+
+    def cancel(files: list[str] | None) -> tuple:
+        return actions.cancel_upload(files or []), None, gr.Group(visible=False), "", *unchanged
 
     def delete_file(source: str | None, progress: gr.Progress = ui_progress) -> tuple:
         message = actions.delete(source, lambda done, text: progress(done, desc=text))
@@ -304,10 +342,15 @@ def _wire_documents(actions: Actions, view: DocumentsView, chat: ChatView, heade
         message = actions.reindex(lambda done, text: progress(done, desc=text), rebuild=True)
         return message, *_refresh_documents(actions)
 
-    listing = _listing(view, chat, header)
     # One index change at a time; questions are a different queue and go on meanwhile.
     writes: dict[str, Any] = {"concurrency_id": "index", "concurrency_limit": 1, **PRIVATE}
-    view.add_button.click(add_files, view.uploads, [view.message, view.uploads, *listing], **writes)
+    adding = [view.message, view.uploads, view.prompt.box, view.prompt.question, *listing]
+    view.add_button.click(add_files, view.uploads, adding, **writes)
+    view.prompt.replace.click(replace_files, view.uploads, adding, **writes)
+    view.prompt.keep_both.click(keep_both, view.uploads, adding, **writes)
+    view.prompt.cancel.click(cancel, view.uploads, adding, queue=False, **PRIVATE)
+    # Other files chosen meanwhile: the question was about the earlier ones.
+    view.uploads.change(lambda: gr.Group(visible=False), None, view.prompt.box, queue=False, **PRIVATE)
     view.delete_button.click(delete_file, view.to_delete, [view.message, *listing], js=CONFIRM_DELETE_JS, **writes)
     view.rebuild_button.click(rebuild, None, [view.message, *listing], **writes)
     view.tab.select(lambda: _refresh_documents(actions), None, listing, queue=False, **PRIVATE)

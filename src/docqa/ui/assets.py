@@ -38,6 +38,7 @@ sup .docqa-cite { display: inline-block; min-width: 1.5em; margin-left: 0.25em; 
   text-align: center; font-size: 0.85em; line-height: 1.4; font-weight: 700; background: var(--color-accent-soft); }
 .docqa-controls button svg { vertical-align: -2px; }
 #docqa-source-choice label { padding: 0.25em 0.6em; font-size: 0.9em; }
+#docqa-replace-question { padding: 0.5em 0.8em; }
 .docqa-meta { font-size: 0.85em; opacity: 0.85; margin: 0.15em 0 0.35em; }
 .docqa-confidence-high { color: #15803d; }
 .docqa-confidence-medium { color: #b45309; }
