@@ -301,7 +301,7 @@ def mixed_folder(root: Path) -> tuple[Path, dict[str, str]]:
     expected["dangling.txt"] = "broken link"
     os.mkfifo(corpus / "pipe.txt")
     expected["pipe.txt"] = "not a regular file"
-    (corpus / "slides.pptx").write_bytes(b"PK\x03\x04 not indexed")
+    (corpus / "slides.key").write_bytes(b"PK\x03\x04 not indexed")  # a type docqa does not read
     try:
         with open(os.fsencode(corpus) + b"/caf\xe9.txt", "wb") as latin1_name:
             latin1_name.write(b"A file whose name is not UTF-8.")
