@@ -24,6 +24,12 @@ def figure_rows(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
             f"| {label} ({first['questions']}) | {_percent(first['exact_match'])} | {_percent(first['f1'])} "
             f"| {_percent(second['exact_match'])} | {_percent(second['f1'])} |"
         )
+    first, second = before.get("best_span"), after.get("best_span")
+    if first and second and first["questions"]:
+        rows.append(
+            f"| best span, shown or not ({first['questions']} answerable) | {_percent(first['exact_match'])} "
+            f"| {_percent(first['f1'])} | {_percent(second['exact_match'])} | {_percent(second['f1'])} |"
+        )
     return rows
 
 

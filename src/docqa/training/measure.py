@@ -12,6 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from docqa.evaluation.metrics import answer_scores
 from docqa.evaluation.results import QuestionResult
 from docqa.evaluation.run import read_and_score
 from docqa.evaluation.summary import answer_summary
@@ -49,7 +50,8 @@ def measure(
 ) -> dict[str, Any]:
     """EM and F1 (fractions) of the reader in ``model`` on ``examples``, overall and, where some
     have no answer, for the answerable and unanswerable ones, with the abstention counts and the
-    threshold used (None: the reader's own default, as the assistant takes it)."""
+    threshold used (None: the reader's own default, as the assistant takes it); ``best_span`` scores
+    the reader's best span on the answerable questions whether or not it would be shown."""
     reader = ExtractiveReader(str(model), max_seq_length=max_seq_length, stride=stride, cached_results=0)
     reader.warm_up()
     if threshold is None:
@@ -61,4 +63,12 @@ def measure(
         reading = read_and_score(asker, example.question, [context_passage(example)], threshold)  # type: ignore[arg-type]
         results.append(QuestionResult(example.question, None, 0.0, reading, reading))
     has_unanswerable = any(example.answer is None for example in examples)
-    return {**answer_summary(results, lambda result: result.oracle, has_unanswerable), "threshold": threshold}
+    # The best span whether or not the reader would show it: what training changes besides abstaining.
+    spans = [answer_scores(r.oracle.guess, r.question.answers) for r in results if not r.question.is_impossible]
+    best_span = {
+        "questions": len(spans),
+        "exact_match": sum(em for em, _ in spans) / len(spans) if spans else None,
+        "f1": sum(f1 for _, f1 in spans) / len(spans) if spans else None,
+    }
+    summary = answer_summary(results, lambda result: result.oracle, has_unanswerable)
+    return {**summary, "best_span": best_span, "threshold": threshold}
