@@ -302,3 +302,20 @@ def test_a_token_that_fits_is_not_cut_when_a_longer_one_follows_it() -> None:
     text = "a-b-" + "y" * 300
     chunks = chunk_document(document(text), max_tokens=10)
     assert [chunk.text for chunk in chunks] == ["a-b-", "y" * 200, "y" * 100]
+
+
+def test_each_passage_keeps_the_locations_in_force_within_it() -> None:
+    pages = ["Page one holds this sentence.", "Page two goes on here.", "Page three ends it."]
+    text = "\n\n".join(pages)
+    starts = [text.index(page) for page in pages]
+    located = Document("a.pdf", text, "A", "hash", locations=tuple((s, f"page {n}") for n, s in enumerate(starts, 1)))
+    chunks = chunk_document(located, max_tokens=8, overlap_sentences=0)
+    assert [chunk.location for chunk in chunks] == ["page 1", "page 2", "page 3"]
+    assert chunks[1].locations == ((starts[1], "page 2"),)
+    whole = chunk_document(located, max_tokens=200)
+    assert len(whole) == 1 and whole[0].locations == located.locations
+    assert [whole[0].location_at(start + 1) for start in starts] == ["page 1", "page 2", "page 3"]
+    untitled = Document("b.md", "Intro line.\n\nSetup text.", "B", "hash", locations=((13, "Setup"),))
+    [chunk] = chunk_document(untitled)
+    assert (chunk.location, chunk.location_at(13)) == (None, "Setup")  # text before the first heading has none
+    assert chunk_document(document("No places here."))[0].locations == ()
