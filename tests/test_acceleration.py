@@ -185,6 +185,21 @@ def test_int8_embeddings_stay_close_to_full_precision(tiny_embedder_path: Path, 
     assert any(isinstance(module, DynamicQuantizedLinear) for module in torch_int8._model.modules())
 
 
+def test_the_int8_reader_keeps_its_feed_forward_outputs_in_fp32(tiny_reader_path: Path, tmp_path: Path) -> None:
+    import onnx
+
+    reader = ExtractiveReader(str(tiny_reader_path), backend="onnx", cache_dir=tmp_path, precision="int8")
+    reader.warm_up()
+    (copy,) = tmp_path.glob("reader-*/model.onnx")
+    nodes = onnx.load(str(copy)).graph.node
+
+    float_products = {node.name for node in nodes if node.op_type == "MatMul" and "/encoder/" in node.name}
+    feed_forward_outputs = {name for name in float_products if name.endswith("/output/dense/MatMul")}
+    assert feed_forward_outputs and all("/attention/" not in name for name in feed_forward_outputs)
+    assert "MatMulInteger" in {node.op_type for node in nodes}  # the other products are int8
+    assert not any("/intermediate/" in name or "/query/" in name for name in float_products)
+
+
 def test_the_assistant_keeps_the_copies_next_to_the_index(
     tiny_reader_path: Path, tiny_embedder_path: Path, tmp_path: Path
 ) -> None:
