@@ -143,49 +143,36 @@ def latency_section(record: dict[str, Any]) -> list[str]:
     lines = [
         "## Question latency",
         "",
-        f"`Assistant.ask` timings in ms, p50 / p95 over {record['plan'].get('latency_rounds', 1)} rounds of the "
-        "questions; the query vectors and readings kept for repeated questions are forgotten before each one. "
-        "The naive reader (padded 384-token windows, stride 128, fp32, one forward pass per passage) "
-        "reads the same passages right after docqa's reader; its total is docqa's retrieval plus its reading.",
+        "`Assistant.ask` timings in ms, p50 / p95, every question asked once (distinct questions, "
+        "`reader_cache=0`). docqa: as it is (the first passage read first, the others only when it holds no "
+        "confident span: with random weights it nearly always does); all passages: docqa with `read_first=0`. "
+        f"The naive reader (padded 384-token windows, stride 128, fp32 PyTorch, one forward pass per passage) "
+        f"reads the passages of every {result.get('naive_every', 1)}th question right after docqa; the ratio "
+        "compares it with docqa's all-passages reading of the same questions. GFLOP: the reader's arithmetic per "
+        "question over every passage (`bench_gemm.py`); GFLOP/s: what docqa's all-passages reading achieved.",
     ]
     for corpus, measured in result["corpora"].items():
         runs = measured["runs"]
-        fp32, int8 = runs["fp32"], runs.get("int8")
-        title = f"### {corpus} corpus: {fp32['passages_in_index']} passages, {measured['questions']} questions"
-        backends = f"Backends: embedder {fp32['embedder_backend']}, reader {fp32['reader_backend']}"
-        if int8:
-            backends += f", int8 reader {int8['reader_backend']}"
-        lines += ["", title, "", f"{backends}; naive reader: torch.", ""]
+        fp32 = runs["fp32"]
+        environment = fp32.get("environment_before", {})
+        load = environment.get("load_average")
+        lines += ["", f"### {corpus} corpus: {fp32['passages_in_index']} passages, {measured['questions']} questions",
+                  "", f"Backends: embedder {fp32['embedder_backend']}, reader {fp32['reader_backend']}; load average "
+                  f"before: {load}.", ""]
         rows = []
-        for top_k, stages in fp32["top_k"].items():
-            quantised = int8["top_k"].get(top_k, {}) if int8 else {}
-            rows.append([
-                top_k, p50_p95(stages.get("retrieval")), p50_p95(stages.get("reading")), p50_p95(stages.get("total")),
-                p50_p95(stages.get("naive_reading")), ratio(stages.get("naive_over_docqa_reading_p50")),
-                ratio(stages.get("naive_over_docqa_total_p50")), p50_p95(quantised.get("reading")),
-                p50_p95(quantised.get("total")),
-            ])  # fmt: skip
-        header = ["top-k", "retrieval", "reading", "total", "naive reading", "naive/docqa reading p50",
-                  "naive/docqa total p50", "int8 reading", "int8 total"]  # fmt: skip
+        for precision, run in runs.items():
+            for top_k, stages in run["top_k"].items():
+                counted = stages.get("per_question", {})
+                rows.append([
+                    precision, top_k, p50_p95(stages.get("total")), p50_p95(stages.get("reading")),
+                    counted.get("passages_read", "-"), p50_p95(stages.get("all_passages_total")),
+                    p50_p95(stages.get("all_passages_reading")), counted.get("tokens_all", "-"),
+                    counted.get("gflop_all", "-"), stages.get("all_passages_reading_gflops", "-"),
+                    p50_p95(stages.get("naive_reading")), ratio(stages.get("naive_over_docqa_reading_p50")),
+                ])  # fmt: skip
+        header = ["precision", "top-k", "docqa total", "docqa reading", "passages read", "all passages: total",
+                  "reading", "tokens", "GFLOP", "GFLOP/s", "naive reading", "naive / docqa reading p50"]
         lines += table(header, rows)
-        for name, other in runs.items():
-            if name in ("fp32", "int8"):
-                continue
-            for top_k, stages in other["top_k"].items():
-                lines += ["", f"{name} at top-k {top_k}: reading {p50_p95(stages.get('reading'))}, "
-                              f"total {p50_p95(stages.get('total'))} ms."]  # fmt: skip
-    agreement = result.get("int8_agreement")
-    if agreement:
-        lines += [
-            "",
-            f"int8 against fp32 ({agreement['reader_backends']['int8']} and {agreement['reader_backends']['fp32']} "
-            f"readers) on {agreement['pairs']} SQuAD questions with their paragraph: Pearson correlation of "
-            f"the logits over the context tokens, start {agreement['pearson_start']['mean']} (lowest "
-            f"{agreement['pearson_start']['min']}), end {agreement['pearson_end']['mean']} (lowest "
-            f"{agreement['pearson_end']['min']}); same best span in {agreement['same_best_span_fraction']:.0%} of "
-            f"the questions (standard deviation of the fp32 logits over the context: {agreement['fp32_logit_std']}). "
-            f"Caveat, {agreement['note']}.",
-        ]
     return lines
 
 
@@ -264,12 +251,47 @@ def memory_section(record: dict[str, Any]) -> list[str]:
     ]
 
 
+def gemm_section(record: dict[str, Any]) -> list[str]:
+    result = record["results"]
+    names = list(result["reader_mix_gflops"])
+    rows = [[" x ".join(map(str, shape["shape"])), *(shape["gflops"].get(name, "-") for name in names)]
+            for shape in result["shapes"]]
+    rows.append(["the reader's mix", *(result["reader_mix_gflops"][name] for name in names)])
+    return [
+        "## Matrix-multiply rate",
+        "",
+        "GFLOP/s (int8: giga-operations) of one matrix product, tokens x inputs x outputs, best of 5 timed runs; "
+        "ONNX Runtime's int8 includes quantizing the activations, as docqa's int8 models do. The reader's mix "
+        "weights the shapes as a transformer layer holds them.",
+        "",
+        *table(["shape", *names], rows),
+    ]
+
+
+def http_section(record: dict[str, Any]) -> list[str]:
+    result = record["results"]
+    single = result["single_questions"]
+    turns = result["conversation"]
+    return [
+        "## Through HTTP",
+        "",
+        "The running app's `/ask`, through `gradio_client`, one request at a time, no readings kept. Single "
+        f"questions ({single['round_trip']['n']}): round trip {p50_p95(single['round_trip'])} ms, of which the "
+        f"assistant {p50_p95(single['assistant'])} ms. A conversation of {len(turns)} turns, each sent with the "
+        f"history so far: median of turns 1-5 {result['turns_1_to_5_median_ms']} ms, of the last 5 "
+        f"{result['last_5_turns_median_ms']} ms ({ratio(result['last_over_first'])}); turn 1 "
+        f"{turns[0]['round_trip_ms']} ms, turn {len(turns)} {turns[-1]['round_trip_ms']} ms.",
+    ]
+
+
 SECTIONS: dict[str, Section] = {
     "indexing": indexing_section,
     "latency": latency_section,
     "scale": scale_section,
     "cold_start": cold_start_section,
     "memory": memory_section,
+    "gemm": gemm_section,
+    "http": http_section,
 }
 
 

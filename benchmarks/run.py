@@ -24,12 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import bench_cold_start
+import bench_gemm
+import bench_http
 import bench_indexing
 import bench_latency
 import bench_memory
 import bench_scale
 import report
 from common import MIB, RESULTS_DIR, ROOT, WORK_DIR, Plan, log, run_child
+from environment import describe_environment
 from models import DEFAULT_READER, describe_models
 
 Benchmark = Callable[[Plan, dict[str, str]], dict[str, Any]]
@@ -39,6 +42,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "scale": bench_scale.run,
     "cold_start": bench_cold_start.run,
     "memory": bench_memory.run,
+    "gemm": bench_gemm.run,
+    "http": bench_http.run,
 }
 PACKAGES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "tokenizers")
 QUICK_RESULTS_DIR = WORK_DIR / "quick-results"
@@ -129,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in selected:
         log(f"=== {name}")
         load_before, began, cpu_before = os.getloadavg(), time.perf_counter(), _children_cpu_seconds()
-        source = source_state()
+        source, environment = source_state(), describe_environment()
         result = BENCHMARKS[name](plan, models)
         record = {
             "benchmark": name,
@@ -140,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load_average_after": [round(value, 2) for value in os.getloadavg()],
             "docqa_source": source,
             "machine": host,
+            "environment_before": environment,  # CPU flags, thread settings, load
+            "environment_after": describe_environment(),
             "models": describe_models(),
             "plan": plan.to_dict(),
             "results": result,
