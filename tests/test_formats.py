@@ -241,6 +241,14 @@ def test_a_scanned_pdf_is_read_by_ocr(tmp_path: Path) -> None:
     assert document.locations == ((0, "page 1"),)
 
 
+@needs_tesseract
+def test_a_scan_that_would_take_too_long_to_read_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ocr, "OCR_SECONDS", 0.001)
+    write(tmp_path, "book.pdf", scanned_pdf_bytes([["First scanned page."], ["Second."], ["Third."]]))
+    _, skipped = load_documents(tmp_path)
+    assert skipped["book.pdf"].startswith("OCR of its 3 scanned pages would take longer than 60 s")
+
+
 def test_without_an_ocr_engine_a_scan_is_skipped_saying_how_to_get_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
