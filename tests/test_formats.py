@@ -242,6 +242,19 @@ def test_a_scanned_pdf_is_read_by_ocr(tmp_path: Path) -> None:
 
 
 @needs_tesseract
+def test_a_scanned_page_with_a_stamp_of_text_is_read_by_ocr_whole(tmp_path: Path) -> None:
+    scan = pypdf.PdfReader(io.BytesIO(scanned_pdf_bytes([["The ferry to the island leaves at noon."]])))
+    stamp = pypdf.PdfReader(io.BytesIO(pdf_bytes([["Scanned 2021"]])))
+    writer = pypdf.PdfWriter()
+    page = writer.add_page(scan.pages[0])
+    page.merge_page(stamp.pages[0])
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    document = load(tmp_path, "stamped.pdf", buffer.getvalue())
+    assert "ferry to the island leaves at noon" in document.text
+
+
+@needs_tesseract
 def test_a_scan_that_would_take_too_long_to_read_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ocr, "OCR_SECONDS", 0.001)
     write(tmp_path, "book.pdf", scanned_pdf_bytes([["First scanned page."], ["Second."], ["Third."]]))

@@ -4,7 +4,8 @@ and date of the document's metadata.
 A small compressed file can expand to far more text than it has bytes, so extraction counts the
 characters as they come and stops at ``MAX_PAGE_CHARS`` on a page or ``MAX_TEXT_CHARS`` in all.
 Each page is a location ("page 3", by the page labels the PDF defines, else its number). A page
-without text (a scan) is read by OCR where an engine is installed (:mod:`docqa.documents.ocr`).
+without text, or with a line or so beside an image (a scan), is read by OCR where an engine is
+installed (:mod:`docqa.documents.ocr`).
 The date is the one the author's metadata gives (XMP ``dc:date``), never the time at which a PDF
 writer made the file (``CreationDate``). pypdf is imported on first use, so that importing the
 package stays cheap.
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A page with at most this many words of text and an image is a scan: OCR reads the whole page.
+_SCANNED_PAGE_WORDS = 12
+
 
 def parse_pdf(data: bytes) -> Parsed:
     """The text, title (metadata, else the first line), date (marker, else XMP ``dc:date``) and page
@@ -34,25 +38,40 @@ def parse_pdf(data: bytes) -> Parsed:
         pages = _page_texts(reader, budget)
         labels = _page_labels(reader)
         title, date = _pdf_metadata(reader)
+        scanned = [index for index, text in enumerate(pages) if _is_scanned(reader.pages[index], text)]
     except UnreadableFile:
         raise
     except Exception as error:  # pypdf raises many kinds of errors on damaged files
         raise UnreadableFile(f"damaged PDF ({type(error).__name__}: {error})") from error
-    blank = [index for index, page in enumerate(pages) if not page.strip()]
-    if blank:
-        _read_scanned(data, pages, blank, budget)
+    if scanned:
+        _read_scanned(data, pages, scanned, budget)
     return parsed(((f"page {labels[index]}", page) for index, page in enumerate(pages)), title=title, date=date)
 
 
-def _read_scanned(data: bytes, pages: list[str], blank: list[int], budget: _TextBudget) -> None:
-    """Fill in the pages at ``blank`` by OCR; without an engine, say how to get one."""
+def _is_scanned(page: pypdf.PageObject, text: str) -> bool:
+    """Whether a page's words are in an image: it has no text layer, or only a line or so of text
+    (a scanner's stamp, a page number) beside an image."""
+    words = len(text.split())
+    if words == 0:
+        return True
+    if words > _SCANNED_PAGE_WORDS:
+        return False
+    try:
+        return len(page.images) > 0
+    except Exception:  # an image that cannot be listed is not worth failing the page for
+        return False
+
+
+def _read_scanned(data: bytes, pages: list[str], scanned: list[int], budget: _TextBudget) -> None:
+    """Read the pages at ``scanned`` by OCR, in place of their text layer; without an engine, keep what
+    text they have and say how to get one."""
     from docqa.documents.ocr import ocr_pages, ocr_problem
 
     problem = ocr_problem()
     if problem is not None:
-        if len(blank) == len(pages):
+        if not any(page.strip() for page in pages):
             raise UnreadableFile(f"PDF has no text layer, and there is {problem}")
-        log.warning("%d PDF pages without a text layer are left out: %s", len(blank), problem)
+        log.warning("%d scanned PDF pages are read without OCR: %s", len(scanned), problem)
         return
 
     def check(index: int, text: str) -> None:
@@ -60,8 +79,8 @@ def _read_scanned(data: bytes, pages: list[str], blank: list[int], budget: _Text
         budget.visit(text)
 
     try:
-        for index, text in ocr_pages(data, blank, check).items():
-            pages[index] = text
+        for index, text in ocr_pages(data, scanned, check).items():
+            pages[index] = text if text.strip() else pages[index]
     except UnreadableFile:
         raise
     except Exception as error:  # the renderer or Tesseract failing on one file must not stop the others
