@@ -295,10 +295,53 @@ def test_upload_makes_a_document_answerable_and_delete_removes_it(lexical_assist
     assert actions.delete(None, lambda done, text: None) == "Choose a document to delete."
 
 
-def test_build_app_exposes_the_ask_endpoint(lexical_assistant: Assistant) -> None:
+def test_build_app_exposes_the_ask_and_upload_endpoints(lexical_assistant: Assistant) -> None:
     app = build_app(lexical_assistant)
     public = [fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"]
-    assert public == ["ask"]
+    assert public == ["ask", "upload"]
+
+
+def test_the_upload_endpoint_is_told_whether_to_replace_and_says_what_it_did(
+    lexical_assistant: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    corpus = lexical_assistant.settings.corpus_dir
+    (corpus / "ferry.txt").write_text("The ferry to Varnholm leaves at noon.")
+    lexical_assistant.index()
+    upload = tmp_path / "ferry.txt"
+    upload.write_text("The ferry to Varnholm leaves at four in the afternoon.")
+    app = build_app(lexical_assistant).queue()
+    _, url, _ = app.launch(prevent_thread_lock=True, server_name="127.0.0.1")
+    try:
+        client = Client(url, verbose=False)
+        kept = client.predict(files=[handle_file(str(upload))], api_name="/upload")
+        assert kept["saved"] == ["ferry-2.txt"] and kept["renamed"] == [["ferry.txt", "ferry-2.txt"]]
+        assert kept["replaced"] == [] and kept["index"]["added"] == ["ferry-2.txt"]
+        replaced = client.predict(files=[handle_file(str(upload))], replace=True, api_name="/upload")
+        assert replaced["saved"] == replaced["replaced"] == ["ferry.txt"] and replaced["rejected"] == []
+        assert replaced["index"]["updated"] == ["ferry.txt"] and replaced["index"]["added"] == []
+        sources = [d.source for d in lexical_assistant.documents()]
+        assert sources.count("ferry.txt") == 1 and "ferry-3.txt" not in sources
+        answer = client.predict(question="When does the ferry to Varnholm leave?", api_name="/ask")
+        assert "four in the afternoon" in answer["answer"]
+        assert not any((tmp_path / "gradio").rglob("ferry.txt"))  # Gradio's copies are gone once stored
+        client.close()
+    finally:
+        app.close()
+
+
+def test_the_upload_endpoint_takes_only_files_sent_with_the_request(lexical_assistant: Assistant) -> None:
+    actions = Actions(lexical_assistant)
+    server_file = lexical_assistant.settings.corpus_dir.parent / "secret.txt"
+    server_file.write_text("Not to be added.")
+    for files in ([str(server_file)], [], [{"path": str(server_file)}], [{"url": "x"}], [3]):
+        with pytest.raises(gr.Error, match="send the files with the request"):
+            actions.api_upload(files)
+    with pytest.raises(gr.Error, match="replace is true or false"):
+        actions.api_upload([str(server_file)], replace="yes")  # type: ignore[arg-type]
+    assert server_file.exists() and "secret.txt" not in actions.document_sources()
 
 
 VARNAK_CITIES = ["Lisbon", "Oslo", "Quito", "Hanoi", "Lagos", "Perth", "Turin", "Dakar", "Cusco", "Riga"]

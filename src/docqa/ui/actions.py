@@ -1,4 +1,4 @@
-"""What the chat app's buttons and its ``/ask`` API do with the assistant, in plain values.
+"""What the chat app's buttons and its ``/ask`` and ``/upload`` API do with the assistant, in plain values.
 
 Nothing here lays out the page, so every action can be tested without a browser. Gradio is only
 imported to raise its error type from the API, and to find where it keeps uploads.
@@ -147,3 +147,43 @@ class Actions:
         except DocqaError as error:  # a message for the caller, not a server error
             raise gr.Error(str(error)) from error
         return answer.to_dict()
+
+    def api_upload(self, files: list[Any], replace: bool = False) -> dict[str, Any]:
+        """Add files to the corpus folder and index them; returns what became of each file.
+
+        ``files`` are sent with the request (``gradio_client.handle_file``). An upload with the name of
+        a file in the corpus takes that file's place when ``replace`` is true (re-indexed under its
+        name), and is otherwise saved beside it as ``name-2``. The reply lists the files ``saved`` (as
+        named in the corpus), ``replaced``, ``renamed`` ([name sent, name saved]) and ``rejected``
+        ([name, reason]), with ``index``, the update's report (null when nothing was saved).
+        """
+        import gradio as gr
+        from gradio.utils import get_upload_folder
+
+        if not isinstance(replace, bool):
+            raise gr.Error("replace is true or false")
+        upload_folder = Path(get_upload_folder()).resolve()
+        given = [item.get("path") if isinstance(item, dict) else item for item in files or []]  # FileData or path
+        paths = [Path(item) for item in given if isinstance(item, str) and item]
+        # Only the copies Gradio made of files sent with the request: never a path on the server.
+        sent = len(paths) == len(given) and all(path.resolve().parent.is_relative_to(upload_folder) for path in paths)
+        try:
+            if not paths or not sent:
+                raise gr.Error("send the files with the request (gradio_client.handle_file)")
+            outcome = add_uploads(paths, self.assistant.settings.corpus_dir, replace=replace)
+        finally:
+            remove_uploaded_copies(paths, upload_folder)
+        report = None
+        if outcome.saved:
+            try:
+                with progress_bar("indexing") as terminal:
+                    report = self.assistant.index(progress=terminal).to_dict()
+            except DocqaError as error:
+                raise gr.Error(f"the files were saved, but the index was not updated: {error}") from error
+        return {
+            "saved": outcome.saved,
+            "replaced": outcome.replaced,
+            "renamed": [list(pair) for pair in outcome.renamed],
+            "rejected": [list(pair) for pair in outcome.rejected],
+            "index": report,
+        }

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CSS", "build_app", "theme"]
 
-# Event handlers the page uses, kept out of the public API (which has only /ask).
+# Event handlers the page uses, kept out of the public API (which has only /ask and /upload).
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 # Gradio keeps every event (up to 10,000) for its monitoring page and summarises them all with pandas
 # after each one: memory that grows over the first 10,000 questions, and time on every question.
@@ -85,7 +85,7 @@ class DocumentsView:
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
-    """The interface: Chat (with sources and settings) and Documents tabs, plus the ``/ask`` API."""
+    """The interface: Chat (with sources and settings) and Documents tabs, plus the ``/ask`` and ``/upload`` API."""
     actions, chat = Actions(assistant), Chat(assistant)
     for name, value in GRADIO_EVENT_BOOKKEEPING.items():
         os.environ.setdefault(name, value)  # read by the queue that the caller makes next
@@ -103,6 +103,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         app.load(lambda: assistant.confidence_threshold, None, view.threshold, **PRIVATE)
         _keep_current(app, actions, header, view.retrieval)
         gr.api(actions.api_ask, api_name="ask")
+        # An upload is an index change: one at a time, with the Documents tab's, as questions go on.
+        gr.api(actions.api_upload, api_name="upload", concurrency_id="index", concurrency_limit=1)
     return app
 
 
