@@ -202,6 +202,16 @@ def test_html_keeps_the_main_content_and_the_published_date(tmp_path: Path) -> N
     ]
 
 
+def test_html_boilerplate_is_left_out_even_when_it_is_a_small_share_of_the_page(tmp_path: Path) -> None:
+    article = "".join(
+        f"<p>Paragraph {n} of the article tells of the harbour, its boats and the winter.</p>" for n in range(15)
+    )
+    page = f"<body><nav><a href='/'>Home</a></nav><article><h1>Harbour</h1>{article}</article>"
+    document = load(tmp_path, "long.html", (page + "<footer>Copyright 2024 Nimbus Inc.</footer></body>").encode())
+    assert "Paragraph 14 of the article" in document.text
+    assert "Home" not in document.text and "Copyright" not in document.text
+
+
 def test_pdf_pages_are_locations_and_only_xmp_dates_are_dates(tmp_path: Path) -> None:
     info = "/CreationDate (D:20210106120000Z)"
     document = load(tmp_path, "survey.pdf", xmp_pdf([["First page."], ["Second page."]], info))

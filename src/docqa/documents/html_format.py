@@ -30,9 +30,8 @@ _BLOCK_TAGS = (
 )
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCK_END = object()
-# When the main content holds this share of the whole page's text, nothing was boilerplate: the
-# whole page is read, whose paragraphs keep the page's own blocks (trafilatura may join a small
-# page's blocks into one paragraph).
+# trafilatura may give a small page whole as one paragraph; when that paragraph holds this share of
+# the page's text, the page is read whole instead, keeping its own blocks.
 _WHOLE_PAGE_SHARE = 0.9
 _SPACES = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -51,7 +50,7 @@ def parse_html(data: bytes) -> Parsed:
     page = str(soup)
     whole = _html_sections(soup)
     main = _main_content(page)
-    if main is None or _length(main[0]) >= _WHOLE_PAGE_SHARE * _length(whole):
+    if main is None or _flattened(main[0], whole):
         return parsed(whole, title=_html_title(soup), date=main[1] if main else _page_date(page))
     return parsed(main[0], title=_html_title(soup), date=main[1])
 
@@ -66,8 +65,11 @@ def html_sections(markup: bytes | str) -> list[Section]:
         return _html_sections(BeautifulSoup(markup, "lxml"))
 
 
-def _length(sections: list[Section]) -> int:
-    return sum(len(text) for _, text in sections)
+def _flattened(main: list[Section], whole: list[Section]) -> bool:
+    """Whether trafilatura gave all of a small page as one paragraph: nothing was judged boilerplate,
+    and the page's own blocks read better."""
+    text = "\n".join(section for _, section in main)
+    return "\n" not in text.strip() and len(text) >= _WHOLE_PAGE_SHARE * sum(len(section) for _, section in whole)
 
 
 def _main_content(page: str) -> tuple[list[Section], str | None] | None:
