@@ -73,6 +73,7 @@ def parsed(sections: Iterable[Section], *, title: str = "", date: str | None = N
         section = normalised(section)
         if not section:
             continue
+        label = short_title(label)  # a heading can be a whole paragraph; every passage under it stores it
         if parts:
             length += 2  # the blank line between sections
         if (locations[-1][1] if locations else "") != label:

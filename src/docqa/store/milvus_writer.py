@@ -283,7 +283,7 @@ class MilvusWriter:
             "end_char": chunk.end,
             "title": self._titles.get(chunk.source, ("", ""))[0],
             "date": self._titles.get(chunk.source, ("", ""))[1],
-            "locations": json.dumps(chunk.locations) if chunk.locations else "",
+            "locations": _locations_json(chunk.locations),
             "text": chunk.text,
         }
         if vector is not None:
@@ -370,3 +370,12 @@ class MilvusWriter:
     def _release(self) -> None:
         while self._held:
             self._held.pop().release()
+
+
+def _locations_json(locations: tuple[tuple[int, str], ...]) -> str:
+    """A passage's locations as stored: JSON pairs ("" for none), the last ones left out where a
+    passage of very many short sections would pass Milvus's string limit."""
+    kept = list(locations)
+    while kept and not fits(json.dumps(kept)):
+        kept = kept[: len(kept) // 2]
+    return json.dumps(kept) if kept else ""
