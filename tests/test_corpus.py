@@ -21,6 +21,7 @@ from docqa.corpus import (
     check_upload,
     corpus_file,
     existing_names,
+    name_beside,
     remove_uploaded_copies,
     safe_upload_name,
     save_upload,
@@ -302,3 +303,6 @@ def test_the_replace_question_names_the_files_and_what_each_choice_does(
     two = actions.replace_question(["a<b>.txt", "notes.md", "README"])
     assert "<" not in two  # names are shown as text, never as markup
     assert html.unescape(two).startswith("**a<b>.txt**, **notes.md** and **README** are in the corpus already.")
+    (tmp_path / "corpus" / "ferry-2.txt").write_text("taken")
+    assert "(ferry-3.txt)" in html.unescape(actions.replace_question(["ferry.txt"]))  # the name it would get
+    assert name_beside(tmp_path / "corpus", "README") == "README-2"

@@ -89,7 +89,6 @@ def save_upload(path: Path, folder: Path, data: bytes | None = None, *, replace:
     Raises ``OSError`` when it cannot be written; then no file of it is left in ``folder``.
     """
     name = safe_upload_name(path.name)
-    stem, suffix = Path(name).stem, Path(name).suffix
     data = path.read_bytes() if data is None else data
     folder.mkdir(parents=True, exist_ok=True)
     destination, number = folder / name, 1
@@ -102,7 +101,19 @@ def save_upload(path: Path, folder: Path, data: bytes | None = None, *, replace:
             return destination
         except FileExistsError:
             number += 1
-            destination = folder / f"{stem}-{number}{suffix}"
+            destination = folder / _numbered(name, number)
+
+
+def name_beside(folder: Path, name: str) -> str:
+    """The name that an upload called ``name`` would be saved under beside a file of that name, as ``folder`` is now."""
+    number = 2
+    while (folder / _numbered(name, number)).exists():
+        number += 1
+    return _numbered(name, number)
+
+
+def _numbered(name: str, number: int) -> str:
+    return f"{Path(name).stem}-{number}{Path(name).suffix}"
 
 
 def _create(destination: Path, data: bytes) -> None:

@@ -19,7 +19,7 @@ from docqa.config import (
     checked_threshold,
     checked_top_k,
 )
-from docqa.corpus import add_uploads, delete_corpus_file, existing_names, remove_uploaded_copies
+from docqa.corpus import add_uploads, delete_corpus_file, existing_names, name_beside, remove_uploaded_copies
 from docqa.errors import DocqaError
 from docqa.terminal import Progress, progress_bar
 from docqa.ui.render import describe_report, describe_upload, escape_text, format_failure, format_header
@@ -91,8 +91,7 @@ class Actions:
         """What to ask when uploads have the names of files in the corpus (Markdown)."""
         shown = [f"**{escape_text(name)}**" for name in names]
         listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
-        stem, dot, suffix = names[0].rpartition(".")
-        example = escape_text(f"{stem}-2.{suffix}" if dot else f"{names[0]}-2")
+        example = escape_text(name_beside(self.assistant.settings.corpus_dir, names[0]))
         verb = "is" if len(names) == 1 else "are"
         return (
             f"{listed} {verb} in the corpus already. **Replace** re-indexes the file under its name with the "
