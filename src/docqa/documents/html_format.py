@@ -85,7 +85,6 @@ def _main_content(page: str) -> tuple[list[Section], str | None] | None:
         include_comments=False,
         with_metadata=True,
         date_extraction_params=_DATE_OPTIONS,
-        fast=True,  # without its fallback extractors, which flatten a small page into one paragraph
     )
     if not found:
         return None
