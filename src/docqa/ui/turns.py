@@ -201,7 +201,7 @@ def turn_markdown(answer: Answer, citations: Sequence[Citation]) -> str:
 
 def _source_words(answer: Answer, citation: Citation) -> str:
     """Title (file, date, location) and the cited sentence, unless that is the answer itself."""
-    where = ", ".join(part for part in (citation.source, citation.date, getattr(citation, "location", None)) if part)
+    where = ", ".join(part for part in (citation.source, citation.date, citation.location) if part)
     named = f"{short_title(citation.title, citation.source)} ({where})"
     quote = single_line(citation.snippet).strip()
     return named if quote == single_line(answer.text).strip() else f"{named}: \u201c{quote}\u201d"
