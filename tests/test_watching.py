@@ -20,7 +20,7 @@ from docqa.schema import Document, IndexReport
 from docqa.watching import affects_corpus, describe_changes, watch_in_background, watch_until_stopped
 
 # A short debounce keeps the tests quick; the deadline leaves room for a busy machine.
-FAST = {"debounce_ms": 300, "step_ms": 50}
+FAST = {"debounce_ms": 500, "step_ms": 150}
 DEADLINE_S = 15.0
 FERRY = "The ferry to Varnholm leaves at noon from the north pier.\n"
 FERRY_LATER = "The ferry to Varnholm leaves at four in the afternoon from the south pier.\n"
@@ -95,6 +95,7 @@ def test_added_changed_and_deleted_files_are_indexed_within_seconds(
     (corpus / "ferry.txt").unlink()
     wait_for(lambda: sources(assistant) == ["keeper.txt"], "the deleted file leaves the index")
     assert "ferry.txt" not in json.dumps(assistant.ask(QUESTION).to_dict())
+    wait_for(lambda: len(reports) == 3, "the last update is reported")  # reported once it is committed
     changes = [(r.added, r.updated, r.removed) for r in reports]
     assert changes == [(["ferry.txt"], [], []), ([], ["ferry.txt"], []), ([], [], ["ferry.txt"])]
     assert describe_changes(reports[0]) == "Corpus changed: added ferry.txt."
@@ -121,6 +122,7 @@ def test_hidden_and_other_files_start_no_update(
     (corpus / "sub").mkdir()
     (corpus / "sub" / "ferry.txt").write_text(FERRY)
     wait_for(lambda: "sub/ferry.txt" in sources(assistant), "a file in a new folder is indexed")
+    wait_for(lambda: bool(reports), "the update is reported")
     assert [r.added for r in reports] == [["sub/ferry.txt"]] and updates
 
 
@@ -191,3 +193,34 @@ def test_docqa_index_watch_ends_cleanly_on_ctrl_c(
     status = main(["index", "--watch", *folders, "--embedding-model", "none", "--reader-model", "none"])
     out, err = capsys.readouterr()
     assert status == 0 and "1 added" in out and "Stopped watching." in err
+
+
+def test_the_served_app_answers_from_a_file_edited_while_it_runs_and_stops_watching_when_closed(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    from gradio_client import Client
+
+    from docqa.ui.serve import start
+
+    assistant = lexical_assistant(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app, indexing = start(assistant, host="127.0.0.1", port=port, auth=None)
+    try:
+        indexing.join(60)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        (assistant.settings.corpus_dir / "ferry.txt").write_text(FERRY)
+
+        def answer() -> str:
+            return client.predict(question=QUESTION, api_name="/ask")["answer"]
+
+        wait_for(lambda: "noon" in answer(), "the served app answers from the added file")
+        (assistant.settings.corpus_dir / "ferry.txt").write_text(FERRY_LATER)
+        wait_for(lambda: "four" in answer(), "the served app answers from the edited file")
+        client.close()
+    finally:
+        app.close()
+    wait_for(lambda: not any(t.name == "docqa-watching" for t in threading.enumerate()), "the watching stops")
