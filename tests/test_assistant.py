@@ -65,7 +65,7 @@ def test_extractive_answers_are_exact_spans_of_the_cited_document(
     snippet_offset = citation.start - citation.snippet_start
     assert citation.snippet[snippet_offset : snippet_offset + len(answer.text)] == answer.text
     assert 0.0 <= answer.score <= 1.0
-    assert set(answer.timings) == {"retrieval", "reading", "total"}
+    assert set(answer.timings) == {"loading", "retrieval", "reading", "total"}
     assert {p.bm25_rank is not None or p.dense_rank is not None for p in answer.passages} == {True}
     payload = json.loads(json.dumps(answer.to_dict()))
     assert payload["citations"][0]["source"] == citation.source and payload["mode"] == "extractive"

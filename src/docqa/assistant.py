@@ -17,7 +17,7 @@ from docqa.conversation import History, clean_question, rewrite_follow_up
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
 from docqa.indexing import Indexer, Progress
-from docqa.models import is_disabled
+from docqa.models import find_model, is_disabled
 from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader, effective_threshold
 from docqa.retrieval import Retriever
 from docqa.schema import (
@@ -57,7 +57,8 @@ class Assistant:
 
     Nothing is loaded until the first call that needs it (or ``warm_up``). ``ask`` may be called
     from several threads, also while ``index`` runs, and never waits for it: answers come from the
-    previous index until the update is committed.
+    previous index until the update is committed. A model that fails to load leaves the lexical
+    mode, unless its kind ("embedding", "reader") is in ``require``: then that is an error.
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class Assistant:
         reader_model: str | None = None,
         *,
         settings: Settings | None = None,
+        require: Collection[str] = (),
         **overrides: Any,
     ) -> None:
         # store= is a location (an index folder, a Milvus Lite file, a Milvus server), or a store itself.
@@ -91,6 +93,7 @@ class Assistant:
         self.embedder: Embedder | None = None
         self.reader: Reader | None = None
         self.problems: list[str] = []
+        self.require = frozenset(require)
         self._models_loaded = False
         self._warm = False
         self._warming = False  # warm_up is building the index for a question
@@ -110,7 +113,7 @@ class Assistant:
                 return
             self._warming = True
             try:
-                self._load_models()
+                self.load_models()
                 if self._needs_build():
                     self.index()
                 self._warm = True
@@ -123,9 +126,10 @@ class Assistant:
         question is waited for, as that question waits."""
         if not self._warm and (self._warming or not self._index_lock.locked()):
             self.warm_up()
-        self._load_models()
+        self.load_models()
 
-    def _load_models(self) -> None:
+    def load_models(self) -> None:
+        """Load the models now (questions and indexing otherwise load them on first use)."""
         with self._models_lock:
             if self._models_loaded:
                 return
@@ -149,8 +153,11 @@ class Assistant:
             return None
         component = make(name)
         try:
+            find_model(kind, name)  # a missing model is found before its (slow to import) library loads
             component.warm_up()
         except ModelLoadError as error:
+            if kind in self.require:
+                raise
             log.warning("%s", error)
             self.problems.append(str(error))
             return None
@@ -186,7 +193,7 @@ class Assistant:
         with self._index_lock:  # held from the start, so that questions meanwhile never wait for it
             self._indexing = True
             try:
-                self._load_models()
+                self.load_models()
                 self._refuse_to_drop_vectors(rebuild)
                 indexer = Indexer(
                     self.store, self.embedder, self._index_settings(), shard=Shard.parse(self.settings.shard)
@@ -263,10 +270,11 @@ class Assistant:
         self._warm_for_questions()
         assert self.reader is not None
         mode = self.reader.mode
+        loaded = time.perf_counter()  # loading the models (and a first build of the index) is not retrieval
         query = rewrite_follow_up(question, history)
         passages = self.retrieve(query, top_k=top_k, retrieval=retrieval, sources=sources)
         retrieved = time.perf_counter()
-        timings = {"retrieval": retrieved - started}
+        timings = {"loading": loaded - started, "retrieval": retrieved - loaded}
         if not passages:
             empty = self.store.count_passages() == 0
             notes.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlparse
@@ -20,8 +20,31 @@ from docqa.errors import ModelLoadError
 T = TypeVar("T")
 
 
+MODEL_KINDS = ("embedding", "reader")
+
+
 def is_disabled(name: str | None) -> bool:
     return name is None or name.strip().lower() == NO_MODEL
+
+
+def named_models(
+    embedding_model: str | None, reader_model: str | None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The models the user chose by name, as an argument or in ``DOCQA_<KIND>_MODEL``: kind ("embedding",
+    "reader") -> name, 'none' left out. Those must load; only a default model falls back to the lexical mode."""
+    env = os.environ if environ is None else environ
+    given = dict(zip(MODEL_KINDS, (embedding_model, reader_model), strict=True))
+    names = {kind: env.get(f"DOCQA_{kind.upper()}_MODEL", "") if name is None else name for kind, name in given.items()}
+    return {kind: name for kind, name in names.items() if name and not is_disabled(name)}
+
+
+def find_named_models(embedding_model: str | None, reader_model: str | None) -> dict[str, str]:
+    """``named_models``, each found where it loads from: one that is missing raises ``ModelLoadError``
+    in milliseconds, before anything else is loaded (or a default model says it falls back)."""
+    named = named_models(embedding_model, reader_model)
+    for kind, name in named.items():
+        find_model(kind, name)
+    return named
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -43,7 +66,7 @@ def load_model(kind: str, name: str, load: Callable[..., T]) -> T:
     milliseconds, without importing the (slow to import) library that would load it. Raises
     ``ModelLoadError`` naming the model, the reason and the fix.
     """
-    source, local_only = _locate(kind, name)
+    source, local_only = find_model(kind, name)
     try:
         return load(source, local_files_only=local_only)
     except Exception as error:  # any failure to build the model is reported the same way
@@ -51,7 +74,13 @@ def load_model(kind: str, name: str, load: Callable[..., T]) -> T:
         raise ModelLoadError(kind, name, reason) from error
 
 
-def _locate(kind: str, name: str) -> tuple[str, bool]:
+def find_model(kind: str, name: str) -> tuple[str, bool]:
+    """Where ``name`` loads from and whether only local files may be read: ``(folder, True)``,
+    ``(hub id, True)`` for a cached copy, or ``(hub id, False)`` when the hub answers.
+
+    Raises ``ModelLoadError`` when it is none of these. Only the Hugging Face hub's small client
+    is imported, so a missing model is found missing in milliseconds.
+    """
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path), True
