@@ -1,4 +1,8 @@
-"""The ``docqa`` command: index, ask, eval, serve."""
+"""The ``docqa`` command: index, ask, eval, serve, and the subcommands added from other packages.
+
+Each subcommand is one function that adds its parser to the subparsers (``add_index(commands)``),
+called from :func:`build_parser`; a new subcommand is one such function and one line there.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,16 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from docqa.config import PRECISIONS
+from docqa.config import NO_MODEL, PRECISIONS, Settings
 from docqa.errors import DocqaError
 from docqa.evaluation.cli import add_arguments as evaluation_arguments
 from docqa.evaluation.cli import run_cli as run_eval
+from docqa.models import find_named_models
 from docqa.schema import RETRIEVAL_MODES, Answer
-from docqa.terminal import format_report, progress_bar
+from docqa.terminal import format_report, progress_bar, quiet_libraries_off_terminal
 from docqa.training.cli import add_parser as training_parsers
 from docqa.version import __version__
 
@@ -25,6 +31,28 @@ if TYPE_CHECKING:
 
 Handler = Callable[[argparse.Namespace], int]
 BROKEN_PIPE_STATUS = 128 + 13  # 128 + SIGPIPE
+OFFLINE_NOTE = """\
+Without network, and with no model in the Hugging Face cache, docqa answers in the lexical mode
+(BM25 search, the best-matching sentence). To use models offline, pass their local folders with
+--embedding-model and --reader-model."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as docqa's other user errors are."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def command_parser(commands: Any, name: str, summary: str, examples: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``: ``summary`` in the list of commands, ``examples`` below its options."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def folder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,31 +65,71 @@ def folder_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that choose the models, shared by every subcommand."""
+def model_arguments(parser: argparse.ArgumentParser, *, reader: bool = True) -> None:
+    """The flags that choose the models, shared by the subcommands; ``reader=False`` for one that
+    reads no answers, which accepts --reader-model (for scripts that pass it) without showing it."""
     parser.add_argument("--embedding-model", help="hub id, local folder, or 'none' for BM25 only")
-    parser.add_argument("--reader-model", help="hub id, local folder, or 'none' for the lexical mode")
+    parser.add_argument(
+        "--reader-model",
+        help="hub id, local folder, or 'none' for the lexical mode" if reader else argparse.SUPPRESS,
+    )
     parser.add_argument(
         "--precision", choices=PRECISIONS, help="fp32 (default), or int8: faster, scores a little different"
     )
 
 
 def assistant_from(args: argparse.Namespace, **overrides: Any) -> Assistant:
+    """The assistant of the flags, once its corpus folder is found and the models named by the user
+    have loaded: a model named (by flag or DOCQA_*_MODEL) that cannot load is an error, and only the
+    default models fall back to the lexical mode."""
     from docqa.assistant import Assistant  # the pipeline loads for the commands that use it, not for --help
 
-    return Assistant(
-        corpus_dir=args.corpus_dir,
-        index_dir=args.index_dir,
-        embedding_model=args.embedding_model,
-        reader_model=args.reader_model,
-        precision=args.precision,
-        store=args.store,
-        **overrides,
-    )
+    models = {"embedding_model": args.embedding_model, "reader_model": args.reader_model, **overrides}
+    settings = Settings.from_env(corpus_dir=args.corpus_dir, index_dir=args.index_dir, store=args.store, **models)
+    check_corpus(settings.corpus_dir)
+    required = find_named_models(models["embedding_model"], models["reader_model"])
+    if not settings.store:  # the passages live in the index folder
+        check_index_folder(settings.index_dir)
+    assistant = Assistant(
+        corpus_dir=args.corpus_dir, index_dir=args.index_dir, precision=args.precision, store=args.store,
+        require=required, **{**overrides, **models},
+    )  # fmt: skip
+    if required:
+        try:
+            assistant.load_models()  # before any indexing, or the server listening
+        except BaseException:
+            assistant.close()
+            raise
+    return assistant
+
+
+def check_corpus(corpus: Path) -> None:
+    """A missing corpus folder is a mistake (a typo, a disk not mounted), not an empty corpus: an index
+    built from it earlier would answer as if nothing were wrong."""
+    if not corpus.is_dir():
+        problem = "is not a folder" if corpus.exists() else "does not exist"
+        raise DocqaError(f"the corpus folder {corpus} {problem}: give the folder of documents with --corpus DIR")
+
+
+def check_index_folder(index: Path) -> None:
+    """The index folder, made if missing, so that a path it cannot have is reported now rather than by
+    the first update (which ``serve`` runs on a thread of its own, once the app listens)."""
+    if index.is_dir():
+        return  # a read-only one still answers questions
+    try:
+        index.mkdir(parents=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise DocqaError(
+            f"{index} is not a folder, or a file stands in its path: give the index a folder (--index DIR)"
+        ) from error
+    except OSError as error:
+        raise DocqaError(
+            f"the index folder {index} cannot be created ({error.strerror or error}): give another with --index DIR"
+        ) from error
 
 
 def run_index(args: argparse.Namespace) -> int:
-    assistant = assistant_from(args, shard=args.shard)
+    assistant = assistant_from(args, shard=args.shard, reader_model=NO_MODEL)  # indexing reads no answers
     with progress_bar("indexing") as progress:
         report = assistant.index(rebuild=args.rebuild, progress=progress)
     if args.json:
@@ -120,23 +188,28 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Index the corpus if needed, then serve the chat app until interrupted."""
-    from docqa.ui.serve import auth_from_env, serve, server_address  # Gradio loads for this command only
+    from docqa.ui.serve import auth_from_env, check_port, serve, server_address  # Gradio loads only to serve
 
     host, port = server_address(args.host, args.port)
+    check_port(host, port)  # before anything is loaded or indexed
     auth = auth_from_env()
     serve(assistant_from(args), host=host, port=port, auth=auth)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="docqa", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=f"docqa {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    index = commands.add_parser("index", help="build or update the index of the corpus folder")
+def add_index(commands: Any) -> None:
+    index = command_parser(
+        commands,
+        "index",
+        "build or update the index of the corpus folder",
+        """\
+  docqa index                                      index what changed in ./corpus, into ./embeddings
+  docqa index --corpus ~/papers --index ~/papers-index
+  docqa index --rebuild --embedding-model none     from scratch, for BM25 search only
+  docqa index --json                               which files were added, updated, removed, skipped""",
+    )
     folder_arguments(index)
-    model_arguments(index)
+    model_arguments(index, reader=False)
     index.add_argument("--rebuild", action="store_true", help="re-index every file from scratch")
     index.add_argument(
         "--shard",
@@ -149,7 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.set_defaults(handler=run_index)
 
-    ask = commands.add_parser("ask", help="answer a question from the documents")
+
+def add_ask(commands: Any) -> None:
+    ask = command_parser(
+        commands,
+        "ask",
+        "answer a question from the documents (building the index first if there is none)",
+        """\
+  docqa ask "Which building did Capitol Police order Congressional staff to leave?"
+  docqa ask "Who was thought to be a major target of the protestors?" --json
+  docqa ask "Who spoke at the rally?" --top-k 5 --retrieval bm25
+  docqa ask "Who spoke at the rally?" --reader-model ./my-reader   a reader in a local folder
+
+"""
+        + OFFLINE_NOTE,
+    )
     ask.add_argument("question")
     folder_arguments(ask)
     model_arguments(ask)
@@ -161,21 +248,64 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(handler=run_ask)
 
-    evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD-format file")
+
+def add_eval(commands: Any) -> None:
+    evaluate = command_parser(
+        commands,
+        "eval",
+        "measure retrieval and answers on a SQuAD-format file",
+        """\
+  docqa eval dev-v2.0.json --limit 200             200 questions, picked at random (--seed)
+  docqa eval dev-v1.1.json --top-k 1,3,5 --json report.json
+  docqa eval dev-v2.0.json --reader-model ./my-reader --predictions predictions.json""",
+    )
     evaluation_arguments(evaluate)
     model_arguments(evaluate)
     evaluate.set_defaults(handler=run_eval)
 
-    serve = commands.add_parser("serve", help="chat with the documents in the browser")
+
+def add_serve(commands: Any) -> None:
+    serve = command_parser(
+        commands,
+        "serve",
+        "chat with the documents in the browser",
+        """\
+  docqa serve                                      http://127.0.0.1:7860; Ctrl+C stops it
+  docqa serve --port 8080 --corpus ~/papers        uploads are saved in the corpus folder, and indexed
+  DOCQA_AUTH_USERNAME=me DOCQA_AUTH_PASSWORD=secret docqa serve --host 0.0.0.0""",
+    )
     serve_arguments(serve)
     serve.set_defaults(handler=run_serve)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="docqa",
+        description="Ask questions of a folder of documents; get exact answers, cited to the file they come from.",
+        epilog="""\
+examples:
+  docqa index                                      index ./corpus into ./embeddings
+  docqa ask "Who was thought to be a major target of the protestors?"
+  docqa serve                                      the chat app at http://127.0.0.1:7860 (Ctrl+C stops it)
+  docqa eval dev-v2.0.json --limit 200             exact match, F1 and retrieval on SQuAD questions
+
+"""
+        + OFFLINE_NOTE
+        + "\n'docqa COMMAND --help' lists the options of a command, with examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"docqa {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (add_index, add_ask, add_eval, add_serve):
+        add(commands)
     training_parsers(commands, folder_arguments)  # train, annotations export
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_libraries_off_terminal()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="docqa: %(levelname)s: %(message)s"
     )

@@ -5,10 +5,13 @@ Both the command line and the chat app's server use these, so they live below ei
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
@@ -18,6 +21,16 @@ if TYPE_CHECKING:
     from docqa.assistant import Assistant
 
 Progress = Callable[[float, str], None]  # progress(fraction done, what is happening)
+
+
+def quiet_libraries_off_terminal() -> None:
+    """Turn off the Hugging Face libraries' own progress bars ("Loading weights") unless stderr is a
+    terminal, where they can redraw in place; in a log or a pipe each redraw is another line.
+
+    They read the setting when first imported, so this is called before any model is looked for.
+    """
+    if not sys.stderr.isatty():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 @contextmanager
@@ -54,7 +67,7 @@ def format_report(report: IndexReport, assistant: Assistant) -> str:
     """What an index update changed and what the index now holds, in plain text."""
     status = assistant.status()
     lines = [
-        f"{'Rebuilt' if report.rebuilt else 'Updated'} {assistant.settings.index_dir}: "
+        f"{'Rebuilt' if report.rebuilt else 'Updated'} {shown_location(assistant.settings.store_location)}: "
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
         f"{len(report.unchanged)} unchanged; {report.chunks} passages from {status.documents} documents.",
         f"Search: {status.retrieval}; embedding model: "
@@ -62,3 +75,13 @@ def format_report(report: IndexReport, assistant: Assistant) -> str:
     ]
     lines += [f"Skipped {source}: {reason}" for source, reason in report.skipped.items()]
     return "\n".join(lines)
+
+
+def shown_location(location: str | Path) -> str:
+    """Where the passages live, for a person to read: the index folder, the Milvus Lite file, or the
+    Milvus server's address without any user name or password written into it."""
+    text = str(location)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https", "tcp", "grpc") or "@" not in parts.netloc:
+        return text
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

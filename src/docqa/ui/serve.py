@@ -7,7 +7,9 @@ While the app runs, the corpus folder is watched and its changes are indexed in 
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 import threading
 from collections.abc import Mapping
@@ -36,6 +38,28 @@ def server_address(host: str | None, port: int | None, environ: Mapping[str, str
     if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
         raise DocqaError(f"the port must be a number from 1 to 65535, not {raw_port!r}")
     return host, int(raw_port)
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse an address the app could not listen on (a port in use, a host not of this machine) before
+    anything is loaded or indexed: binding a socket to it is the test, as the server itself binds."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server sets it
+            probe.bind(address)
+    except OSError as error:
+        raise DocqaError(listen_problem(host, port, error)) from error
+
+
+def listen_problem(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} is in use (another docqa serve?): choose another with --port, e.g. --port {port + 1}"
+    if error.errno == errno.EACCES:
+        return f"port {port} needs administrator rights: choose one above 1023 with --port"
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine: give one with --host (0.0.0.0: every interface)"
+    return f"cannot listen on {host}:{port} ({error.strerror or error}): choose another address with --host or --port"
 
 
 def auth_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
@@ -87,15 +111,18 @@ def start(
         )
     indexing = prepare_in_background(assistant)
     app = build_app(assistant).queue()
-    app.launch(
-        server_name=host,
-        server_port=port,
-        auth=auth,
-        max_file_size=MAX_FILE_BYTES,
-        theme=theme(),
-        css=CSS,
-        prevent_thread_lock=True,
-    )
+    try:
+        app.launch(
+            server_name=host,
+            server_port=port,
+            auth=auth,
+            max_file_size=MAX_FILE_BYTES,
+            theme=theme(),
+            css=CSS,
+            prevent_thread_lock=True,
+        )
+    except OSError as error:  # the port was taken after check_port found it free; Gradio's advice names its own API
+        raise DocqaError(f"port {port} on {host} is in use: choose another with --port") from error
     watch_in_background(assistant, stop_event=_Closed(app))
     return app, indexing
 

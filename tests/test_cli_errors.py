@@ -1,0 +1,281 @@
+"""The ``docqa`` command never surprises: user errors exit 2 with one line, and the default models,
+missing offline, fall back quickly to the lexical mode instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from docqa.cli import build_parser, main
+from docqa.schema import IndexReport
+from docqa.terminal import format_report, quiet_libraries_off_terminal
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+TINY_SQUAD = Path(__file__).parent / "data" / "tiny_squad_v2.json"
+LEXICAL = ["--embedding-model", "none", "--reader-model", "none"]
+QUESTION = "Who sang the song that played before the rally speeches?"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(CORPUS, tmp_path / "corpus"))
+
+
+@pytest.fixture
+def offline(tmp_path: Path) -> dict[str, str]:
+    """The environment of a machine without the hub and with an empty Hugging Face cache."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("DOCQA_", "HF_"))}
+    (tmp_path / "hf").mkdir()
+    return {**environment, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("docqa") and ": error: " in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def docqa(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "docqa.cli", *argv], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def free_port(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A port nothing listens on; a test that gets as far as serving on it fails instead of serving for ever."""
+
+    def serve(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the app was served")
+
+    monkeypatch.setattr("docqa.ui.serve.serve", serve)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+# --- folders --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["ask", QUESTION], ["index"], ["serve"]])
+@pytest.mark.parametrize("missing", ["no-such-folder", "a-file"])
+def test_a_missing_corpus_folder_exits_2_even_with_an_index_built_before(
+    command: list[str], missing: str, corpus: Path, tmp_path: Path, free_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = ["--index", str(tmp_path / "index")]
+    assert main(["index", "--corpus", str(corpus), *index, *LEXICAL]) == 0
+    capsys.readouterr()
+    gone = tmp_path / missing
+    if missing == "a-file":
+        gone.write_text("not a folder")
+    port = ["--port", str(free_port)] if command == ["serve"] else []
+    assert main([*command, "--corpus", str(gone), *index, *LEXICAL, *port]) == 2
+    err = one_line_error(capsys)
+    assert str(gone) in err and "--corpus" in err
+    assert capsys.readouterr().out == ""  # no answer from the old index
+
+
+def test_an_option_a_command_does_not_take_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        main(["eval", str(TINY_SQUAD), "--corpus", "/nonexistent", *LEXICAL])
+    assert exit_status.value.code == 2
+    assert "unrecognized arguments: --corpus /nonexistent" in one_line_error(capsys)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where nothing can be created")
+@pytest.mark.parametrize("command", [["ask", QUESTION], ["index"]])
+def test_an_index_folder_that_cannot_be_created_exits_2_with_one_line(
+    command: list[str], corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = "/proc/docqa-index"  # not even root may create a folder here
+    assert main([*command, "--corpus", str(corpus), "--index", index, *LEXICAL]) == 2
+    assert index in one_line_error(capsys)
+
+
+def test_an_index_path_that_is_a_file_stops_serve_before_it_listens(
+    corpus: Path, tmp_path: Path, free_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "index"
+    a_file.write_text("not a folder")
+    argv = ["serve", "--corpus", str(corpus), "--index", str(a_file), "--port", str(free_port), *LEXICAL]
+    assert main(argv) == 2
+    assert f"{a_file} is not a folder" in one_line_error(capsys)
+    assert a_file.read_text() == "not a folder"
+
+
+# --- serve's address ------------------------------------------------------------------------
+
+
+def test_serve_on_a_port_in_use_says_to_use_port_before_indexing(
+    corpus: Path, tmp_path: Path, busy_port: int, free_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = tmp_path / "index"
+    assert main(["serve", "--corpus", str(corpus), "--index", str(index), "--port", str(busy_port), *LEXICAL]) == 2
+    err = one_line_error(capsys)
+    assert f"port {busy_port} is in use" in err and "--port" in err and "server_port" not in err
+    assert not index.exists()  # refused before anything was opened or indexed
+
+
+def test_serve_on_an_address_of_no_interface_here_says_to_use_host(
+    corpus: Path, tmp_path: Path, free_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["serve", "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--host", "192.0.2.1"]
+    assert main([*argv, "--port", str(free_port), *LEXICAL]) == 2  # 192.0.2.0/24 is kept for documentation
+    assert "--host" in one_line_error(capsys)
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "environment", "named"),
+    [
+        (["--reader-model", "./missing-reader"], {}, "reader model './missing-reader'"),
+        (["--embedding-model", "./missing-embedder"], {}, "embedding model './missing-embedder'"),
+        ([], {"DOCQA_READER_MODEL": "./missing-reader"}, "reader model './missing-reader'"),
+        (["--reader-model", "someone/not-cached"], {}, "reader model 'someone/not-cached'"),
+    ],
+    ids=["--reader-model", "--embedding-model", "DOCQA_READER_MODEL", "a hub id offline"],
+)
+@pytest.mark.parametrize("command", [["ask", QUESTION], ["serve"], ["eval", str(TINY_SQUAD)]])
+def test_a_model_named_by_the_user_that_cannot_load_exits_2_with_one_line(
+    flags: list[str],
+    environment: dict[str, str],
+    named: str,
+    command: list[str],
+    corpus: Path,
+    tmp_path: Path,
+    offline: dict[str, str],
+    free_port: int,
+) -> None:
+    """The other model is the default, missing too: it would fall back, but the named one stops first."""
+    folders = [] if command[0] == "eval" else ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    port = ["--port", str(free_port)] if command == ["serve"] else []
+    finished = docqa(*command, *folders, *flags, *port, env={**offline, **environment}, cwd=tmp_path)
+    assert finished.returncode == 2 and finished.stdout == ""
+    err = finished.stderr.strip()
+    assert err.startswith("docqa: error: could not load the " + named) and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "index" / "index.sqlite").exists()
+
+
+def test_a_named_model_folder_that_does_not_load_exits_2(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "reader"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    argv = ["ask", QUESTION, "--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    assert main([*argv, "--embedding-model", "none", "--reader-model", str(broken)]) == 2
+    assert f"could not load the reader model '{broken}'" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command", [["ask", QUESTION], ["index"]])
+def test_the_default_models_missing_offline_fall_back_without_loading_torch(
+    command: list[str], corpus: Path, tmp_path: Path, offline: dict[str, str]
+) -> None:
+    """Finding the models missing takes milliseconds: neither torch nor transformers is imported (they
+    take seconds), so the lexical mode answers as fast as with 'none'."""
+    argv = [*command, "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--json"]
+    probe = f"import sys; from docqa.cli import main; code = main({argv!r}); print(code, *sorted(sys.modules))"
+    finished = subprocess.run(
+        [sys.executable, "-c", probe], env=offline, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    *output, modules = finished.stdout.rstrip().splitlines()
+    code, *loaded = modules.split()
+    assert code == "0", finished.stderr
+    assert {"torch", "transformers", "sentence_transformers"}.isdisjoint(loaded)
+    assert "could not load the embedding model" in finished.stderr
+    payload = json.loads("\n".join(output))
+    if command[0] == "ask":
+        assert payload["mode"] == "sentence" and "Elton John" in payload["answer"]
+        assert "could not load the reader model" in finished.stderr
+        # building the index on the way is loading, not retrieval
+        assert {"loading", "retrieval", "total"} <= set(payload["timings"])
+        assert payload["timings"]["loading"] > payload["timings"]["retrieval"]
+    else:
+        assert len(payload["added"]) == 3
+        assert "reader model" not in finished.stderr  # indexing reads no answers: no reader, no warning
+
+
+def test_eval_with_the_default_models_missing_offline_falls_back_and_says_so(
+    tmp_path: Path, offline: dict[str, str]
+) -> None:
+    finished = docqa("eval", str(TINY_SQUAD), env=offline, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    assert "could not load the reader model" in finished.stderr
+    assert "mode sentence" in finished.stdout and "retrieval bm25" in finished.stdout
+    assert "%|" not in finished.stderr  # stderr is a pipe: no progress bars
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def test_no_progress_bar_where_stderr_is_not_a_terminal(
+    corpus: Path, tmp_path: Path, tiny_embedder_path: Path, offline: dict[str, str]
+) -> None:
+    """Neither docqa's bar nor the model library's "Loading weights" writes into a pipe or a log."""
+    folders = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    finished = docqa("index", *folders, "--embedding-model", str(tiny_embedder_path), env=offline, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    assert "%|" not in finished.stderr and "\r" not in finished.stderr, finished.stderr
+
+
+def test_library_bars_stay_on_for_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    monkeypatch.setattr(sys, "stderr", SimpleNamespace(isatty=lambda: True))
+    quiet_libraries_off_terminal()
+    assert "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ
+    monkeypatch.setattr(sys, "stderr", SimpleNamespace(isatty=lambda: False))
+    quiet_libraries_off_terminal()
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+
+
+@pytest.mark.parametrize("command", [[], ["index"], ["ask"], ["eval"], ["serve"]])
+def test_help_has_examples_and_no_markup(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        main([*command, "--help"])
+    assert exit_status.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:\n  docqa " in out and "`" not in out
+    if command == ["index"]:
+        assert "--reader-model" not in out  # accepted, for scripts that pass it, but it reads no answers
+
+
+def test_subcommands_are_added_by_one_function_each() -> None:
+    parser = build_parser()
+    commands = next(action for action in parser._actions if action.dest == "command")
+    assert {"index", "ask", "eval", "serve"} <= set(commands.choices)
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("embeddings", "embeddings"),
+        ("passages.db", "passages.db"),
+        ("http://milvus.internal:19530", "http://milvus.internal:19530"),
+        ("https://user:secret@milvus.internal:19530", "https://milvus.internal:19530"),
+    ],
+)
+def test_the_index_report_names_where_the_passages_live(location: str, shown: str) -> None:
+    status = SimpleNamespace(documents=3, retrieval="bm25", embedding_model="none", embedder_loaded=False)
+    assistant = SimpleNamespace(settings=SimpleNamespace(index_dir="embeddings", store_location=location))
+    assistant.status = lambda: status
+    report = format_report(IndexReport(added=["a.txt"], chunks=4), assistant)  # type: ignore[arg-type]
+    assert report.startswith(f"Updated {shown}: 1 added,") and "secret" not in report
