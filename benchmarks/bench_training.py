@@ -81,6 +81,7 @@ def write_plot(results: dict[str, Any]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     runs = sorted(results["runs"], key=lambda run: run["examples"])
     sizes = [0] + [run["examples"] for run in runs]
@@ -92,6 +93,8 @@ def write_plot(results: dict[str, Any]) -> None:
         axes.plot(sizes, [100 * f["best_span"]["f1"] for f in figures], marker="^", linestyle="--",
                   label="F1 of the best span, shown or not")
     axes.set_xscale("symlog", linthresh=50)
+    axes.set_xticks(sizes, labels=[str(size) for size in sizes])
+    axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axes.set_xlabel("questions fine-tuned on (0: the base reader)")
     axes.set_ylabel(f"held-out score, % ({results['held_out_questions']} questions)")
     axes.set_title("docqa-minilm-squad-reader fine-tuned on SQuAD dev-v1.1 articles")
@@ -108,6 +111,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="draws the held-out articles and the subsets")
     parser.add_argument("--probe", action="store_true", help="time 32 examples and print the plan")
     parser.add_argument("--plot", action="store_true", help="only draw the plot again from the results file")
+    parser.add_argument("--add", action="store_true",
+                        help="add these sizes to the results file's runs (same seed and held-out sample)")
     parser.add_argument("--held-out-questions", type=int, default=250,
                         help="a seeded sample of the held-out articles' questions (0: all of them)")
     args = parser.parse_args()
@@ -129,9 +134,16 @@ def main() -> int:
         return 0
     log(f"held out {held} ({len(held_out)} questions); pool {len(pool)}; sizes {sizes}")
     started = time.perf_counter()
-    before = measure(BASE, held_out, threshold, max_seq_length=OPTIONS.max_seq_length, stride=OPTIONS.stride)
+    kept = json.loads(RESULTS.read_text(encoding="utf-8")) if args.add and RESULTS.exists() else None
+    if kept and (kept["seed"], kept["held_out_questions"]) != (args.seed, len(held_out)):
+        parser.error("--add needs the seed and held-out sample of the results file")
+    before = kept["before"] if kept else measure(
+        BASE, held_out, threshold, max_seq_length=OPTIONS.max_seq_length, stride=OPTIONS.stride
+    )
     log(f"before: EM {100 * before['exact_match']:.1f} F1 {100 * before['f1']:.1f}")
-    results: dict[str, Any] = {
+    command = (f"python benchmarks/bench_training.py --sizes {args.sizes} --held-out-questions "
+               f"{args.held_out_questions} --seed {args.seed}")
+    results: dict[str, Any] = kept or {
         "base_model": str(BASE.relative_to(ROOT.parent)),
         "data": str(DATA.relative_to(ROOT.parent)),
         "held_out_articles": held,
@@ -140,15 +152,20 @@ def main() -> int:
         "pool_questions": len(pool),
         "seed": args.seed,
         "settings": {**OPTIONS.__dict__, "threshold": before["threshold"]},
-        "command": f"python benchmarks/bench_training.py --sizes {args.sizes} --held-out-questions "
-        f"{args.held_out_questions} --seed {args.seed}",
+        "commands": [],
         "before": before,
         "runs": [],
     }
+    if "command" in results:  # the one command of a file written before --add existed
+        results["commands"] = [results.pop("command")]
+    results.setdefault("commands", []).append(command + (" --add" if kept else ""))
+    results["runs"] = [run for run in results["runs"] if run["examples"] not in sizes]
+    earlier = results.get("wall_seconds", 0.0)
     for size in sizes:
         run = fine_tune(pool, size, held_out, threshold)
         results["runs"].append(run)
-        results["wall_seconds"] = round(time.perf_counter() - started, 1)
+        results["runs"].sort(key=lambda run: run["examples"])
+        results["wall_seconds"] = round(earlier + time.perf_counter() - started, 1)
         log(f"{size} questions: {run['examples_per_second']:.2f} examples/s, EM {100 * run['after']['exact_match']:.1f}"
             f" F1 {100 * run['after']['f1']:.1f}")
         RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
