@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from docqa import models
 from docqa.cli import build_parser, main
 from docqa.schema import IndexReport
 from docqa.terminal import format_report, quiet_libraries_off_terminal
@@ -222,6 +223,24 @@ def test_eval_with_the_default_models_missing_offline_falls_back_and_says_so(
     assert "could not load the reader model" in finished.stderr
     assert "mode sentence" in finished.stdout and "retrieval bm25" in finished.stdout
     assert "%|" not in finished.stderr  # stderr is a pipe: no progress bars
+
+
+def test_the_hub_is_checked_once_for_both_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where connections hang rather than fail, each check costs its whole timeout."""
+    attempts = []
+
+    def refuse(address: tuple[str, int], timeout: float) -> socket.socket:
+        attempts.append(address)
+        raise TimeoutError("timed out")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert not models.hub_reachable() and not models.hub_reachable()
+    assert attempts == [("hub.invalid", 443)]
+    monkeypatch.setattr(models, "HUB_CHECK_SECONDS", 0.0)
+    assert not models.hub_reachable()
+    assert len(attempts) == 2
 
 
 # --- output ---------------------------------------------------------------------------------

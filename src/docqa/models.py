@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +22,8 @@ T = TypeVar("T")
 
 
 MODEL_KINDS = ("embedding", "reader")
+HUB_CHECK_SECONDS = 60.0
+_hub_checks: dict[tuple[str, int], tuple[float, bool]] = {}  # (host, port) -> (when checked, answered)
 
 
 def is_disabled(name: str | None) -> bool:
@@ -48,15 +51,22 @@ def find_named_models(embedding_model: str | None, reader_model: str | None) -> 
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub answers a connection; the answer is kept for ``HUB_CHECK_SECONDS``, so that where
+    connections hang the two models and the same model asked for again wait for one timeout only."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
         return False
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    address = (endpoint.hostname or "", endpoint.port or (443 if endpoint.scheme == "https" else 80))
+    checked = _hub_checks.get(address)
+    if checked is not None and time.monotonic() - checked[0] < HUB_CHECK_SECONDS:
+        return checked[1]
     try:
-        with socket.create_connection((endpoint.hostname or "", port), timeout=timeout):
-            return True
+        with socket.create_connection(address, timeout=timeout):
+            reachable = True
     except OSError:
-        return False
+        reachable = False
+    _hub_checks[address] = (time.monotonic(), reachable)
+    return reachable
 
 
 def load_model(kind: str, name: str, load: Callable[..., T]) -> T:
