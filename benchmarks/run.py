@@ -129,8 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = machine()
     log(f"benchmarks {', '.join(selected)} on {host['cpu']} ({host['logical_cores']} cores); results in {out}")
     started = time.perf_counter()
-    readers = [DEFAULT_READER, bench_latency.BASE_READER] if plan.compare_base_reader else [DEFAULT_READER]
-    models = run_child("models", "build_all", readers=readers)["folders"]
+    models = run_child("models", "build_all", readers=[DEFAULT_READER])["folders"]
     for name in selected:
         log(f"=== {name}")
         load_before, began, cpu_before = os.getloadavg(), time.perf_counter(), _children_cpu_seconds()
