@@ -24,6 +24,14 @@ from docqa.ui.assets import (
     PHONE_JS,
 )
 from docqa.ui.chat import Chat, ChatSession, Sources
+from docqa.ui.corrections import (
+    TRACK_SELECTION_JS,
+    CorrectionControls,
+    Corrections,
+    correction_controls,
+    wire_corrections,
+)
+from docqa.ui.readers import ReaderChoice, reader_setting
 from docqa.ui.render import DOCUMENT_PLACEHOLDER, format_documents_html, short_title
 from docqa.ui.turns import welcome_html
 
@@ -58,6 +66,7 @@ class ChatView:
     document: gr.HTML
     passages: gr.HTML
     session: gr.State  # the conversation, kept on the server (ChatSession)
+    corrections: CorrectionControls
 
 
 @dataclass
@@ -99,6 +108,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         app.load(lambda: _refresh_documents(actions), None, _listing(documents, view, header), **PRIVATE)
         app.load(chat.welcome, view.session, view.log, **PRIVATE)  # examples of the index as it is now
         app.load(None, js=PHONE_JS, **PRIVATE)
+        app.load(None, js=TRACK_SELECTION_JS, **PRIVATE)
         # The reader's own default, once it is known to have loaded or fallen back to the lexical mode.
         app.load(lambda: assistant.confidence_threshold, None, view.threshold, **PRIVATE)
         _keep_current(app, actions, header, view.retrieval)
@@ -172,11 +182,12 @@ def _chat_tab(assistant: Assistant, chat: Chat) -> ChatView:
         with sources_column, gr.Accordion("Sources", open=True, elem_id="docqa-sources") as sources_box:
             choice = gr.Radio([], label="Show in its document", visible=False, elem_id="docqa-source-choice")
             document = gr.HTML(DOCUMENT_PLACEHOLDER, elem_id="docqa-document", js_on_load=DOCUMENT_JS)
+            corrections = correction_controls()
             with gr.Accordion("Retrieved passages", open=False, elem_id="docqa-passages-box"):
                 passages = gr.HTML("", elem_id="docqa-passages", js_on_load=None)
     return ChatView(
         log, question, ask_button, within, new_chat, export, top_k, threshold, retrieval, sources_box, choice,
-        document, passages, session,
+        document, passages, session, corrections,
     )  # fmt: skip
 
 
@@ -195,6 +206,7 @@ def _settings_panel(assistant: Assistant) -> tuple[gr.Slider, gr.Slider, gr.Radi
         retrieval = gr.Radio(
             list(RETRIEVAL_MODES), **_retrieval_choices(assistant), label="Search", elem_id="docqa-retrieval"
         )
+        reader_setting(ReaderChoice(assistant))
     return top_k, threshold, retrieval
 
 
@@ -250,6 +262,7 @@ def _sources_outputs(sources: Sources) -> tuple[Any, str, str]:
 def _wire_chat(chat: Chat, view: ChatView) -> None:
     session, pending, in_view = view.session, gr.State(None), gr.State(None)  # in_view: the turn the panel shows
     skip = gr.skip
+    wire_corrections(Corrections(chat.assistant), view.corrections, session, in_view, view.choice)
 
     def take_question(text: str, state: ChatSession) -> tuple:
         update, number = chat.take(state, text)
