@@ -57,8 +57,7 @@ class Assistant:
 
     Nothing is loaded until the first call that needs it (or ``warm_up``). ``ask`` may be called
     from several threads, also while ``index`` runs, and never waits for it: answers come from the
-    previous index until the update is committed. A model that fails to load leaves the lexical
-    mode, unless its kind ("embedding", "reader") is in ``require``: then that is an error.
+    previous index until the update is committed. Models of the kinds in ``require`` must load.
     """
 
     def __init__(
@@ -128,8 +127,7 @@ class Assistant:
             self.warm_up()
         self.load_models()
 
-    def load_models(self) -> None:
-        """Load the models now (questions and indexing otherwise load them on first use)."""
+    def load_models(self) -> None:  # else the first question or update loads them
         with self._models_lock:
             if self._models_loaded:
                 return
@@ -156,7 +154,7 @@ class Assistant:
             find_model(kind, name)  # a missing model is found before its (slow to import) library loads
             component.warm_up()
         except ModelLoadError as error:
-            if kind in self.require:
+            if kind in self.require:  # else the lexical mode takes over, the problem recorded
                 raise
             log.warning("%s", error)
             self.problems.append(str(error))
