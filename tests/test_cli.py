@@ -79,7 +79,8 @@ def test_ask_builds_a_missing_index_and_prints_json(
 def test_user_errors_exit_2_with_one_line(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*argv, "--index", str(tmp_path / "index"), *LEXICAL]) == 2
+    corpus = [] if "--corpus" in argv else ["--corpus", str(CORPUS)]  # whatever the working folder
+    assert main([*argv, *corpus, "--index", str(tmp_path / "index"), *LEXICAL]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("docqa: error:") and message in err and len(err.splitlines()) == 1
 
@@ -106,7 +107,7 @@ def test_an_unreadable_index_is_a_user_error(folders: list[str], capsys: pytest.
 def test_out_of_bounds_options_exit_2_with_one_line(
     option: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["ask", "Who?", *option, "--index", str(tmp_path / "index"), *LEXICAL]) == 2
+    assert main(["ask", "Who?", *option, "--corpus", str(CORPUS), "--index", str(tmp_path / "index"), *LEXICAL]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("docqa: error:") and message in err
     assert len(err.splitlines()) == 1
