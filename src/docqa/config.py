@@ -47,7 +47,7 @@ class Settings:
     max_answer_tokens: int = 30
     reader_cache: int = 256  # readings kept for questions asked again of the same passages; 0: none
     # Passages read first; the rest only when none of them holds a confident span (0: all at once).
-    # The answer is the same either way (README, "Speed and memory").
+    # The answer's text is the same either way (README, "Speed and memory").
     read_first: int = 1
     # Where the passages live: "" keeps the embedded store in index_dir; a *.db file is Milvus Lite,
     # http(s)://host:port a Milvus server (credentials from DOCQA_MILVUS_TOKEN or _USER/_PASSWORD).
