@@ -93,7 +93,7 @@ def write_plot(results: dict[str, Any]) -> None:
         axes.plot(sizes, [100 * f["best_span"]["f1"] for f in figures], marker="^", linestyle="--",
                   label="F1 of the best span, shown or not")
     axes.set_xscale("symlog", linthresh=50)
-    axes.set_xticks(sizes, labels=[str(size) for size in sizes])
+    axes.set_xticks(sizes, labels=[f"{size:,}" for size in sizes], rotation=45, fontsize=8)
     axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axes.set_xlabel("questions fine-tuned on (0: the base reader)")
     axes.set_ylabel(f"held-out score, % ({results['held_out_questions']} questions)")
