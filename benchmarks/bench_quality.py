@@ -51,6 +51,9 @@ INT8_VARIANTS: dict[str, dict[str, Any] | None] = {
     "matmul-no-head": {"op_types_to_quantize": ["MatMul"], "exclude": ("qa_outputs",)},
     "matmul-no-head-no-ffn-out": {"op_types_to_quantize": ["MatMul"],
                                   "exclude": ("qa_outputs", "/output/dense/MatMul")},
+    # Each layer's feed-forward output in fp32 in the last two (of six) layers only, or the first two.
+    "ffn-out-fp32-last-2": {"exclude": ("layer.4/output/dense/MatMul", "layer.5/output/dense/MatMul")},
+    "ffn-out-fp32-first-2": {"exclude": ("layer.0/output/dense/MatMul", "layer.1/output/dense/MatMul")},
 }
 
 

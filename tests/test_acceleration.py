@@ -185,9 +185,12 @@ def test_int8_embeddings_stay_close_to_full_precision(tiny_embedder_path: Path, 
     assert any(isinstance(module, DynamicQuantizedLinear) for module in torch_int8._model.modules())
 
 
-def test_the_int8_reader_keeps_its_feed_forward_outputs_in_fp32(tiny_reader_path: Path, tmp_path: Path) -> None:
+def test_the_int8_reader_keeps_its_first_feed_forward_outputs_in_fp32(
+    tiny_reader_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import onnx
 
+    monkeypatch.setattr(acceleration, "READER_FP32_LAYERS", 1)  # the tiny reader has two layers
     reader = ExtractiveReader(str(tiny_reader_path), backend="onnx", cache_dir=tmp_path, precision="int8")
     reader.warm_up()
     (copy,) = tmp_path.glob("reader-*/model.onnx")
@@ -195,9 +198,15 @@ def test_the_int8_reader_keeps_its_feed_forward_outputs_in_fp32(tiny_reader_path
 
     float_products = {node.name for node in nodes if node.op_type == "MatMul" and "/encoder/" in node.name}
     feed_forward_outputs = {name for name in float_products if name.endswith("/output/dense/MatMul")}
-    assert feed_forward_outputs and all("/attention/" not in name for name in feed_forward_outputs)
+    assert [name.split("layer.")[1].split("/")[0] for name in feed_forward_outputs] == ["0"]
+    assert tiny_layers(tiny_reader_path) == 2  # so layer 1's feed-forward output was quantized
+    assert all("/attention/" not in name for name in feed_forward_outputs)
     assert "MatMulInteger" in {node.op_type for node in nodes}  # the other products are int8
     assert not any("/intermediate/" in name or "/query/" in name for name in float_products)
+
+
+def tiny_layers(path: Path) -> int:
+    return int(json.loads((path / "config.json").read_text())["num_hidden_layers"])
 
 
 def test_the_assistant_keeps_the_copies_next_to_the_index(

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,11 +33,14 @@ ONNX_FILE = "model.onnx"
 RECORD_FILE = "export.json"
 OPSET = 17
 # Part of the cache key: raise it whenever the exported graph changes, so older copies are made again.
-EXPORT_FORMAT = 3
-# Matrix products a reader keeps in fp32 at int8: each layer's feed-forward output, whose inputs (after
-# GELU) have outliers that one scale per tensor cannot hold. With the trained reader on the SQuAD 2.0 dev
-# articles, F1 fell 1.5 points with every product int8 and 0.8 with these kept (benchmarks/bench_quality.py).
+EXPORT_FORMAT = 4
+# Matrix products a reader keeps in fp32 at int8: the feed-forward output of its first layers, whose inputs
+# (after GELU) have outliers that one scale per tensor cannot hold. With the trained reader on the SQuAD 2.0
+# dev articles at threshold 0, F1 fell 1.3 points with every product int8, 0.3 with every layer's kept and
+# 0.65 with the first two layers' kept, which costs a third as much fp32 time (benchmarks/bench_quality.py).
 READER_FP32_PRODUCTS = ("/output/dense/MatMul", "/ffn/lin2/MatMul")  # BERT and RoBERTa, DistilBERT
+READER_FP32_LAYERS = 2
+_LAYER = re.compile(r"layer\.(\d+)/")
 
 Export = Callable[[Path], None]  # writes the full-precision ONNX model to the given file
 log = logging.getLogger(__name__)
@@ -195,15 +199,18 @@ def _remove_older_copies(folder: Path, model_name: str, precision: str) -> None:
 
 def _quantize_int8(source: Path, target: Path, fp32_products: Sequence[str] = ()) -> None:
     """Dynamic int8 quantization of an ONNX model: int8 weights of the matrix products, one scale
-    per output channel; activations are quantized as they come. Products whose node name ends with
-    one of ``fp32_products`` (attention's own output excepted) stay in fp32."""
+    per output channel; activations are quantized as they come. Products of the first
+    ``READER_FP32_LAYERS`` layers whose node name ends with one of ``fp32_products`` (attention's own
+    output excepted) stay in fp32."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    kept = [
-        node.name for node in onnx.load(str(source), load_external_data=False).graph.node
-        if node.name.endswith(tuple(fp32_products)) and "/attention/" not in node.name
-    ] if fp32_products else []  # fmt: skip
+    kept = []
+    for node in onnx.load(str(source), load_external_data=False).graph.node if fp32_products else ():
+        layer = _LAYER.search(node.name)
+        early = layer is not None and int(layer.group(1)) < READER_FP32_LAYERS
+        if early and node.name.endswith(tuple(fp32_products)) and "/attention/" not in node.name:
+            kept.append(node.name)
     with _root_logger_silenced():
         quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=kept)
 
