@@ -247,7 +247,8 @@ class Server:
         self.url = f"http://{HOST}:{self.port}/"
         self.log = folders.log
         command = [sys.executable, str(ROOT / "app.py"), "--corpus", str(folders.corpus),
-                   "--index", str(folders.index), "--host", HOST, "--port", str(self.port), *models.arguments()]
+                   "--index", str(folders.index), "--host", HOST, "--port", str(self.port), "--no-watch",
+                   *models.arguments()]  # docqa index, run beside it, is what updates the index here
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(command, cwd=folders.work, env=quiet_environment(), stdout=output,
                                             stderr=subprocess.STDOUT)

@@ -224,3 +224,22 @@ def test_the_served_app_answers_from_a_file_edited_while_it_runs_and_stops_watch
     finally:
         app.close()
     wait_for(lambda: not any(t.name == "docqa-watching" for t in threading.enumerate()), "the watching stops")
+
+
+@pytest.mark.parametrize(("flags", "watched"), [([], True), (["--no-watch"], False)])
+def test_docqa_serve_watches_the_folder_unless_told_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], watched: bool
+) -> None:
+    import socket
+
+    from docqa.ui import serve
+
+    calls: list[dict] = []
+    monkeypatch.setattr(serve, "serve", lambda assistant, **options: calls.append(options))
+    lexical_assistant(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folders = ["--corpus", str(tmp_path / "corpus"), "--index", str(tmp_path / "index"), "--port", str(port)]
+    assert main(["serve", *folders, "--embedding-model", "none", "--reader-model", "none", *flags]) == 0
+    assert [call["watch"] for call in calls] == [watched]

@@ -184,6 +184,9 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 serves every network interface)",
     )
     parser.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument(
+        "--no-watch", dest="watch", action="store_false", help="index the corpus at start only, not as it changes"
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -193,7 +196,7 @@ def run_serve(args: argparse.Namespace) -> int:
     host, port = server_address(args.host, args.port)
     check_port(host, port)  # before anything is loaded or indexed
     auth = auth_from_env()
-    serve(assistant_from(args), host=host, port=port, auth=auth)
+    serve(assistant_from(args), host=host, port=port, auth=auth, watch=args.watch)
     return 0
 
 

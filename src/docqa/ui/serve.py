@@ -93,13 +93,14 @@ def prepare_in_background(assistant: Assistant) -> threading.Thread:
 
 
 def start(
-    assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None
+    assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None, watch: bool = True
 ) -> tuple[gr.Blocks, threading.Thread]:
     """Serve the chat app on ``host:port`` and bring the index up to date meanwhile; returns once listening.
 
     Returns the app (``close()`` stops it) and the thread that updates the index. The update starts
     first, so that it holds the index before the first question can come; questions never wait for it.
-    The corpus folder is watched from then until the app is closed (see :mod:`docqa.watching`).
+    The corpus folder is watched from then until the app is closed (see :mod:`docqa.watching`), unless
+    ``watch`` is false (another process indexes it, or the file system sends no change notifications).
     """
     from docqa.ui.app import CSS, build_app, theme  # gradio loads here, when the app is served
 
@@ -123,7 +124,8 @@ def start(
         )
     except OSError as error:  # the port was taken after check_port found it free; Gradio's advice names its own API
         raise DocqaError(f"port {port} on {host} is in use: choose another with --port") from error
-    watch_in_background(assistant, stop_event=_Closed(app))
+    if watch:
+        watch_in_background(assistant, stop_event=_Closed(app))
     return app, indexing
 
 
@@ -137,11 +139,11 @@ class _Closed:
         return not self.app.is_running
 
 
-def serve(assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None) -> None:
+def serve(assistant: Assistant, *, host: str, port: int, auth: tuple[str, str] | None, watch: bool = True) -> None:
     """Serve the chat app on ``host:port`` until interrupted, bringing the index up to date meanwhile.
 
     ``host``, ``port`` and ``auth`` are resolved beforehand (see :func:`server_address` and
     :func:`auth_from_env`), so that a wrong setting is reported before anything is loaded.
     """
-    app, _ = start(assistant, host=host, port=port, auth=auth)
+    app, _ = start(assistant, host=host, port=port, auth=auth, watch=watch)
     app.block_thread()
