@@ -93,6 +93,24 @@ def test_a_missing_corpus_folder_exits_2_even_with_an_index_built_before(
     assert capsys.readouterr().out == ""  # no answer from the old index
 
 
+def test_a_shared_store_answers_where_there_is_no_corpus_folder_unless_one_is_named(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    store = ["--store", str(tmp_path / "passages.db")]
+    assert main(["index", "--corpus", str(corpus), *store, *LEXICAL]) == 0
+    replica = tmp_path / "replica"  # a machine that serves the store, with no ./corpus of its own
+    replica.mkdir()
+    monkeypatch.chdir(replica)
+    monkeypatch.delenv("DOCQA_CORPUS_DIR", raising=False)
+    capsys.readouterr()
+    assert main(["ask", QUESTION, *store, *LEXICAL]) == 0
+    assert "Source: " in capsys.readouterr().out
+    assert main(["ask", QUESTION, *store, *LEXICAL, "--corpus", str(tmp_path / "gone")]) == 2
+    assert "--corpus" in one_line_error(capsys)
+
+
 def test_an_option_a_command_does_not_take_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_status:
         main(["eval", str(TINY_SQUAD), "--corpus", "/nonexistent", *LEXICAL])

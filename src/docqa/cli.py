@@ -86,7 +86,8 @@ def assistant_from(args: argparse.Namespace, **overrides: Any) -> Assistant:
 
     models = {"embedding_model": args.embedding_model, "reader_model": args.reader_model, **overrides}
     settings = Settings.from_env(corpus_dir=args.corpus_dir, index_dir=args.index_dir, store=args.store, **models)
-    check_corpus(settings.corpus_dir)
+    if not settings.store or args.corpus_dir is not None or os.environ.get("DOCQA_CORPUS_DIR"):
+        check_corpus(settings.corpus_dir)  # a shared store answers without a corpus folder here, unless one is named
     required = find_named_models(models["embedding_model"], models["reader_model"])
     if not settings.store:  # the passages live in the index folder
         check_index_folder(settings.index_dir)
