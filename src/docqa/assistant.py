@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from docqa.chunking import sentence_spans
+from docqa.citation import cite
 from docqa.config import NO_MODEL, Settings, checked_threshold, checked_top_k
 from docqa.conversation import History, clean_question, rewrite_follow_up
 from docqa.embedding import Embedder
@@ -23,7 +23,6 @@ from docqa.retrieval import Retriever
 from docqa.schema import (
     Answer,
     AnswerMode,
-    Citation,
     Document,
     ExtractedAnswer,
     IndexReport,
@@ -384,24 +383,6 @@ def lexical_reason(reader_model: str, problems: Sequence[str]) -> str:
     if is_disabled(reader_model):
         return "the reader model is set to 'none'"
     return next((problem for problem in problems if "reader model" in problem), "the reader model is not loaded")
-
-
-def cite(answer: ExtractedAnswer) -> Citation:
-    """The citation of an answer, with the sentences of its passage that hold it as the snippet."""
-    chunk = answer.passage.chunk
-    local_start, local_end = answer.start - chunk.start, answer.end - chunk.start
-    spans = [(s, e) for s, e in sentence_spans(chunk.text) if s < local_end and e > local_start]
-    snippet_start = min([local_start, *(s for s, _ in spans)])
-    snippet_end = max([local_end, *(e for _, e in spans)])
-    return Citation(
-        source=chunk.source,
-        title=answer.passage.title,
-        date=answer.passage.date,
-        start=answer.start, end=answer.end,
-        snippet=chunk.text[snippet_start:snippet_end],
-        snippet_start=chunk.start + snippet_start,
-        location=chunk.location_at(answer.start),
-    )
 
 
 @cache

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from docqa.assistant import cite
+from docqa.citation import cite
 from docqa.schema import Answer, Citation, ExtractedAnswer, RetrievedPassage
 
 MAX_CITATIONS = 3
