@@ -285,7 +285,9 @@ def test_library_bars_stay_on_for_a_terminal(monkeypatch: pytest.MonkeyPatch) ->
     assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
 
 
-@pytest.mark.parametrize("command", [[], ["index"], ["ask"], ["eval"], ["serve"]])
+@pytest.mark.parametrize(
+    "command", [[], ["index"], ["ask"], ["eval"], ["serve"], ["train"], ["annotations", "export"]]
+)
 def test_help_has_examples_and_no_markup(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_status:
         main([*command, "--help"])

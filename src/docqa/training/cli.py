@@ -20,7 +20,17 @@ DEFAULTS = TrainOptions()
 def add_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``train`` and ``annotations`` to the subcommands ``commands``; ``common`` adds the
     shared folder flags (--corpus, --index, --store)."""
-    train = commands.add_parser("train", help="fine-tune the reader on SQuAD files and the app's corrections")
+    train = commands.add_parser(
+        "train",
+        help="fine-tune the reader on SQuAD files and the app's corrections",
+        description="Fine-tune the reader; keep the result only if it does better on held-out data.",
+        epilog="""examples:
+  docqa train                                  the app's corrections, into embeddings/readers/reader-<time>
+  docqa train notes.json --corrections --name field-v1
+  docqa train train.json --eval held-out.json --reader-model ./models/reader
+  docqa ask "Who?" --reader-model embeddings/readers/field-v1""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     common(train)
     train.add_argument("files", metavar="FILE", type=Path, nargs="*", help="SQuAD 1.1 or 2.0 JSON files")
     train.add_argument("--reader-model", help="the model to start from: hub id or folder (default: the current reader)")
@@ -45,7 +55,12 @@ def add_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None])
 
     annotations = commands.add_parser("annotations", help="the corrections made in the app")
     actions = annotations.add_subparsers(dest="action", required=True)
-    export = actions.add_parser("export", help="write the corrections as a SQuAD 2.0 file")
+    export = actions.add_parser(
+        "export",
+        help="write the corrections as a SQuAD 2.0 file",
+        epilog="examples:\n  docqa annotations export corrections.json\n  docqa annotations export all.json --all",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     export.add_argument("file", metavar="FILE", type=Path)
     common(export)
     export.add_argument("--all", action="store_true", help="also those whose document has changed since")
