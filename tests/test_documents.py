@@ -481,3 +481,33 @@ def test_importing_and_scanning_load_no_pdf_or_html_library(tmp_path: Path) -> N
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.split("\n")[0] == "2 []"
+
+
+def test_an_unchanged_file_is_not_read_again_to_be_hashed_but_a_changed_or_recent_one_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docqa.documents import loading
+
+    (tmp_path / "a.txt").write_text("The ferry left at noon.")
+    opened: list[str] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        opened.append(self.name)
+        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    scan_corpus(tmp_path)
+    scan_corpus(tmp_path)
+    assert opened == ["a.txt", "a.txt"]  # written just now: its times could hide a second write
+
+    monkeypatch.setattr(loading, "RACY_SECONDS", -1.0)
+    opened.clear()
+    [first], _ = scan_corpus(tmp_path)
+    [again], _ = scan_corpus(tmp_path)
+    assert opened == ["a.txt"] and again.content_hash == first.content_hash
+    (tmp_path / "a.txt").write_text("The ferry left at four.")
+    opened.clear()
+    [changed], _ = scan_corpus(tmp_path)
+    assert opened == ["a.txt"]
+    assert changed.content_hash == hashlib.sha256(b"The ferry left at four.").hexdigest()

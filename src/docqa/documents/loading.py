@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,12 @@ from docqa.schema import Document
 logger = logging.getLogger(__name__)
 
 _HASH_BLOCK = 2**20
+# Hashes kept for files whose size and times are unchanged since, so that watching a large folder
+# does not read every file at each change. As in git's index, a file hashed within RACY_SECONDS of
+# its last change is hashed again next time: a second write in the same clock tick leaves its times.
+RACY_SECONDS = 2.0
+_MAX_KNOWN_HASHES = 200_000
+_known_hashes: dict[tuple[str, int, int, int, int, int], tuple[str, int]] = {}
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -244,9 +251,14 @@ def _read_bytes(path: Path, max_file_bytes: int) -> bytes:
 
 
 def _hashed(path: Path, max_file_bytes: int) -> tuple[str, int]:
-    """The SHA-256 (hex) and size of the file's bytes, read a block at a time so none is kept."""
+    """The SHA-256 (hex) and size of the file's bytes, read a block at a time so none is kept, or as
+    hashed before when the file's size and times are unchanged since."""
     try:
         _checked_size(path, max_file_bytes)
+        status = path.stat()
+        key = (str(path), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+        if key in _known_hashes:
+            return _known_hashes[key]
         digest, size = hashlib.sha256(), 0
         with path.open("rb") as file:
             while block := file.read(_HASH_BLOCK):
@@ -257,7 +269,12 @@ def _hashed(path: Path, max_file_bytes: int) -> tuple[str, int]:
     # The file may have grown since its size was checked; the limit holds for what was read.
     if size > max_file_bytes:
         raise UnreadableFile(f"larger than {_size_label(max_file_bytes)}")
-    return digest.hexdigest(), size
+    found = digest.hexdigest(), size
+    if time.time() - max(status.st_mtime, status.st_ctime) > RACY_SECONDS:
+        if len(_known_hashes) >= _MAX_KNOWN_HASHES:
+            _known_hashes.clear()
+        _known_hashes[key] = found
+    return found
 
 
 def _size_label(size: int) -> str:
