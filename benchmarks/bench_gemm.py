@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, SHARED_DIR, log, run_child
+from common import RESULTS_DIR, SHARED_DIR, log, run_child, write_record
 from environment import describe_environment
 
 SHAPES = ((256, 768, 3072), (256, 3072, 768), (256, 768, 768))  # (tokens, inputs, outputs)
@@ -155,8 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reader": {"config": "tinyroberta-squad2 (../shared/models)" if config_path.exists() else "same sizes",
                    "flops_per_token_at_256": reader_flops_per_token(config, 256)},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(args.out, record)
     log(f"gemm: {json.dumps(measured['reader_mix_gflops'])} GFLOP/s; written to {args.out}")
     return 0
 

@@ -15,7 +15,6 @@ Writes ``results/http.json`` with the machine, thread settings and load.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, latency_stats, log, seed_questions
+from common import RESULTS_DIR, latency_stats, log, seed_questions, write_record
 from environment import describe_environment
 from load_test import NO_MODEL, Folders, Models, connect, running_app
 from models import embedder_folder, reader_folder
@@ -105,8 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = {"benchmark": "http", "command": command,
               "models": models.label() + ("" if args.lexical else " (real default architectures, random weights)"),
               "environment_before": before, "environment_after": describe_environment(), "results": measured}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(args.out, record)
     log(f"http: turns 1-5 {measured['turns_1_to_5_median_ms']} ms, last 5 {measured['last_5_turns_median_ms']} ms "
         f"(x{measured['last_over_first']}); written to {args.out}")
     return 0

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import MODELS_DIR, RESULTS_DIR, SHIPPED_INDEX_DIR, log
+from common import MODELS_DIR, RESULTS_DIR, SHIPPED_INDEX_DIR, log, write_record
 from environment import describe_environment
 
 ROUNDS = 25
@@ -147,8 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "models": "tinyroberta-squad2 architecture, random weights (../shared/models config and tokenizer)",
               "rounds": ROUNDS, "environment_before": before, "environment_after": describe_environment(),
               "results": measured}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(args.out, record)
     log(f"onnx options: written to {args.out}")
     return 0
 

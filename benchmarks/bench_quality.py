@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, SHARED_DIR, WORK_DIR, log
+from common import RESULTS_DIR, SHARED_DIR, WORK_DIR, log, write_record
 from environment import describe_environment
 
 WEIGHTS = SHARED_DIR / "weights"
@@ -204,8 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "environment_after": describe_environment(),
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(args.out, record)
     log(f"quality: written to {args.out}")
     return 0
 

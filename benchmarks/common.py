@@ -80,6 +80,12 @@ class Plan:
         return asdict(self)
 
 
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write a benchmark's ``record`` as indented JSON to ``path``, making its folder if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
