@@ -295,6 +295,24 @@ def test_upload_makes_a_document_answerable_and_delete_removes_it(lexical_assist
     assert actions.delete(None, lambda done, text: None) == "Choose a document to delete."
 
 
+def test_an_upload_the_folder_watcher_indexed_first_is_still_reported_as_added(
+    lexical_assistant: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actions = Actions(lexical_assistant)
+    lexical_assistant.index()
+    real_index = lexical_assistant.index
+
+    def watcher_first(**options: Any) -> Any:
+        real_index()  # the watcher's update, on the file just saved
+        return real_index(**options)  # then the upload's own, which finds it unchanged
+
+    monkeypatch.setattr(lexical_assistant, "index", watcher_first)
+    upload = tmp_path / "heron count.txt"
+    upload.write_text("Ottoline Brisk counted the herons on the Varnholm ferry.")
+    message = html.unescape(actions.upload([str(upload)], lambda done, text: None))
+    assert "Index updated: 1 added." in message and "already up to date" not in message
+
+
 def test_build_app_exposes_the_ask_and_upload_endpoints(lexical_assistant: Assistant) -> None:
     app = build_app(lexical_assistant)
     public = [fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"]

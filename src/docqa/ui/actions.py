@@ -54,13 +54,27 @@ class Actions:
     def document_sources(self) -> list[str]:
         return [d.source for d in self.assistant.documents()]
 
-    def reindex(self, progress: Progress, *, rebuild: bool = False) -> str:
-        """Bring the index up to date with the corpus folder, reporting progress on the terminal too."""
+    def reindex(
+        self, progress: Progress, *, rebuild: bool = False, added: Sequence[str] = (), updated: Sequence[str] = ()
+    ) -> str:
+        """Bring the index up to date with the corpus folder, reporting progress on the terminal too.
+
+        ``added`` and ``updated`` name the files just saved: the folder's watcher may have indexed them
+        before this update ran, which then finds them unchanged; they are reported as what they are.
+        """
         try:
             with progress_bar("indexing") as terminal:
                 report = self.assistant.index(rebuild=rebuild, progress=fan_out(terminal, progress))
         except DocqaError as error:
             return format_failure("The index was not updated", error)
+        early = {name for name in (*added, *updated) if name in report.unchanged}
+        if early:
+            report = dataclasses.replace(
+                report,
+                added=sorted({*report.added, *(name for name in added if name in early)}),
+                updated=sorted({*report.updated, *(name for name in updated if name in early)}),
+                unchanged=[name for name in report.unchanged if name not in early],
+            )
         return describe_report(report, self.assistant.status())
 
     def upload_clashes(self, paths: Sequence[str | Path]) -> list[str]:
@@ -85,7 +99,7 @@ class Actions:
         described = "\n".join(filter(None, [*replaced, describe_upload(added)]))
         if not outcome.saved:
             return described
-        return described + "\n\n" + self.reindex(progress)
+        return described + "\n\n" + self.reindex(progress, added=added.saved, updated=outcome.replaced)
 
     def replace_question(self, names: Sequence[str]) -> str:
         """What to ask when uploads have the names of files in the corpus (Markdown)."""
