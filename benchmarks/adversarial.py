@@ -33,7 +33,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradio_client import Client
+from load_test import ask, connect, free_port
 
 from docqa.stats import percentile
 
@@ -141,12 +140,6 @@ def hostile_files(suffix: str = "") -> list[Hostile]:
 # ----- the app and its clients ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 class App:
     """``app.py`` in a child process, lexical mode, on a free port of 127.0.0.1."""
 
@@ -214,19 +207,6 @@ class App:
         return (self.work / "app.log").read_text(encoding="utf-8", errors="replace")[-characters:]
 
 
-def connect(url: str) -> Client:
-    return Client(url, verbose=False, analytics_enabled=False, download_files=False)
-
-
-def ask(client: Client, question: str) -> dict[str, Any]:
-    job = client.submit(question=question, api_name="/ask")
-    try:
-        return job.result(timeout=REQUEST_TIMEOUT_S)
-    except TimeoutError:
-        job.cancel()
-        raise
-
-
 @dataclass
 class Request:
     phase: str
@@ -271,7 +251,7 @@ class Traffic:
             turn += 1
             started = time.monotonic()
             try:
-                reply = ask(client, item["q"])
+                reply = ask(client, item["q"], REQUEST_TIMEOUT_S)
             except Exception as error:  # every failure is a result here
                 self.requests.append(
                     Request(self.phase, "ask", time.monotonic() - started, repr(error)[:300], first=first)
@@ -382,10 +362,10 @@ def own_questions(url: str, files: list[Hostile], found: dict[str, Path | None])
         if hostile.question is None or path is None:
             continue
         try:
-            cited = [citation["source"] for citation in ask(client, hostile.question)["citations"]]
+            cited = [citation["source"] for citation in ask(client, hostile.question, REQUEST_TIMEOUT_S)["citations"]]
         except Exception as error:  # asked once more: the traffic threads count failures
             print(f"asking about {path.name}: {error!r}", file=sys.stderr)
-            cited = [citation["source"] for citation in ask(client, hostile.question)["citations"]]
+            cited = [citation["source"] for citation in ask(client, hostile.question, REQUEST_TIMEOUT_S)["citations"]]
         checks.append({"file": path.name, "question": hostile.question, "cited": cited, "ok": cited[:1] == [path.name]})
     client.close()
     return checks
@@ -398,7 +378,7 @@ def wait_until_indexed(url: str, question: str, source: str, timeout: float) -> 
     try:
         while time.monotonic() - started < timeout:
             try:
-                cited = [citation["source"] for citation in ask(client, question)["citations"]]
+                cited = [citation["source"] for citation in ask(client, question, REQUEST_TIMEOUT_S)["citations"]]
             except Exception as error:  # the traffic threads count failures; this only waits
                 print(f"waiting for {source}: {error!r}", file=sys.stderr)
                 cited = []
