@@ -20,8 +20,6 @@ from docqa.reader import ExtractiveReader, ReaderResult
 from docqa.schema import Chunk, RetrievedPassage
 from docqa.training.data import Example
 
-DEFAULT_THRESHOLD = 0.2  # for a reader that names no default of its own
-
 
 class _ReaderOnly:
     """What ``read_and_score`` asks of an assistant: ``read`` with no threshold of its own."""
@@ -55,7 +53,7 @@ def measure(
     reader = ExtractiveReader(str(model), max_seq_length=max_seq_length, stride=stride, cached_results=0)
     reader.warm_up()
     if threshold is None:
-        threshold = float(getattr(reader, "default_threshold", DEFAULT_THRESHOLD))
+        threshold = reader.default_threshold
     asker = _ReaderOnly(reader)
     results = []
     for example in tqdm(examples, desc=label, unit="q", file=sys.stderr, leave=False,
