@@ -216,10 +216,14 @@ def test_an_empty_question_is_refused(lexical: Assistant, question: str) -> None
          "threshold-nan", "threshold-negative", "threshold-text"],
 )
 def test_per_question_settings_out_of_range_are_refused_with_a_clear_message(
-    lexical: Assistant, options: dict[str, Any]
+    lexical: Assistant, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    lexical.warm_up()
+    searched: list[str] = []
+    monkeypatch.setattr(lexical, "retrieve", lambda query, **_: searched.append(query) or [])
     with pytest.raises(DocqaError, match=r"top_k|threshold"):
         lexical.ask("Who said she heard gunshots?", **options)
+    assert searched == []  # refused before any search
 
 
 def test_questions_are_cleaned_and_cut() -> None:

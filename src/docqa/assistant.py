@@ -222,8 +222,8 @@ class Assistant:
         sources: Collection[str] | None = None,
     ) -> list[RetrievedPassage]:
         """The best passages for ``query``; only of the documents ``sources`` when given."""
-        self._warm_for_questions()
         top_k = self.settings.top_k if top_k is None else checked_top_k(top_k)
+        self._warm_for_questions()
         retriever = Retriever(self.store, self.embedder)
         return retriever.retrieve(query, top_k=top_k, mode=retrieval or self.settings.retrieval, sources=sources)
 
@@ -237,11 +237,11 @@ class Assistant:
         it. Below it the result is ``abstained``, its answers kept as guesses; otherwise only the
         answers at or above it are kept.
         """
+        given = None if confidence_threshold is None else checked_threshold(confidence_threshold)
         self._warm_for_questions()
         assert self.reader is not None
         result = self.reader.read(question, passages)
-        given = confidence_threshold
-        threshold = self.confidence_threshold if given is None else checked_threshold(given)
+        threshold = self.confidence_threshold if given is None else given
         if result.abstained or not result.answers or result.answers[0].score < threshold:
             return replace(result, abstained=True)
         return replace(result, answers=[answer for answer in result.answers if answer.score >= threshold])
@@ -264,6 +264,9 @@ class Assistant:
         """Answer ``question`` from the documents (only from ``sources`` when given), with citations, or abstain."""
         started = time.perf_counter()
         question, notes = clean_question(question)
+        top_k = None if top_k is None else checked_top_k(top_k)  # refused before any searching or reading
+        if confidence_threshold is not None:
+            checked_threshold(confidence_threshold)
         self._warm_for_questions()
         assert self.reader is not None
         mode = self.reader.mode
