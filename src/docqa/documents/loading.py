@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -229,20 +230,20 @@ def _location_problem(path: Path, root: Path) -> str | None:
     return None
 
 
-def _checked_size(path: Path, max_file_bytes: int) -> int:
-    """The size of the regular file at ``path``; raises ``UnreadableFile`` past the limit."""
+def _checked_status(path: Path, max_file_bytes: int) -> os.stat_result:
+    """The status (size, times) of the regular file at ``path``; raises ``UnreadableFile`` past the limit."""
     if not path.is_file():
         raise UnreadableFile("not a regular file")
-    size = path.stat().st_size
-    if size > max_file_bytes:
+    status = path.stat()
+    if status.st_size > max_file_bytes:
         raise UnreadableFile(f"larger than {_size_label(max_file_bytes)}")
-    return size
+    return status
 
 
 def _read_bytes(path: Path, max_file_bytes: int) -> bytes:
     """The bytes of the file at ``path``; a failure is ``transient``: the file may be readable again."""
     try:
-        _checked_size(path, max_file_bytes)
+        _checked_status(path, max_file_bytes)
         return path.read_bytes()
     except UnreadableFile as error:  # it is no longer the file that was scanned
         raise UnreadableFile(error.reason, transient=True) from error
@@ -254,8 +255,7 @@ def _hashed(path: Path, max_file_bytes: int) -> tuple[str, int]:
     """The SHA-256 (hex) and size of the file's bytes, read a block at a time so none is kept, or as
     hashed before when the file's size and times are unchanged since."""
     try:
-        _checked_size(path, max_file_bytes)
-        status = path.stat()
+        status = _checked_status(path, max_file_bytes)
         key = (str(path), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
         if key in _known_hashes:
             return _known_hashes[key]
