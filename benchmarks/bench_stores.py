@@ -38,6 +38,7 @@ from common import (
     latency_stats,
     log,
     run_child,
+    write_record,
 )
 from common import folder_size as _folder_size
 
@@ -318,8 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         record["scale"] = sorted(earlier + fresh, key=lambda row: (not row["vectors"], row["passages"], row["kind"]))
     record.update(seconds=round(time.perf_counter() - started), load_average_after=os.getloadavg())
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "stores.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_record(RESULTS_DIR / "stores.json", record)
     (RESULTS_DIR / "stores.md").write_text(markdown(record))
     log(f"stores: done in {record['seconds']} s; results/stores.json and results/stores.md")
     return 0

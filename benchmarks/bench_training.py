@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS_DIR, ROOT, SHARED_DIR, WORK_DIR, log
+from common import RESULTS_DIR, ROOT, SHARED_DIR, WORK_DIR, log, write_record
 
 from docqa.config import Settings
 from docqa.training.data import Example, load_examples
@@ -168,7 +168,7 @@ def main() -> int:
         results["wall_seconds"] = round(earlier + time.perf_counter() - started, 1)
         log(f"{size} questions: {run['examples_per_second']:.2f} examples/s, EM {100 * run['after']['exact_match']:.1f}"
             f" F1 {100 * run['after']['f1']:.1f}")
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_record(RESULTS, results)
         write_plot(results)
     return 0
 

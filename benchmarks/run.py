@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
-import json
 import os
 import platform
 import resource
@@ -31,7 +30,7 @@ import bench_latency
 import bench_memory
 import bench_scale
 import report
-from common import MIB, RESULTS_DIR, ROOT, WORK_DIR, Plan, log, run_child
+from common import MIB, RESULTS_DIR, ROOT, WORK_DIR, Plan, log, run_child, write_record
 from environment import describe_environment
 from models import DEFAULT_READER, describe_models
 
@@ -150,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "plan": plan.to_dict(),
             "results": result,
         }
-        (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+        write_record(out / f"{name}.json", record)
         log(f"=== {name} done in {record['seconds']:.0f} s")
     written = report.write(out)
     log(f"all done in {time.perf_counter() - started:.0f} s: {', '.join(map(str, written))}")
