@@ -18,7 +18,17 @@ from docqa.documents.common import ZIP_MAGIC, Parsed
 from docqa.documents.limits import MAX_FILE_BYTES
 from docqa.documents.text_format import is_binary, parse_plain
 
-__all__ = ["FORMATS", "FORMAT_BY_SUFFIX", "MAX_FILE_BYTES", "SUFFIXES", "Format", "format_for", "sniff_problem"]
+__all__ = [
+    "FORMATS",
+    "FORMAT_BY_SUFFIX",
+    "MAX_FILE_BYTES",
+    "OCR_LIBRARIES",
+    "SUFFIXES",
+    "Format",
+    "format_for",
+    "library_problems",
+    "sniff_problem",
+]
 
 Parse = Callable[[bytes], Parsed | tuple[str, str, str | None]]
 Sniff = Callable[[bytes], str | None]
@@ -38,6 +48,7 @@ class Format:
     suffixes: tuple[str, ...]
     sniff: Sniff
     parse: Parse
+    libraries: tuple[str, ...] = ()  # the modules its parser imports, for checking an install
 
 
 def _sniff_text(head: bytes) -> str | None:
@@ -74,19 +85,40 @@ def _lazy(module: str, function: str) -> Parse:
 
 
 PDF_MAGIC = b"%PDF-"
+_HTML_LIBRARIES = ("bs4", "lxml.etree", "trafilatura", "htmldate")
 FORMATS = (
-    Format("text", (".txt",), _sniff_text, parse_plain),
-    Format("Markdown", (".md",), _sniff_text, _lazy("markdown_format", "parse_markdown")),
-    Format("HTML", (".html", ".htm"), _sniff_text, _lazy("html_format", "parse_html")),
-    Format("PDF", (".pdf",), _sniff_pdf, _lazy("pdf_format", "parse_pdf")),
-    Format("Word", (".docx",), _sniff_zip("a Word document"), _lazy("docx_format", "parse_docx")),
-    Format("PowerPoint", (".pptx",), _sniff_zip("a PowerPoint deck"), _lazy("pptx_format", "parse_pptx")),
-    Format("Excel", (".xlsx",), _sniff_zip("an Excel workbook"), _lazy("xlsx_format", "parse_xlsx")),
-    Format("OpenDocument text", (".odt",), _sniff_zip("an OpenDocument text"), _lazy("odt_format", "parse_odt")),
-    Format("EPUB", (".epub",), _sniff_zip("an EPUB e-book"), _lazy("epub_format", "parse_epub")),
-    Format("RTF", (".rtf",), _sniff_rtf, _lazy("rtf_format", "parse_rtf")),
-    Format("CSV", (".csv",), _sniff_text, _lazy("csv_format", "parse_csv")),
+    Format("text", (".txt",), _sniff_text, parse_plain, ("charset_normalizer",)),
+    Format(
+        "Markdown",
+        (".md",),
+        _sniff_text,
+        _lazy("markdown_format", "parse_markdown"),
+        ("markdown_it", "frontmatter", "bs4"),
+    ),
+    Format("HTML", (".html", ".htm"), _sniff_text, _lazy("html_format", "parse_html"), _HTML_LIBRARIES),
+    Format("PDF", (".pdf",), _sniff_pdf, _lazy("pdf_format", "parse_pdf"), ("pypdf",)),
+    Format("Word", (".docx",), _sniff_zip("a Word document"), _lazy("docx_format", "parse_docx"), ("docx",)),
+    Format("PowerPoint", (".pptx",), _sniff_zip("a PowerPoint deck"), _lazy("pptx_format", "parse_pptx"), ("pptx",)),
+    Format("Excel", (".xlsx",), _sniff_zip("an Excel workbook"), _lazy("xlsx_format", "parse_xlsx"), ("openpyxl",)),
+    Format(
+        "OpenDocument text",
+        (".odt",),
+        _sniff_zip("an OpenDocument text"),
+        _lazy("odt_format", "parse_odt"),
+        ("odf.opendocument",),
+    ),
+    Format(
+        "EPUB",
+        (".epub",),
+        _sniff_zip("an EPUB e-book"),
+        _lazy("epub_format", "parse_epub"),
+        ("ebooklib.epub", *_HTML_LIBRARIES),
+    ),
+    Format("RTF", (".rtf",), _sniff_rtf, _lazy("rtf_format", "parse_rtf"), ("striprtf.striprtf",)),
+    Format("CSV", (".csv",), _sniff_text, _lazy("csv_format", "parse_csv"), ("csv",)),
 )
+# Scanned PDF pages need these too (and the tesseract program); without them such pages are skipped.
+OCR_LIBRARIES = ("pypdfium2", "pytesseract")
 # A plain dict, so that a test can put a different parser in place with monkeypatch.setitem.
 FORMAT_BY_SUFFIX: dict[str, Format] = {suffix: form for form in FORMATS for suffix in form.suffixes}
 SUFFIXES: tuple[str, ...] = tuple(FORMAT_BY_SUFFIX)
@@ -95,6 +127,21 @@ SUFFIXES: tuple[str, ...] = tuple(FORMAT_BY_SUFFIX)
 def format_for(suffix: str) -> Format | None:
     """The format of files ending in ``suffix`` (any case, with the dot), or None for an unsupported one."""
     return FORMAT_BY_SUFFIX.get(suffix.lower())
+
+
+def library_problems() -> dict[str, str]:
+    """Each library of a format (or of OCR) that cannot be imported here, with the error it raised.
+
+    Importing is the whole check: a library can be installed and still fail to import (one of its
+    own dependencies moved a module elsewhere), and then every file of its type would be skipped.
+    """
+    problems: dict[str, str] = {}
+    for module in dict.fromkeys([name for form in FORMATS for name in form.libraries] + list(OCR_LIBRARIES)):
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # an import can fail in any way, not only with ImportError
+            problems[module] = f"{type(error).__name__}: {error}"
+    return problems
 
 
 def sniff_problem(suffix: str, data: bytes) -> str | None:
