@@ -2,13 +2,16 @@
 
 Cells are read as their stored values (a formula as the value it last computed). When a sheet's
 first row names every column, each later row reads ``name: value; name: value``. The workbook is
-streamed (read-only mode), and its text held to the budget as it comes.
+streamed (read-only mode), and its text held to the budget as it comes; every row stored is
+read, also past the size a sheet records of itself.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 from docqa.documents.common import Parsed, Section, UnreadableFile, checked_zip, needs, parsed, table_text
 
@@ -23,8 +26,7 @@ def parse_xlsx(data: bytes) -> Parsed:
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             sections: list[Section] = [
-                (f"sheet {sheet.title}", table_text(sheet.iter_rows(values_only=True)))
-                for sheet in workbook.worksheets
+                (f"sheet {sheet.title}", table_text(_all_rows(sheet))) for sheet in workbook.worksheets
             ]
             title = workbook.properties.title or ""
         finally:
@@ -34,3 +36,14 @@ def parse_xlsx(data: bytes) -> Parsed:
     except Exception as error:  # openpyxl raises many kinds of errors on damaged files
         raise UnreadableFile(f"damaged Excel workbook ({type(error).__name__}: {error})") from error
     return parsed(sections, title=title)
+
+
+def _all_rows(sheet: Any) -> Iterator[tuple[object, ...]]:
+    """Every row of ``sheet`` that is there, whatever its recorded size says.
+
+    A sheet's ``<dimension ref="A1:B2"/>`` is written by the program that saved it, and some leave
+    it smaller than the sheet; read-only openpyxl would stop there, so it is forgotten first.
+    """
+    if hasattr(sheet, "reset_dimensions"):
+        sheet.reset_dimensions()
+    return sheet.iter_rows(values_only=True)

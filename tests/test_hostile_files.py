@@ -1,0 +1,68 @@
+"""Hostile and unusual files, each built here: rows past a sheet's recorded size, long Word files,
+and skip reasons a user can act on."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from format_files import docx_bytes, xlsx_bytes
+
+from docqa.documents.docx_format import parse_docx
+from docqa.documents.xlsx_format import parse_xlsx
+
+
+def _rezipped(data: bytes, change: dict[str, object]) -> bytes:
+    """The ZIP archive ``data`` with each part named in ``change`` replaced (bytes) or rewritten (a function)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            part = source.read(item.filename)
+            new = change.get(item.filename, part)
+            target.writestr(item, new(part) if callable(new) else new)  # type: ignore[operator]
+    return out.getvalue()
+
+
+def test_an_xlsx_whose_dimension_understates_its_rows_is_read_whole() -> None:
+    rows: list[list[object]] = [["Row", "Fact"]] + [[n, f"fact number {n}"] for n in range(1, 100)]
+    rows[50][1] = "the heron count was 417"
+    data = _rezipped(
+        xlsx_bytes({"Facts": rows}),
+        {"xl/worksheets/sheet1.xml": lambda part: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:B2"', part)},
+    )
+    assert b'<dimension ref="A1:B2"' in zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
+    text = parse_xlsx(data).text
+    assert "Row: 50; Fact: the heron count was 417" in text
+    assert text.count("\n") == 99  # the header and 99 rows
+
+
+def _many_paragraphs(count: int) -> bytes:
+    """A Word document of ``count`` plain paragraphs, a heading in a custom-named style, and a closing heading."""
+    base = docx_bytes([("Heading 2", "Closing part"), ("", "The last words.")])
+
+    def body(part: bytes) -> bytes:
+        paragraphs = "".join(f"<w:p><w:r><w:t>Paragraph {n} of the file.</w:t></w:r></w:p>" for n in range(count))
+        heading = '<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Middle part</w:t></w:r></w:p>'
+        after = "<w:p><w:r><w:t>After the middle.</w:t></w:r></w:p>"
+        return part.replace(b"<w:body>", f"<w:body>{paragraphs}{heading}{after}".encode(), 1)
+
+    return _rezipped(base, {"word/document.xml": body})
+
+
+def test_a_long_word_file_reads_its_styles_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from docx.text.paragraph import Paragraph
+
+    data = _many_paragraphs(3000)
+
+    def per_paragraph_lookup(self: Paragraph) -> None:
+        raise AssertionError("a paragraph's style was looked up on its own")
+
+    monkeypatch.setattr(Paragraph, "style", property(per_paragraph_lookup))
+    document = parse_docx(data)
+    assert document.text.startswith("Paragraph 0 of the file.")
+    assert "Paragraph 2999 of the file." in document.text
+    labels = [label for _, label in document.locations]
+    assert labels == ["Middle part", "Middle part \u203a Closing part"]
