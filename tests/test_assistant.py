@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -280,3 +281,11 @@ def test_status_reports_a_damaged_index_instead_of_failing(lexical: Assistant, t
     damaged = Assistant(tmp_path / "corpus", tmp_path / "index", embedding_model="none", reader_model="none")
     status = damaged.status()
     assert status.documents == 0 and any("rebuild" in problem for problem in status.problems)
+
+
+def test_an_answer_has_the_confidence_words_of_its_dict(lexical: Assistant) -> None:
+    answer = lexical.ask(SEED["questions"][0]["q"])
+    assert answer.confidence == answer.to_dict()["confidence"]
+    assert [dataclasses.replace(answer, score=score).confidence for score in (0.9, 0.75, 0.5, 0.44, 0.0)] == [
+        "high", "high", "medium", "low", "low",
+    ]  # fmt: skip

@@ -143,12 +143,17 @@ class Answer:
     alternatives: list[ExtractedAnswer] = field(default_factory=list)
     query: str = ""  # the retrieval query, when a follow-up was rewritten
 
+    @property
+    def confidence(self) -> str:
+        """``"high"``, ``"medium"`` or ``"low"``: ``score`` in the words the app and ``docqa ask`` use."""
+        return confidence_label(self.score)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.text,
             "score": self.score,
-            "confidence": confidence_label(self.score),
+            "confidence": self.confidence,
             "abstained": self.abstained,
             "mode": self.mode,
             "message": self.message,
