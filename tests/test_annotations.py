@@ -110,6 +110,17 @@ def test_docqa_annotations_export_writes_the_file(tmp_path: Path, capsys) -> Non
     assert "2 corrections" in capsys.readouterr().out
 
 
+def test_one_correction_is_counted_in_the_singular(tmp_path: Path, capsys) -> None:
+    AnnotationStore(tmp_path / "index").add_no_answer(
+        "Who printed it?", "leaflet.txt", LEAFLET, LEAFLET, conversation="c", turn=1
+    )
+    index = str(tmp_path / "index")
+    assert main(["annotations", "export", str(tmp_path / "all.json"), "--index", index, "--all"]) == 0
+    assert "Wrote 1 correction to " in capsys.readouterr().out
+    assert main(["annotations", "export", str(tmp_path / "current.json"), "--index", index]) == 0
+    assert "Wrote 0 corrections to " in (out := capsys.readouterr().out) and "1 left out, its document" in out
+
+
 # ----- from the chat -------------------------------------------------------------------------
 
 

@@ -459,7 +459,7 @@ def test_a_correction_selected_in_the_document_is_stored_and_exported(page: Page
     command = [sys.executable, "-m", "docqa.cli", "annotations", "export", str(exported),
                "--corpus", str(served.folder / "corpus"), "--index", str(served.folder / "index")]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert finished.returncode == 0 and "Wrote 1 corrections" in finished.stdout, finished.stderr
+    assert finished.returncode == 0 and "Wrote 1 correction " in finished.stdout, finished.stderr
     [qa] = json.loads(exported.read_text())["data"][0]["paragraphs"][0]["qas"]
     assert qa["answers"][0]["text"] == "Cannon building" and qa["is_impossible"] is False
 

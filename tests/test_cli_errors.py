@@ -286,7 +286,7 @@ def test_library_bars_stay_on_for_a_terminal(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["index"], ["ask"], ["eval"], ["serve"], ["train"], ["annotations", "export"]]
+    "command", [[], ["index"], ["ask"], ["eval"], ["serve"], ["train"], ["annotations"], ["annotations", "export"]]
 )
 def test_help_has_examples_and_no_markup(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_status:

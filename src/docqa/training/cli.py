@@ -53,11 +53,22 @@ def add_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None])
     train.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"default {DEFAULTS.seed}")
     train.set_defaults(handler=run_train)
 
-    annotations = commands.add_parser("annotations", help="the corrections made in the app")
-    actions = annotations.add_subparsers(dest="action", required=True)
+    annotations = commands.add_parser(
+        "annotations",
+        help="the corrections made in the app",
+        description="The corrections made in the chat app, kept in the index folder's annotations.jsonl:\n"
+        "export them as training data for docqa train.",
+        epilog="""examples:
+  docqa annotations export corrections.json        those whose document is unchanged, as SQuAD 2.0
+  docqa annotations export all.json --all          also those whose document changed since
+  docqa annotations export corrections.json --index ~/papers-index""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = annotations.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = actions.add_parser(
         "export",
         help="write the corrections as a SQuAD 2.0 file",
+        description="Write the corrections made in the chat app as a SQuAD 2.0 file.",
         epilog="examples:\n  docqa annotations export corrections.json\n  docqa annotations export all.json --all",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -100,8 +111,9 @@ def run_export(args: argparse.Namespace) -> int:
     path = write_squad(records, args.file)
     left_out = ""
     if stale and not args.all:
-        left_out = f"; {len(stale)} left out, their document changed since (--all keeps them)"
-    print(f"Wrote {len(records)} corrections to {path}{left_out}.")
+        whose = "its" if len(stale) == 1 else "their"
+        left_out = f"; {len(stale)} left out, {whose} document changed since (--all keeps them)"
+    print(f"Wrote {len(records)} correction{'' if len(records) == 1 else 's'} to {path}{left_out}.")
     return 0
 
 
