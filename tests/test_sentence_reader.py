@@ -82,3 +82,36 @@ def test_nothing_to_offer(question: str) -> None:
 
 def test_no_passages() -> None:
     assert SentenceReader().read("Who sent troopers?", []).abstained
+
+
+def test_a_heading_is_never_the_answer_but_its_words_count_for_the_sentences_under_it() -> None:
+    text = (
+        "Passwords\n\nEvery account needs at least 14 characters, changed once a year.\n\n"
+        "Laptops\n\nLaptops are locked."
+    )
+    result = SentenceReader().read("How long must passwords be?", [passage("guide.docx", text)])
+    assert not result.abstained
+    assert result.answers[0].text == "Every account needs at least 14 characters, changed once a year."
+    assert all(answer.text not in ("Passwords", "Laptops") for answer in result.answers)
+
+
+def test_the_heading_path_of_a_sentence_counts_as_context() -> None:
+    text = "Staff with five years of service get 28 days."
+    chunk = Chunk("leave.docx", 0, text, 0, len(text), locations=((0, "Annual leave \u203a Entitlement"),))
+    result = SentenceReader().read("What is the annual leave entitlement?", [RetrievedPassage(chunk, 1.0)])
+    assert result.answers[0].text == text
+    assert result.answers[0].score == pytest.approx(1.0)
+
+
+def test_a_document_title_standing_as_a_line_is_not_an_answer() -> None:
+    title = "Kestrel Moor Cycles to create 45 jobs with new factory expansion in 2024 and beyond"
+    text = f"{title}\n\nThe firm will create 45 jobs in Wrexley."
+    news = passage("news.html", text, title)
+    result = SentenceReader().read("How many jobs will Kestrel Moor Cycles create?", [news])
+    assert [answer.text for answer in result.answers] == ["The firm will create 45 jobs in Wrexley."]
+
+
+def test_no_answer_is_longer_than_a_sentence_a_table_without_full_stops_is_read_by_lines() -> None:
+    rows = "\n".join(f"dealer D{n:03}; town Town{n}; units {100 + n}" for n in range(40))
+    result = SentenceReader().read("How many units did dealer D017 order?", [passage("dealers.csv", rows)])
+    assert result.answers[0].text == "dealer D017; town Town17; units 117"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from docqa.config import MAX_TOP_K
+from docqa.errors import DocqaError
 from docqa.evaluation.outputs import PLOT_SUFFIX, plot_path, write_json, write_plot, write_predictions
 from docqa.evaluation.report import format_comparison, format_report
 from docqa.evaluation.squad import DEFAULT_SEED
@@ -45,7 +46,19 @@ def _fraction(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``eval`` flags; the model, precision and folder flags come from the shared parser."""
-    parser.add_argument("file", metavar="FILE", type=Path, help="a SQuAD 1.1 or 2.0 JSON file")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        type=Path,
+        help="a SQuAD 1.1 or 2.0 JSON file; with --corpus, questions about that folder (the realdocs format)",
+    )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        metavar="DIR",
+        help="measure on a folder of files: index DIR as a user's folder and ask FILE's questions about it, "
+        "scoring the cited file, location, answer and abstention per format and kind",
+    )
     parser.add_argument(
         "--limit", type=_positive_int, metavar="N", help="evaluate a fixed random sample of N questions"
     )
@@ -85,7 +98,32 @@ def _suffixed(path: Path, k: int, several: bool) -> Path:
     return path.with_name(f"{path.stem}-top{k}{path.suffix}") if several else path
 
 
+def run_folder_cli(args: argparse.Namespace) -> int:
+    from docqa.evaluation.folder import evaluate_folder, format_folder_report
+
+    top_ks: tuple[int, ...] | None = args.top_k
+    if top_ks and len(top_ks) > 1:
+        raise DocqaError("--corpus takes one --top-k")
+    report = evaluate_folder(
+        args.corpus,
+        args.file,
+        embedding_model=args.embedding_model,
+        reader_model=args.reader_model,
+        precision=args.precision,
+        top_k=top_ks[0] if top_ks else None,
+        confidence_threshold=args.threshold,
+        show_progress=sys.stderr.isatty(),
+    )
+    print(format_folder_report(report))
+    if args.json_path is not None:
+        write_json(report, args.json_path)
+        print(f"every figure and answer: {args.json_path}")
+    return 0
+
+
 def run_cli(args: argparse.Namespace) -> int:
+    if args.corpus is not None:
+        return run_folder_cli(args)
     # The run needs the assistant and its libraries: loaded here, so building the parser stays light.
     from docqa.evaluation.run import EvalOptions, run_evaluation
 

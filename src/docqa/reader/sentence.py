@@ -3,8 +3,12 @@
 A sentence's score is the share of the question's informative words (stop words left out) that it
 holds, each word weighted by how rare it is among the sentences read, so a rare name counts for more
 than a common verb. A word also counts as held when it is in the title of the sentence's document
-("Warsaw" in an article called Warsaw). The score is in [0, 1]: 1 when every informative word is
-there. Sentences of every retrieved passage compete; a passage further down the search ranking costs
+("Warsaw" in an article called Warsaw), in the heading path or sheet the sentence stands under, or
+in a heading line above it in its passage. The score is in [0, 1]: 1 when every informative word is
+there. A heading, title or label (a short line without a sentence's end) is never an answer itself:
+its words count for the sentences under it. A "sentence" longer than ``MAX_SENTENCE_CHARS`` (a table
+or list that no full stop ends) is read line by line, so no answer is longer than a sentence.
+Sentences of every retrieved passage compete; a passage further down the search ranking costs
 ``RANK_PENALTY`` per place, so a near tie goes to the passage that search preferred.
 
 The reader abstains on its own when the best sentence lacks a name or a number of the question
@@ -29,6 +33,10 @@ from docqa.text import question_terms
 
 SENTENCE_ANSWERS = 3
 RANK_PENALTY = 0.1  # of score, per place of the sentence's passage in the search ranking
+MAX_SENTENCE_CHARS = 400
+LABEL_WORDS = 10  # a line of at most this many words that no punctuation ends is a heading or label
+
+_SENTENCE_END = re.compile(r"[.!?:;\"\u201d\u2019)\]]\s*\Z")
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits; FTS5 splits words at "_"
 
@@ -39,6 +47,7 @@ class _Sentence:
     rank: int  # of its passage in the search ranking, 0 for the best
     start: int  # offsets in the passage's text
     end: int
+    heading: str = ""  # the location and the heading line above it: words it stands under
 
     @property
     def text(self) -> str:
@@ -78,17 +87,52 @@ class SentenceReader:
 
 
 def _sentences(passages: Sequence[RetrievedPassage]) -> list[_Sentence]:
-    """Every sentence of the passages, best passage first; a sentence that two overlapping passages
-    of one document share is kept once, with the better passage."""
+    """Every sentence of the passages that can be an answer, best passage first, each with the words
+    it stands under; a sentence that two overlapping passages of one document share is kept once,
+    with the better passage. Headings and labels are not answers: they are the next ones' context."""
     seen: set[tuple[str, int]] = set()
     sentences = []
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
-        for start, end in sentence_spans(chunk.text):
+        heading = ""
+        for start, end in _readable_spans(chunk.text):
+            text = chunk.text[start:end]
+            if is_label(text) or _same_words(text, passage.title):
+                heading = text
+                continue
             if (chunk.source, chunk.start + start) not in seen:
                 seen.add((chunk.source, chunk.start + start))
-                sentences.append(_Sentence(passage, rank, start, end))
+                location = chunk.location_at(chunk.start + start) or ""
+                sentences.append(_Sentence(passage, rank, start, end, f"{location} {heading}".strip()))
     return sentences
+
+
+def _readable_spans(text: str) -> list[tuple[int, int]]:
+    """The sentences of ``text``; one longer than ``MAX_SENTENCE_CHARS`` as its lines."""
+    spans: list[tuple[int, int]] = []
+    for start, end in sentence_spans(text):
+        if end - start <= MAX_SENTENCE_CHARS or "\n" not in text[start:end]:
+            spans.append((start, end))
+            continue
+        position = start
+        for line in text[start:end].split("\n"):
+            if line.strip():
+                offset = position + len(line) - len(line.lstrip())
+                spans.append((offset, offset + len(line.strip())))
+            position += len(line) + 1
+    return spans
+
+
+def is_label(text: str) -> bool:
+    """Whether ``text`` reads as a heading, title or label rather than a sentence: one short line
+    that no sentence punctuation ends ("Passwords", "E-bike motor and battery")."""
+    text = text.strip()
+    record = ";" in text or ": " in text  # "Band: 5 to 9 years; Days: 28" is a table row, not a label
+    return "\n" not in text and len(text.split()) <= LABEL_WORDS and not record and not _SENTENCE_END.search(text)
+
+
+def _same_words(text: str, title: str) -> bool:
+    return bool(title) and _WORD.findall(text.lower()) == _WORD.findall(title.lower())
 
 
 def _score_sentences(sentences: list[_Sentence], terms: list[str]) -> list[tuple[int, float]]:
@@ -114,17 +158,18 @@ def _held_terms(sentences: list[_Sentence], terms: list[str], row: int) -> set[s
 def _matches(
     sentences: list[_Sentence], terms: list[str]
 ) -> tuple[dict[str, set[int]], dict[str, set[int]], dict[int, float]]:
-    """For each term, the sentences whose text holds it and those whose title does; and the BM25
-    (lower is better) of each sentence whose text holds any term."""
+    """For each term, the sentences whose text holds it and those whose heading or title does; and
+    the BM25 (lower is better) of each sentence whose text or heading holds any term."""
     with closing(sqlite3.connect(":memory:")) as db:
-        db.execute("CREATE VIRTUAL TABLE sentences USING fts5(text, title, tokenize='porter unicode61')")
+        db.execute("CREATE VIRTUAL TABLE sentences USING fts5(text, heading, title, tokenize='porter unicode61')")
         db.executemany(
-            "INSERT INTO sentences(rowid, text, title) VALUES (?, ?, ?)",
-            ((row, sentence.text, sentence.passage.title) for row, sentence in enumerate(sentences)),
+            "INSERT INTO sentences(rowid, text, heading, title) VALUES (?, ?, ?, ?)",
+            ((row, s.text, s.heading, s.passage.title) for row, s in enumerate(sentences)),
         )
         text_rows = {term: set(_scores(db, f'text : "{term}"')) for term in terms}
-        title_rows = {term: set(_scores(db, f'title : "{term}"')) for term in terms}
-        bm25 = _scores(db, "text : (" + " OR ".join(f'"{term}"' for term in terms) + ")")
+        title_rows = {term: set(_scores(db, f'{{heading title}} : "{term}"')) for term in terms}
+        # A candidate holds a term itself or under its heading; the document's title alone is not enough.
+        bm25 = _scores(db, "{text heading} : (" + " OR ".join(f'"{term}"' for term in terms) + ")")
     return text_rows, title_rows, bm25
 
 
