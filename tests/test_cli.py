@@ -99,9 +99,10 @@ def test_an_unreadable_index_is_a_user_error(folders: list[str], capsys: pytest.
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        (["--top-k", "99999999999999999999"], "top_k must be at most 50, not 99999999999999999999"),
-        (["--top-k", "51"], "top_k must be at most 50, not 51"),
-        (["--threshold", "nan"], "must be between 0 and 1, not nan"),
+        (["--top-k", "99999999999999999999"], "error: --top-k must be at most 50, not 99999999999999999999"),
+        (["--top-k", "51"], "error: --top-k must be at most 50, not 51"),
+        (["--top-k", "0"], "error: --top-k must be at least 1, not 0"),
+        (["--threshold", "nan"], "error: --threshold must be between 0 and 1, not nan"),
     ],
 )
 def test_out_of_bounds_options_exit_2_with_one_line(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from docqa.config import NO_MODEL, PRECISIONS, Settings
+from docqa.config import NO_MODEL, PRECISIONS, Settings, checked_threshold, checked_top_k
 from docqa.errors import DocqaError
 from docqa.evaluation.cli import add_arguments as evaluation_arguments
 from docqa.evaluation.cli import run_cli as run_eval
@@ -145,6 +145,9 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_ask(args: argparse.Namespace) -> int:
+    # The settings' own checks name them as the API does (top_k); here they say the flag that was typed.
+    as_flag(checked_top_k, args.top_k, "top_k", "--top-k")
+    as_flag(checked_threshold, args.threshold, "the confidence threshold", "--threshold")
     assistant = assistant_from(args, top_k=args.top_k, retrieval=args.retrieval, confidence_threshold=args.threshold)
     result = assistant.ask(args.question)
     if args.json:
@@ -152,6 +155,16 @@ def run_ask(args: argparse.Namespace) -> int:
     else:
         print(format_answer(result))
     return 0
+
+
+def as_flag(check: Callable[[Any], Any], value: Any, name: str, flag: str) -> None:
+    """Check an option's ``value`` with ``check``, whose error names the setting ``name``: here it names ``flag``."""
+    if value is None:
+        return
+    try:
+        check(value)
+    except DocqaError as error:
+        raise DocqaError(str(error).replace(name, flag, 1)) from None
 
 
 def format_answer(answer: Answer) -> str:
