@@ -361,7 +361,10 @@ def test_a_loader_failing_unexpectedly_skips_only_that_file(tmp_path: Path, monk
     monkeypatch.setitem(FORMAT_BY_SUFFIX, ".html", Format("HTML", (".html",), lambda head: None, broken_parser))
     documents, skipped = load_documents(tmp_path)
     assert [document.source for document in documents] == ["good.txt"]
-    assert skipped == {"page.html": "cannot be read (RecursionError: maximum recursion depth exceeded)"}
+    assert skipped == {
+        "page.html": "cannot be read: its content is nested too deeply to be read"
+        " (RecursionError: maximum recursion depth exceeded)"
+    }
 
 
 def test_a_page_claiming_utf16_in_ascii_is_read_as_what_it_is(tmp_path: Path) -> None:

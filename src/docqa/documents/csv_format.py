@@ -11,6 +11,7 @@ import csv
 import io
 
 from docqa.documents.common import Parsed, UnreadableFile, parsed, table_text
+from docqa.documents.reasons import plain_reason
 from docqa.documents.text_format import decoded
 
 _SAMPLE_CHARS = 16_384
@@ -27,5 +28,5 @@ def parse_csv(data: bytes) -> Parsed:
     try:
         rows = table_text(csv.reader(io.StringIO(text, newline=""), dialect))
     except csv.Error as error:
-        raise UnreadableFile(f"damaged CSV ({error})") from error
+        raise UnreadableFile(f"damaged CSV: {plain_reason(error)}") from error
     return parsed([("", rows)])

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from docqa.documents.common import Outline, Parsed, UnreadableFile, checked_zip, needs, parsed, table_text
+from docqa.documents.reasons import plain_reason
 
 _HEADING_STYLE = re.compile(r"heading (\d)", re.IGNORECASE)
 
@@ -20,7 +21,7 @@ _HEADING_STYLE = re.compile(r"heading (\d)", re.IGNORECASE)
 def parse_docx(data: bytes) -> Parsed:
     """The text, title and heading-path locations of a Word document."""
     docx = needs("docx", "python-docx", ".docx")
-    checked_zip(data, "Word document")
+    archive = checked_zip(data, "Word document")
     try:
         document = docx.Document(io.BytesIO(data))
         outline = Outline()
@@ -31,7 +32,7 @@ def parse_docx(data: bytes) -> Parsed:
     except UnreadableFile:
         raise
     except Exception as error:  # python-docx raises many kinds of errors on damaged files
-        raise UnreadableFile(f"damaged Word document ({type(error).__name__}: {error})") from error
+        raise UnreadableFile(f"damaged Word document: {plain_reason(error, archive)}") from error
     return parsed(outline.sections(), title=title)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from docqa.documents.common import Parsed, Section, UnreadableFile, checked_zip, iso_date, needs, parsed
 from docqa.documents.html_format import html_sections
+from docqa.documents.reasons import plain_reason
 
 
 def parse_epub(data: bytes) -> Parsed:
@@ -20,7 +21,7 @@ def parse_epub(data: bytes) -> Parsed:
     ebooklib = needs("ebooklib", "EbookLib", ".epub")
     from ebooklib import epub
 
-    checked_zip(data, "EPUB e-book")
+    archive = checked_zip(data, "EPUB e-book")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EbookLib warns of options that change in its next version
@@ -44,7 +45,7 @@ def parse_epub(data: bytes) -> Parsed:
     except UnreadableFile:
         raise
     except Exception as error:  # EbookLib raises many kinds of errors on damaged files
-        raise UnreadableFile(f"damaged EPUB e-book ({type(error).__name__}: {error})") from error
+        raise UnreadableFile(f"damaged EPUB e-book: {plain_reason(error, archive)}") from error
     return parsed(sections, title=title, date=date)
 
 

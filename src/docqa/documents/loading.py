@@ -19,6 +19,7 @@ from pathlib import Path
 
 from docqa.documents.common import Parsed, UnreadableFile
 from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES, format_for
+from docqa.documents.reasons import plain_reason
 from docqa.errors import DocqaError
 from docqa.schema import Document
 
@@ -83,7 +84,9 @@ def parse_file(
     except Exception as error:  # a parser failing in a way nobody foresaw must not stop the other files
         logger.debug("failed to read %s", path, exc_info=True)
         transient = isinstance(error, OSError | MemoryError)
-        raise UnreadableFile(f"cannot be read ({type(error).__name__}: {error})", transient=transient) from error
+        detail, reason = f"{type(error).__name__}: {error}", plain_reason(error)
+        reason = f"cannot be read ({detail})" if reason == detail else f"cannot be read: {reason}"
+        raise UnreadableFile(reason, transient=transient) from error
     if len(text) > max_file_bytes:
         raise UnreadableFile(f"its text is longer than {max_file_bytes:,} characters")
     return Document(

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from docqa.documents.common import Parsed, Section, UnreadableFile, checked_zip, needs, parsed, table_text
+from docqa.documents.reasons import plain_reason
 
 
 def parse_xlsx(data: bytes) -> Parsed:
     """The text, title (the workbook's own, else its first line) and sheet locations of a workbook."""
     openpyxl = needs("openpyxl", "openpyxl", ".xlsx")
-    checked_zip(data, "Excel workbook")
+    archive = checked_zip(data, "Excel workbook")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns of styles and extensions it does not read
@@ -34,7 +35,7 @@ def parse_xlsx(data: bytes) -> Parsed:
     except UnreadableFile:
         raise
     except Exception as error:  # openpyxl raises many kinds of errors on damaged files
-        raise UnreadableFile(f"damaged Excel workbook ({type(error).__name__}: {error})") from error
+        raise UnreadableFile(f"damaged Excel workbook: {plain_reason(error, archive)}") from error
     return parsed(sections, title=title)
 
 
