@@ -205,6 +205,17 @@ def test_a_named_model_folder_that_does_not_load_exits_2(
     assert f"could not load the reader model '{broken}'" in one_line_error(capsys)
 
 
+def test_a_reader_model_without_a_question_answering_head_is_refused(
+    corpus: Path, tmp_path: Path, tiny_embedder_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An embedder named as the reader would load with a random span head, and answer at random."""
+    argv = ["ask", QUESTION, "--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    assert main([*argv, "--embedding-model", "none", "--reader-model", str(tiny_embedder_path)]) == 2
+    err = one_line_error(capsys)
+    assert "is a BertModel, not a question-answering model" in err and "extractive question-answering" in err
+    assert "\x1b" not in err and not (tmp_path / "index" / "index.sqlite").exists()
+
+
 @pytest.mark.parametrize("command", [["ask", QUESTION], ["index"]])
 def test_the_default_models_missing_offline_fall_back_without_loading_torch(
     command: list[str], corpus: Path, tmp_path: Path, offline: dict[str, str]

@@ -128,8 +128,9 @@ class ExtractiveReader:
         with self._load_lock:
             if self._model is not None:
                 return
-            from transformers import AutoTokenizer
+            from transformers import AutoConfig, AutoTokenizer
 
+            self._check_architecture(load_model("reader", self.model_name, AutoConfig.from_pretrained))
             tokenizer = load_model("reader", self.model_name, AutoTokenizer.from_pretrained)
             if not tokenizer.is_fast:
                 raise DocqaError(
@@ -142,6 +143,17 @@ class ExtractiveReader:
             session = self._onnx_session() if self.backend == "onnx" else None
             self._model = session if session is not None else self._torch_model()
             self.active_backend = "onnx" if session is not None else "torch"
+
+    def _check_architecture(self, config: Any) -> None:
+        """Refuse a model without a question-answering head (an embedder, say): loaded, it would get a
+        randomly initialised head, and answer with random spans."""
+        architectures = list(getattr(config, "architectures", None) or [])
+        if architectures and not any(name.endswith("ForQuestionAnswering") for name in architectures):
+            raise DocqaError(
+                f"the reader model {self.model_name!r} is a {architectures[0]}, not a question-answering model: "
+                "the reader needs an extractive question-answering model (...ForQuestionAnswering, trained on "
+                f"SQuAD or the like, such as {DEFAULT_READER_MODEL}), or 'none' for the lexical mode"
+            )
 
     def _torch_model(self) -> torch.nn.Module:
         from transformers import AutoModelForQuestionAnswering
