@@ -99,7 +99,7 @@ FILES: dict[str, tuple[bytes, str, str, str | None]] = {
         xlsx_bytes({"Notes": [["Prepared by the treasurer."]], "Costs": [["Item", "Cost"], ["Scaffolding", 4200]]}),
         "What is the cost of the scaffolding?",
         "Scaffolding",
-        "sheet Costs",
+        "sheet Costs, row 2",
     ),
     "orchard.odt": (
         odt_bytes([(1, "Orchard"), (0, "The quince trees were grafted in 1931 by the gardener.")], title="Orchard"),
@@ -125,7 +125,7 @@ FILES: dict[str, tuple[bytes, str, str, str | None]] = {
         b"City,Mayor\nOslo,Ingrid Holm\nBergen,Per Lunde\n",
         "Who is the mayor of Bergen?",
         "Per Lunde",
-        None,
+        "row 2",
     ),
     "guide.md": (MARKDOWN.encode(), "When does the parking garage close?", "23:00", "Guide \u203a Parking"),
     "lighthouse.html": (
@@ -176,7 +176,7 @@ def test_markdown_is_rendered_to_plain_text_with_front_matter_as_metadata(tmp_pa
     assert (document.title, document.date) == ("Visitor guide", "2024-05-01")
     assert "The museum opens 10:00 to 15:00 on weekdays, see the map." in document.text
     assert "- The parking garage closes at 23:00 sharp." in document.text
-    assert "Ticket: Adult; Price: 12 euros" in document.text
+    assert "\n\nTicket: Adult \u00b7 Price: 12 euros\n\n" in document.text
     for leaked in ("**", "*23", "|", "---", "title:", "](", "#"):
         assert leaked not in document.text
     assert [label for _, label in document.locations] == ["Guide", "Guide \u203a Parking"]
@@ -229,7 +229,8 @@ def test_office_documents_and_e_books_give_their_text_and_locations(tmp_path: Pa
     assert deck.title == "One"
     assert text_at(deck, "slide 2") == "Two\n\nSecond slide.\n\nThanks."
     workbook = load(tmp_path, "c.xlsx", FILES["budget.xlsx"][0])
-    assert text_at(workbook, "sheet Costs") == "Item; Cost\nItem: Scaffolding; Cost: 4200"
+    assert text_at(workbook, "sheet Costs, row 1") == "Item \u00b7 Cost\n\n"
+    assert text_at(workbook, "sheet Costs, row 2") == "Item: Scaffolding \u00b7 Cost: 4200"
     odt = load(tmp_path, "d.odt", FILES["orchard.odt"][0])
     assert odt.text == "Orchard\n\nThe quince trees were grafted in 1931 by the gardener."
     book = load(tmp_path, "e.epub", FILES["tales.epub"][0])
@@ -241,7 +242,7 @@ def test_office_documents_and_e_books_give_their_text_and_locations(tmp_path: Pa
 def test_rtf_and_csv_give_plain_rows_of_text(tmp_path: Path) -> None:
     assert load(tmp_path, "a.rtf", RTF).text == "The vault combination changes every Thursday."
     rows = load(tmp_path, "b.csv", b"City;Mayor\nOslo;Ingrid Holm\n\n").text
-    assert rows == "City; Mayor\nCity: Oslo; Mayor: Ingrid Holm"
+    assert rows == "City \u00b7 Mayor\n\nCity: Oslo \u00b7 Mayor: Ingrid Holm"
 
 
 @needs_tesseract

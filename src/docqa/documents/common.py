@@ -156,33 +156,6 @@ def checked_zip(data: bytes, kind: str) -> zipfile.ZipFile:
     return archive
 
 
-def table_text(rows: Iterable[Sequence[object]]) -> str:
-    """Rows of cells as lines of text. When the first row names every column, each later row reads
-    ``name: value; name: value``, so that a passage of it still says what each value is."""
-    lines: list[str] = []
-    header: list[str] | None = None
-    length = 0
-    for row in rows:
-        cells = [" ".join(str(cell).split()) if cell is not None else "" for cell in row]
-        while cells and not cells[-1]:
-            cells.pop()
-        if not cells:
-            continue
-        if not lines and len(cells) > 1 and all(cells):
-            header = cells
-            line = "; ".join(cells)
-        elif header is not None:
-            named = [f"{name}: {cell}" if name else cell for name, cell in zip(header, cells, strict=False) if cell]
-            line = "; ".join(named + [cell for cell in cells[len(header) :] if cell])
-        else:
-            line = "; ".join(cell for cell in cells if cell)
-        lines.append(line)
-        length += len(line) + 1
-        if length > MAX_TEXT_CHARS:
-            raise UnreadableFile(f"its text is longer than {MAX_TEXT_CHARS:,} characters")
-    return "\n".join(lines)
-
-
 def iso_date(value: object) -> str | None:
     """``value`` (a date, a datetime, or text starting with YYYY-MM-DD) as YYYY-MM-DD, else None."""
     if isinstance(value, datetime.datetime | datetime.date):

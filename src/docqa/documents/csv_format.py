@@ -1,8 +1,8 @@
-"""CSV files, read with the standard library's csv: rows as lines of text.
+"""CSV files, read with the standard library's csv: each row a paragraph, cited as ``row N``.
 
 The delimiter is sniffed from the first lines (comma, semicolon, tab or bar). When the first row
-names every column, each later row reads ``name: value; name: value``, so a passage of rows still
-says what each value is.
+names the columns, each later row reads ``name: value · name: value``, so that a row still says
+what each value is, and is cited by its number among the data rows (the header not counted).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 
-from docqa.documents.common import Parsed, UnreadableFile, parsed, table_text
+from docqa.documents.common import Parsed, Section, UnreadableFile, parsed
 from docqa.documents.reasons import plain_reason
+from docqa.documents.tables import table_rows
 from docqa.documents.text_format import decoded
 
 _SAMPLE_CHARS = 16_384
@@ -26,7 +27,9 @@ def parse_csv(data: bytes) -> Parsed:
     except csv.Error:  # one column, or no clear delimiter: read as commas
         dialect = csv.excel
     try:
-        rows = table_text(csv.reader(io.StringIO(text, newline=""), dialect))
+        rows = table_rows(csv.reader(io.StringIO(text, newline=""), dialect), sheet=True)
     except csv.Error as error:
         raise UnreadableFile(f"damaged CSV: {plain_reason(error)}") from error
-    return parsed([("", rows)])
+    header = next((row.number for row in rows if row.kind == "header"), 0)
+    sections: list[Section] = [(f"row {row.number - header}" if row.number > header else "", row.text) for row in rows]
+    return parsed(sections)

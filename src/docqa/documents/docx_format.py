@@ -1,7 +1,8 @@
 """Word documents (.docx), read with python-docx: paragraphs and tables in the order of the body.
 
 A paragraph in a heading style ("Heading 2", "Title") starts a section whose location is its
-heading path. The title is the document's own (core properties), else its first line; the file's
+heading path. A table's rows are records under its header: the rows it marks as header rows, else
+its first row. The title is the document's own (core properties), else its first line; the file's
 creation and modification times are the editor's, not the document's date, so only a date marker
 gives one.
 """
@@ -12,8 +13,9 @@ import io
 import re
 from typing import Any
 
-from docqa.documents.common import Outline, Parsed, UnreadableFile, checked_zip, needs, parsed, table_text
+from docqa.documents.common import Outline, Parsed, UnreadableFile, checked_zip, needs, parsed
 from docqa.documents.reasons import plain_reason
+from docqa.documents.tables import table_text
 
 _HEADING_STYLE = re.compile(r"heading (\d)", re.IGNORECASE)
 
@@ -40,7 +42,8 @@ def _add_block(outline: Outline, block: Any, levels: dict[str | None, int]) -> N
     from docx.table import Table
 
     if isinstance(block, Table):
-        outline.add(table_text(_distinct_cells(row.cells) for row in block.rows))
+        rows = list(block.rows)
+        outline.add(table_text((_distinct_cells(row.cells) for row in rows), header_rows=_header_rows(rows)))
         return
     style_id = block._p.style
     level = levels.get(style_id, levels[None])
@@ -73,6 +76,20 @@ def _heading_level(name: str | None) -> int:
         return 1
     match = _HEADING_STYLE.fullmatch(name)
     return int(match.group(1)) if match else 0
+
+
+def _header_rows(rows: list[Any]) -> int | None:
+    """How many leading rows the table marks as its header (repeated on each page), None for none."""
+    from docx.oxml.ns import qn
+
+    count = 0
+    for row in rows:
+        properties = row._tr.trPr
+        marker = properties.find(qn("w:tblHeader")) if properties is not None else None
+        if marker is None or marker.get(qn("w:val"), "true").lower() in ("0", "false", "off"):
+            break
+        count += 1
+    return count or None
 
 
 def _distinct_cells(cells: Any) -> list[str]:

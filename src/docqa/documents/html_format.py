@@ -13,7 +13,8 @@ import re
 import warnings
 from typing import TYPE_CHECKING
 
-from docqa.documents.common import Outline, Parsed, Section, iso_date, normalised, parsed, table_text
+from docqa.documents.common import Outline, Parsed, Section, iso_date, normalised, parsed
+from docqa.documents.tables import table_text
 from docqa.documents.text_format import decoded, has_bom
 
 if TYPE_CHECKING:
@@ -31,9 +32,10 @@ _BLOCK_TAGS = (
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCK_END = object()
 # trafilatura may give a small page whole as one paragraph; when that paragraph holds this share of
-# the page's text, the page is read whole instead, keeping its own blocks.
+# the page's words, the page is read whole instead, keeping its own blocks.
 _WHOLE_PAGE_SHARE = 0.9
 _SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -69,7 +71,12 @@ def _flattened(main: list[Section], whole: list[Section]) -> bool:
     """Whether trafilatura gave all of a small page as one paragraph: nothing was judged boilerplate,
     and the page's own blocks read better."""
     text = "\n".join(section for _, section in main)
-    return "\n" not in text.strip() and len(text) >= _WHOLE_PAGE_SHARE * sum(len(section) for _, section in whole)
+    if "\n" in text.strip():
+        return False
+    # Words, not characters: the page's own blocks name each table cell by its column.
+    words = set(_WORD.findall(text.lower()))
+    page_words = {word for _, section in whole for word in _WORD.findall(section.lower())}
+    return len(words & page_words) >= _WHOLE_PAGE_SHARE * len(page_words)
 
 
 def _main_content(page: str) -> tuple[list[Section], str | None] | None:
@@ -198,9 +205,23 @@ def _html_sections(soup: BeautifulSoup) -> list[Section]:
                 outline.heading(int(node.name[1]), node.get_text(" "))
                 parts = []
                 continue  # its text is the heading's
+            if node.name == "table":
+                outline.add(_paragraphs("".join(parts)))
+                outline.add(table_text(_table_cells(node)))
+                parts = []
+                continue
             _visit_tag(node, parts, stack)
     outline.add(_paragraphs("".join(parts)))
     return outline.sections()
+
+
+def _table_cells(table: Tag) -> list[list[str]]:
+    """The text of each cell of each row of ``table``, without those of tables nested in it."""
+    rows: list[list[str]] = []
+    for row in table.find_all("tr"):
+        if row.find_parent("table") is table:
+            rows.append([cell.get_text(" ") for cell in row.find_all(("td", "th"), recursive=False)])
+    return rows
 
 
 def _paragraphs(text: str) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from docqa.documents.common import Outline, Parsed, Section, iso_date, normalised, parsed, table_text
+from docqa.documents.common import Outline, Parsed, Section, iso_date, normalised, parsed
+from docqa.documents.tables import table_text
 from docqa.documents.text_format import decoded
 
 if TYPE_CHECKING:

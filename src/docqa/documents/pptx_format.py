@@ -10,7 +10,8 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from docqa.documents.common import Parsed, Section, UnreadableFile, checked_zip, needs, parsed, table_text
+from docqa.documents.common import Parsed, Section, UnreadableFile, checked_zip, needs, parsed
+from docqa.documents.tables import table_text
 
 
 def parse_pptx(data: bytes) -> Parsed:
