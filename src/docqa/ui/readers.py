@@ -15,7 +15,6 @@ import gradio as gr
 from docqa.annotations import trained_readers
 from docqa.errors import DocqaError
 from docqa.reader import build_reader
-from docqa.ui.corrections import tell
 
 if TYPE_CHECKING:
     from docqa.assistant import Assistant
@@ -76,7 +75,7 @@ def reader_setting(readers: ReaderChoice) -> gr.Dropdown:
 
     def switch(model: str) -> Any:
         message = readers.switch(model)
-        tell(message, good=message.startswith("Answers now"))
+        (gr.Info if message.startswith("Answers now") else gr.Warning)(message, duration=4)
         return gr.Dropdown(value=readers.current())
 
     private: dict[str, Any] = {"api_visibility": "private"}
