@@ -149,3 +149,67 @@ def test_a_selection_in_the_document_viewer_is_stored_as_the_answer(tmp_path: Pa
     assert corrections.mark_unanswerable(session, number).startswith("Thank you")
     [record] = AnnotationStore(tmp_path / "index").records()  # the turn's later correction counts
     assert record["is_impossible"] is True and record["context"]
+
+
+# ----- a hostile or damaged file ------------------------------------------------------------
+
+
+def hostile_annotations(folder: Path) -> bytes:
+    """annotations.jsonl with the two corrections of ``add_both`` (the first behind a byte order
+    mark) among lines that are not corrections; returns the file's bytes."""
+    add_both(AnnotationStore(folder))
+    path = folder / ANNOTATIONS_FILE
+    good = path.read_bytes().splitlines(keepends=True)
+    base = json.loads(good[0])
+    bad = [
+        json.dumps({**base, "question": "Cut short \u00e9t\u00e9"}, ensure_ascii=False).encode()[:-3] + b"\n",
+        "{\"question\": \"\u00e9".encode()[:-1] + b"\n",  # cut inside a two-byte character
+        json.dumps({**base, "turn": [1, 2]}).encode() + b"\n",
+        json.dumps({**base, "source": ["a"], "turn": 7}).encode() + b"\n",
+        json.dumps({**base, "id": {"x": 1}, "turn": 8}).encode() + b"\n",
+        b"[" * 200_000 + b"]" * 200_000 + b"\n",
+        b'{"turn": ' + b"7" * 5000 + b"}\n",
+        json.dumps({**base, "answers": "25 Nm", "turn": 9}).encode() + b"\n",
+        json.dumps({**base, "answers": [{"text": "25 Nm", "answer_start": "3"}], "turn": 10}).encode() + b"\n",
+        json.dumps({**base, "answers": [{"text": "bolts", "answer_start": 0}], "turn": 11}).encode() + b"\n",
+        json.dumps({**base, "is_impossible": "no", "turn": 12}).encode() + b"\n",
+        b'"just a string"\n',
+    ]
+    data = b"\xef\xbb\xbf" + good[0] + b"".join(bad) + good[1]
+    path.write_bytes(data)
+    return data
+
+
+def test_a_damaged_file_of_corrections_keeps_its_good_ones_and_says_why_it_skipped_others(tmp_path: Path) -> None:
+    data = hostile_annotations(tmp_path)
+    store = AnnotationStore(tmp_path)
+    records = store.records()
+    assert [record["question"] for record in records] == ["How tight are the bolts?", "Who printed it?"]
+    assert len(store.skipped) == 12, store.skipped
+    reasons = "\n".join(store.skipped)
+    for reason in ("not UTF-8 text", "nested too deeply", "not JSON", "its turn is not a number",
+                   "its source is not text", "its id is not text", "its answers are not a list",
+                   "an answer's offset is not a number", "an answer is not in its context at its offset",
+                   "is_impossible is not true or false", "not a JSON object"):  # fmt: skip
+        assert reason in reasons, reason
+    assert (tmp_path / ANNOTATIONS_FILE).read_bytes() == data  # read, never changed
+
+
+def test_docqa_annotations_export_and_training_data_skip_damaged_lines(tmp_path: Path, capsys) -> None:
+    from docqa.training.data import correction_examples
+
+    index = tmp_path / "index"
+    data = hostile_annotations(index)
+    out = tmp_path / "corrections.json"
+    assert main(["annotations", "export", str(out), "--index", str(index), "--all"]) == 0
+    printed = capsys.readouterr()
+    assert "Wrote 2 corrections" in printed.out and "12 line(s) of annotations.jsonl skipped" in printed.out
+    assert "Traceback" not in printed.err
+    assert [q.question for q in load_squad(out).questions] == ["How tight are the bolts?", "Who printed it?"]
+    texts = {"manual.txt": MANUAL, "leaflet.txt": LEAFLET}
+    examples = correction_examples(index, texts.get)
+    assert [(e.question.question, e.answer is None) for e in examples] == [
+        ("How tight are the bolts?", False),
+        ("Who printed it?", True),
+    ]
+    assert (index / ANNOTATIONS_FILE).read_bytes() == data

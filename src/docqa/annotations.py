@@ -14,6 +14,7 @@ trained on them are kept beside them (``trained_readers``).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
@@ -30,6 +31,7 @@ from docqa.errors import DocqaError
 ANNOTATIONS_FILE = "annotations.jsonl"
 READERS_FOLDER = "readers"  # docqa train saves the readers it trains under <index folder>/readers/NAME
 CONTEXT_CHARS = 1200  # the most characters of a document kept around a selected answer
+MAX_LINE_BYTES = 16 * 2**20  # a record holds a question and a passage: far less than this
 log = logging.getLogger(__name__)
 
 
@@ -59,18 +61,39 @@ class JsonLines:
             finally:
                 os.close(descriptor)
 
-    def entries(self) -> Iterator[dict[str, Any]]:
-        """Every stored object, oldest first."""
+    def entries(self, skipped: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every stored object, oldest first; each line that is not one is skipped, and said why in
+        ``skipped`` ("line 3: not UTF-8 text"). The file is only read, never changed."""
         if not self.path.exists():
             return
-        with self.path.open(encoding="utf-8") as lines:
-            for line in lines:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(entry, dict):
+        with self.path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                entry, problem = _decoded(line[3:] if number == 1 and line.startswith(codecs.BOM_UTF8) else line)
+                if problem and skipped is not None:
+                    skipped.append(f"line {number}: {problem}")
+                if entry is not None:
                     yield entry
+
+
+def _decoded(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """The JSON object on ``line``, or None and why it is not one (None for a blank line)."""
+    if not line.strip():
+        return None, None
+    if len(line) > MAX_LINE_BYTES:
+        return None, f"longer than {MAX_LINE_BYTES // 2**20} MB"
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text (cut short?)"
+    try:
+        entry = json.loads(text)
+    except RecursionError:
+        return None, "nested too deeply"
+    except ValueError as error:  # not JSON, cut short, or a number too long to read
+        return None, f"not JSON ({error})"
+    if not isinstance(entry, dict):
+        return None, "not a JSON object"
+    return entry, None
 
 
 def content_hash(text: str) -> str:
@@ -103,6 +126,7 @@ class AnnotationStore:
 
     def __init__(self, folder: str | Path) -> None:
         self.file = JsonLines(Path(folder) / ANNOTATIONS_FILE)
+        self.skipped: list[str] = []  # why each unusable line was left out, by the last ``records()``
 
     @property
     def path(self) -> Path:
@@ -155,15 +179,31 @@ class AnnotationStore:
         return record
 
     def records(self) -> list[dict[str, Any]]:
-        """Every correction that counts, oldest first: the last one for each chat turn."""
+        """Every correction that counts, oldest first: the last one for each chat turn.
+
+        A line that is not a correction is left out (see ``record_problem``); ``skipped`` then says
+        which and why, and a warning gives their number.
+        """
         latest: dict[Any, dict[str, Any]] = {}
-        for record in self.file.entries():
-            if not isinstance(record.get("question"), str) or not isinstance(record.get("context"), str):
+        self.skipped = []
+        for record in self.file.entries(self.skipped):
+            problem = record_problem(record)
+            if problem:
+                self.skipped.append(
+                    f"record {record.get('id')!r}: {problem}" if _is_text(record.get("id")) else problem
+                )
                 continue
             turn = (record.get("conversation"), record.get("turn"))
             key = turn if None not in turn else record.get("id")
             latest.pop(key, None)  # a later correction of the same turn takes its place, at the end
             latest[key] = record
+        if self.skipped:
+            log.warning(
+                "%d line(s) of %s skipped, not a usable correction: %s",
+                len(self.skipped),
+                self.path,
+                "; ".join(self.skipped[:3]) + ("; …" if len(self.skipped) > 3 else ""),
+            )
         return list(latest.values())
 
     def current(self, text_of: Callable[[str], str | None]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -188,17 +228,73 @@ class AnnotationStore:
         return valid, stale
 
 
+def record_problem(record: dict[str, Any]) -> str | None:
+    """Why ``record`` is not a correction that can be exported and trained on, or None when it is.
+
+    A correction has a question and a context (text), a source and a content hash (text), an id and
+    a conversation (text, when given), a turn (a number, when given), ``is_impossible`` (true or
+    false), and answers: none when impossible, otherwise a list of ``{"text", "answer_start"}``
+    whose text is in the context at that offset.
+    """
+    for key in ("question", "context"):
+        if not _is_text(record.get(key)) or not record[key].strip():
+            return f"no {key}"
+    for key in ("source", "content_hash"):
+        if not _is_text(record.get(key)):
+            return f"its {key} is not text"
+    for key in ("id", "conversation"):
+        if record.get(key) is not None and not _is_text(record[key]):
+            return f"its {key} is not text"
+    turn = record.get("turn")
+    if turn is not None and (not isinstance(turn, int) or isinstance(turn, bool)):
+        return "its turn is not a number"
+    impossible = record.get("is_impossible", False)
+    if not isinstance(impossible, bool):
+        return "is_impossible is not true or false"
+    answers = record.get("answers", [])
+    if not isinstance(answers, list):
+        return "its answers are not a list"
+    if impossible:
+        return "it has answers, and says there are none" if answers else None
+    if not answers:
+        return "no answer"
+    for answer in answers:
+        problem = _answer_problem(answer, record["context"])
+        if problem:
+            return problem
+    return None
+
+
+def _answer_problem(answer: Any, context: str) -> str | None:
+    if not isinstance(answer, dict):
+        return "an answer is not an object"
+    text, start = answer.get("text"), answer.get("answer_start")
+    if not _is_text(text) or not text.strip():
+        return "an answer has no text"
+    if not isinstance(start, int) or isinstance(start, bool):
+        return "an answer's offset is not a number"
+    if not 0 <= start <= len(context) or context[start : start + len(text)] != text:
+        return "an answer is not in its context at its offset"
+    return None
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
 def to_squad(records: Iterable[dict[str, Any]], title: str = "docqa corrections") -> dict[str, Any]:
     """Corrections as a SQuAD 2.0 file: one article per document, one paragraph per context."""
     articles: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for record in records:
         paragraphs = articles.setdefault(record.get("source", ""), {})
-        paragraphs.setdefault(record["context"], []).append({
-            "id": record.get("id") or uuid.uuid4().hex,
-            "question": record["question"],
-            "answers": record.get("answers", []),
-            "is_impossible": bool(record.get("is_impossible")),
-        })
+        paragraphs.setdefault(record["context"], []).append(
+            {
+                "id": record.get("id") or uuid.uuid4().hex,
+                "question": record["question"],
+                "answers": record.get("answers", []),
+                "is_impossible": bool(record.get("is_impossible")),
+            }
+        )
     return {
         "version": "v2.0",
         "title": title,

@@ -113,6 +113,8 @@ def run_export(args: argparse.Namespace) -> int:
     if stale and not args.all:
         whose = "its" if len(stale) == 1 else "their"
         left_out = f"; {len(stale)} left out, {whose} document changed since (--all keeps them)"
+    if store.skipped:
+        left_out += f"; {len(store.skipped)} line(s) of {store.path.name} skipped, not usable corrections"
     print(f"Wrote {len(records)} correction{'' if len(records) == 1 else 's'} to {path}{left_out}.")
     return 0
 
