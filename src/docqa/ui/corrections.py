@@ -9,6 +9,7 @@ text selected, and stores the correction (``docqa.annotations``) in the index fo
 
 from __future__ import annotations
 
+import html
 import json
 import uuid
 from dataclasses import dataclass
@@ -132,6 +133,17 @@ class Corrections:
         return "Thank you: saved that the documents do not answer this question, for training the reader."
 
 
+def tell(message: str, *, good: bool | None = None, duration: float = 4) -> None:
+    """Show ``message`` in a notification: a thank-you (or ``good``) as news, anything else as a warning.
+
+    Gradio shows a notification's message as HTML, and a message can quote what came from a
+    document or a request (the selected words, a vote's value): it is escaped, so that it reads as
+    the text it is and never becomes a link or markup.
+    """
+    good = message.startswith("Thank") if good is None else good
+    (gr.Info if good else gr.Warning)(html.escape(message), duration=duration)
+
+
 @dataclass
 class CorrectionControls:
     use_selection: gr.Button
@@ -156,9 +168,6 @@ def wire_corrections(
     corrections: Corrections, controls: CorrectionControls, session: gr.State, in_view: gr.State, shown: gr.Radio
 ) -> None:
     """Each button stores a correction of the turn whose sources are in view, and says so."""
-
-    def tell(message: str) -> None:
-        (gr.Info if message.startswith("Thank") else gr.Warning)(message, duration=4)
 
     def answer(raw: str, state: ChatSession, number: Any, index: Any) -> None:
         tell(corrections.mark_answer(state, number, index, raw))
