@@ -29,6 +29,7 @@ from docqa.ui.corrections import (
     CorrectionControls,
     Corrections,
     correction_controls,
+    tell,
     wire_corrections,
 )
 from docqa.ui.readers import ReaderChoice, reader_setting
@@ -282,7 +283,7 @@ def _wire_chat(chat: Chat, view: ChatView) -> None:
         action, turn = getattr(event, "action", ""), getattr(event, "turn", None)
         if action == "vote":
             message = chat.vote(state, turn, getattr(event, "value", ""))
-            (gr.Info if message.startswith("Thank") else gr.Warning)(message, duration=3)
+            tell(message, duration=3)
         opened = chat.open(state, turn, getattr(event, "index", None)) if action == "cite" else None
         if opened is None:
             return (skip(),) * 5

@@ -15,6 +15,7 @@ import gradio as gr
 from docqa.annotations import trained_readers
 from docqa.errors import DocqaError
 from docqa.reader import build_reader
+from docqa.ui.corrections import tell
 
 if TYPE_CHECKING:
     from docqa.assistant import Assistant
@@ -75,7 +76,7 @@ def reader_setting(readers: ReaderChoice) -> gr.Dropdown:
 
     def switch(model: str) -> Any:
         message = readers.switch(model)
-        (gr.Info if message.startswith("Answers now") else gr.Warning)(message, duration=4)
+        tell(message, good=message.startswith("Answers now"))
         return gr.Dropdown(value=readers.current())
 
     private: dict[str, Any] = {"api_visibility": "private"}
