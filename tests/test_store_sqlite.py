@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pytest
-from store_conformance import DENSE, DIMENSION, HARBOUR, MARKET, StoreConformance, record, vectors_of, write
+from store_conformance import (
+    BRIDGE,
+    DENSE,
+    DIMENSION,
+    HARBOUR,
+    MARKET,
+    NEW_HARBOUR,
+    Record,
+    StoreConformance,
+    record,
+    vectors_of,
+    write,
+)
 
 from docqa.errors import DocqaError
+from docqa.schema import Chunk
 from docqa.store import SQLiteStore, faiss_vectors, open_store
 
 
@@ -48,17 +62,107 @@ def test_a_session_that_changes_nothing_keeps_the_generation(store: SQLiteStore)
     assert [path.name for path in store.folder.glob("vectors-*.faiss")] == [manifest["vectors"]]
 
 
-def test_each_commit_writes_the_vectors_of_its_generation_and_the_manifest_copy(store: SQLiteStore) -> None:
+def test_a_commit_keeps_the_vector_file_until_its_changes_have_grown(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(store, [HARBOUR], DENSE)
     write(store, [MARKET], DENSE)
     manifest = store.manifest()
     assert manifest is not None
-    assert manifest["generation"] == 2 and manifest["vectors"] == "vectors-2.faiss"
+    assert manifest["generation"] == 2 and manifest["vectors"] == "vectors-1.faiss"
+    assert manifest["vectors_base"] == {"generation": 1, "count": 2, "last_id": 2}
     assert (manifest["vectors_count"], manifest["passages"], manifest["documents"]) == (4, 4, 2)
     assert manifest["embedding_dimension"] == DIMENSION
-    assert [path.name for path in store.folder.glob("vectors-*.faiss")] == ["vectors-2.faiss"]
+    assert [path.name for path in store.folder.glob("vectors-*.faiss")] == ["vectors-1.faiss"]
     mirrored = json.loads((store.folder / "manifest.json").read_text())
     assert mirrored == {**manifest, "files": store.stored_hashes()}
+
+    monkeypatch.setattr(faiss_vectors, "MERGE_MIN_CHANGES", 3)
+    write(store, [BRIDGE], DENSE, remove=["harbour.txt"])  # 2 added and 2 removed since the base: due
+    manifest = store.manifest()
+    assert manifest is not None and manifest["vectors"] == "vectors-3.faiss"
+    assert manifest["vectors_base"] == {"generation": 3, "count": 4, "last_id": 6}
+    assert faiss.read_index(str(store.folder / "vectors-3.faiss")).ntotal == 4
+    assert [path.name for path in store.folder.glob("vectors-*.faiss")] == ["vectors-3.faiss"]
+    with sqlite3.connect(store.db_path) as db:
+        assert db.execute("SELECT count(*) FROM removed_vectors").fetchone()[0] == 0
+
+
+def test_a_reader_applies_a_commit_without_reading_the_vector_file_again(
+    store: SQLiteStore, reopen: Callable[[], SQLiteStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(store, [HARBOUR, BRIDGE], DENSE)
+    serving = reopen()
+    assert top_source(serving, HARBOUR[1][0]) == "harbour.txt"
+    read = faiss_vectors.read
+    monkeypatch.setattr(faiss_vectors, "read", lambda *args: pytest.fail("the vector file was read again"))
+    write(store, [MARKET, NEW_HARBOUR], DENSE, remove=["harbour.txt"])
+    assert top_source(serving, MARKET[1][1]) == "market.txt"
+    assert top_source(serving, NEW_HARBOUR[1][0]) == "harbour.txt"
+    assert harbour_hits(serving) == []  # the old harbour log's passages are gone
+    monkeypatch.setattr(faiss_vectors, "read", read)
+    assert top_source(reopen(), NEW_HARBOUR[1][0]) == "harbour.txt" and harbour_hits(reopen()) == []
+    serving.close()
+
+
+def test_a_missing_vector_file_is_rebuilt_from_the_database_after_later_removals(store: SQLiteStore) -> None:
+    write(store, [HARBOUR, BRIDGE], DENSE)
+    write(store, [MARKET], DENSE, remove=["harbour.txt"])
+    (store.folder / "vectors-1.faiss").unlink()
+    fresh = SQLiteStore(store.folder)
+    assert top_source(fresh, MARKET[1][0]) == "market.txt" and top_source(fresh, BRIDGE[1][1]) == "notes/bridge.md"
+    assert harbour_hits(fresh) == []
+    fresh.close()
+
+
+@pytest.mark.parametrize("merge_at", [2, 1_000_000], ids=["often-merged", "never-merged"])
+def test_dense_search_after_any_updates_is_exact_search_over_what_is_stored(
+    store: SQLiteStore, reopen: Callable[[], SQLiteStore], monkeypatch: pytest.MonkeyPatch, merge_at: int
+) -> None:
+    monkeypatch.setattr(faiss_vectors, "MERGE_MIN_CHANGES", merge_at)
+    rng = np.random.default_rng(7)
+    serving = reopen()
+    stored: dict[str, Record] = {}
+    for step in range(12):
+        gone = [s for s in stored if rng.random() < 0.3]
+        new = [
+            record(f"doc-{step}-{n}.txt", [f"Note {step}.{n}.{line} about ships." for line in range(3)], "Note")
+            for n in range(int(rng.integers(0, 4)))
+        ]
+        write(store, new, DENSE, remove=gone)
+        for source in gone:
+            del stored[source]
+        stored.update((r[0].source, r) for r in new)
+        for reader in (serving, reopen()):
+            for query in rng.normal(size=(3, DIMENSION)).astype(np.float32):
+                assert [i for i, _ in reader.search_dense(query, 5)] == exact_top(reader, query, 5)
+    serving.close()
+
+
+def top_source(store: SQLiteStore, chunk: Chunk) -> str:
+    chunk_id, score = store.search_dense(vectors_of([chunk])[0], 1)[0]
+    return store.passages([(chunk_id, score, None, 1)])[0].chunk.source
+
+
+def harbour_hits(store: SQLiteStore) -> list[int]:
+    """Dense hits that are the old harbour log's passages, by their own vectors."""
+    texts = {chunk.text for chunk in HARBOUR[1]}
+    found = []
+    for chunk in HARBOUR[1]:
+        hits = store.search_dense(vectors_of([chunk])[0], 10)
+        found += [p.chunk.id for p in store.passages([(i, s, None, 1) for i, s in hits]) if p.chunk.text in texts]
+    return found
+
+
+def exact_top(store: SQLiteStore, query: np.ndarray, k: int) -> list[int]:
+    """The ids of the ``k`` stored vectors with the largest inner product with ``query``."""
+    with sqlite3.connect(store.db_path) as db:
+        rows = db.execute("SELECT id, embedding FROM chunks").fetchall()
+    if not rows:
+        return []
+    matrix = np.array([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
+    order = np.argsort(-(matrix @ query), kind="stable")[:k]
+    return [rows[i][0] for i in order]
 
 
 def test_large_collections_use_an_hnsw_graph(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,6 +174,14 @@ def test_large_collections_use_an_hnsw_graph(store: SQLiteStore, monkeypatch: py
     for document, chunks in documents[:5]:
         [(chunk_id, score)] = store.search_dense(vectors_of(chunks)[0], 1)
         assert store.passages([(chunk_id, score, None, 1)])[0].chunk.source == document.source
+    write(
+        store, [], DENSE, remove=[document.source for document, _ in documents[:3]]
+    )  # left out of the graph's searches
+    for document, chunks in documents[:5]:
+        hits = store.search_dense(vectors_of(chunks)[0], 3)
+        sources = [p.chunk.source for p in store.passages([(i, s, None, 1) for i, s in hits])]
+        assert len(sources) == 3 and (sources[0] == document.source) == (document not in [d for d, _ in documents[:3]])
+        assert not {d.source for d, _ in documents[:3]} & set(sources)
 
 
 def test_small_collections_use_exact_search(store: SQLiteStore) -> None:

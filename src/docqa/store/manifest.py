@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -34,12 +33,19 @@ class NewerIndexFormat(IndexLoadError):
         )
 
 
-def build_manifest(db: sqlite3.Connection, settings: IndexSettings, generation: int, vectors: str) -> dict[str, Any]:
-    """The manifest of what ``db`` holds now, for a generation whose vectors are in ``vectors``."""
-    dimension_row = db.execute("SELECT length(embedding) / 4 FROM chunks WHERE embedding IS NOT NULL LIMIT 1")
-    dimension = (dimension_row.fetchone() or (0,))[0]
+def build_manifest(
+    settings: IndexSettings,
+    generation: int,
+    vectors: str,
+    counts: dict[str, int],
+    dimension: int,
+    vectors_base: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The manifest of a generation: ``counts`` holds its documents and passages, ``vectors`` names
+    the FAISS file of its base generation, which ``vectors_base`` describes (its generation, vector
+    count and largest chunk id)."""
     setting_values = asdict(settings)
-    return {
+    manifest = {
         "format_version": settings.format_version,
         "docqa_version": __version__,
         "embedding_model": settings.embedding_model,
@@ -47,11 +53,12 @@ def build_manifest(db: sqlite3.Connection, settings: IndexSettings, generation: 
         "chunking": {k: setting_values[k] for k in ("chunk_tokens", "chunk_overlap")},
         "generation": generation,
         "vectors": vectors,
-        "vectors_count": db.execute("SELECT count(*) FROM chunks WHERE embedding IS NOT NULL").fetchone()[0],
-        "passages": db.execute("SELECT count(*) FROM chunks").fetchone()[0],
-        "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
+        "vectors_count": counts["passages"] if vectors else 0,  # every passage has a vector, or none has
+        "passages": counts["passages"],
+        "documents": counts["documents"],
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    return {**manifest, "vectors_base": vectors_base} if vectors_base else manifest
 
 
 def checked_manifest(folder: Path, value: str) -> dict[str, Any]:

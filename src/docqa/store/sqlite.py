@@ -4,8 +4,9 @@ Layout of the folder:
 
 - ``index.sqlite``: documents, chunks, the FTS5 table, chunk embeddings and the manifest. Every
   write session is one SQLite transaction, so an interrupted run leaves the previous index intact.
-- ``vectors-<generation>.faiss``: the FAISS index of the committed generation, written before
-  the commit. It is a cache: when it is missing or unreadable it is rebuilt from the embeddings.
+- ``vectors-<generation>.faiss``: the FAISS index of a base generation, written before the commit
+  that names it; the commits since are applied from the database (``sqlite_vectors``). It is a
+  cache: when it is missing or unreadable it is rebuilt from the embeddings.
 - ``manifest.json``: a copy of the manifest for people and tools; the database holds the truth, and
   the copy is rewritten by the next write session when it is missing or stale.
 - ``index.lock``: held by a write session (``sqlite_writer``), so two sessions never interleave.
@@ -24,14 +25,13 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
 from docqa.config import NO_MODEL
 from docqa.errors import DocqaError, IndexLoadError
 from docqa.schema import Chunk, RetrievedPassage
-from docqa.store import faiss_vectors, sqlite_bm25
+from docqa.store import faiss_vectors, sqlite_bm25, sqlite_vectors
 from docqa.store.base import DocumentInfo, IndexSettings, ScoredRow
 from docqa.store.manifest import (
     MANIFEST_FILE,
@@ -78,8 +78,8 @@ class SQLiteStore:
         self.folder = Path(folder)
         self.lock_timeout = lock_timeout  # how long a write session waits for another one
         self._local = threading.local()  # one read connection per thread, and the file it opened
-        self._vectors: faiss.Index | None = None
-        self._vectors_key: tuple[Any, ...] = ()  # (file, database id, generation) of the loaded vectors
+        self._vectors: sqlite_vectors.LiveVectors | None = None
+        self._vectors_key: tuple[Any, ...] = (None, None)  # (file, database id, generation) of the vectors held
         self._vectors_lock = threading.Lock()
 
     # ----- state -------------------------------------------------------------------------
@@ -164,18 +164,18 @@ class SQLiteStore:
     ) -> list[tuple[int, float]]:
         """Chunk ids and cosine similarities, best first; only of ``sources`` when given."""
         vectors = self._current_vectors()
-        if vectors is None or vectors.ntotal == 0 or (sources is not None and not sources):
+        if vectors is None or vectors.count == 0 or (sources is not None and not sources):
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        if query.shape[1] != vectors.d:
+        if query.shape[1] != vectors.dimension:
             raise IndexLoadError(
-                f"the index in {self.folder} holds {vectors.d}-dimensional vectors, but the query vector has "
+                f"the index in {self.folder} holds {vectors.dimension}-dimensional vectors, but the query vector has "
                 f"{query.shape[1]} dimensions: search it with the embedding model it was built with, or "
                 "re-index with 'docqa index --rebuild'"
             )
         if sources is not None:
             return self._search_stored_vectors(query[0], k, sources)
-        return faiss_vectors.search(vectors, query, k)
+        return vectors.search(query, k)
 
     def _search_stored_vectors(self, query: np.ndarray, k: int, sources: Collection[str]) -> list[tuple[int, float]]:
         """Exact search over the stored vectors of ``sources`` only (FAISS cannot be asked for the best of a subset)."""
@@ -344,7 +344,9 @@ class SQLiteStore:
                     return f"format-{error.version}", str(error)
         return None
 
-    def _current_vectors(self) -> faiss.Index | None:
+    def _current_vectors(self) -> sqlite_vectors.LiveVectors | None:
+        """The vectors of the committed generation: those held, brought up to date with the commits
+        since (see ``sqlite_vectors``), all read in one transaction."""
         file = self._database_file()
         if file is None:
             return None
@@ -360,23 +362,20 @@ class SQLiteStore:
         key = (file, meta.get("database_id"), meta.get("generation"))
         with self._vectors_lock:
             if key != self._vectors_key:
-                self._vectors = self._load_vectors()
+                held = self._vectors if key[:2] == self._vectors_key[:2] else None
+                self._vectors = self._updated_vectors(held)
                 self._vectors_key = key
             return self._vectors
 
-    def _load_vectors(self) -> faiss.Index | None:
-        manifest = self.manifest()
-        if not manifest or not manifest["vectors"]:
-            return None
-        path = self.folder / manifest["vectors"]
-        vectors, reason = faiss_vectors.read(path, manifest["vectors_count"], manifest["embedding_dimension"])
-        if vectors is not None:
-            return vectors
-        log.warning("rebuilding %s from the stored embeddings: %s", path.name, reason)
+    def _updated_vectors(self, held: sqlite_vectors.LiveVectors | None) -> sqlite_vectors.LiveVectors | None:
+        db = self._reader()
         try:
-            vectors = faiss_vectors.build_from_database(self._reader())
+            db.execute("BEGIN")  # the manifest and the rows applied from one snapshot
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+                manifest = checked_manifest(self.folder, row[0]) if row else None
+                return None if manifest is None else sqlite_vectors.current(db, self.folder, manifest, held)
+            finally:
+                db.execute("COMMIT")
         except sqlite3.DatabaseError as error:
             raise database_problem(self.folder, error) from error
-        with contextlib.suppress(OSError):
-            faiss_vectors.write(vectors, path)
-        return vectors

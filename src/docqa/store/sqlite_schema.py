@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL, embedding BLOB, locations TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
+CREATE TABLE IF NOT EXISTS removed_vectors (id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 """
 # The FTS5 index of the chunks, one statement each, so that a rebuild can make it anew inside its
 # transaction: a damaged FTS5 index leaves the pages sound (PRAGMA quick_check passes).

@@ -16,7 +16,7 @@ from filelock import FileLock
 from docqa.config import NO_MODEL
 from docqa.errors import DocqaError
 from docqa.schema import Chunk, Document
-from docqa.store import faiss_vectors
+from docqa.store import faiss_vectors, sqlite_vectors
 from docqa.store.base import IndexSettings
 from docqa.store.manifest import build_manifest
 from docqa.store.sqlite_schema import (
@@ -38,10 +38,11 @@ if TYPE_CHECKING:
 class SQLiteWriter:
     """One write session on a ``SQLiteStore``: one SQLite transaction, under the folder's lock.
 
-    On a clean exit of its ``with`` block it writes the FAISS file of the new generation, then the
-    manifest, then commits; an exception rolls everything back. A session that changed nothing
-    commits nothing, and leaves the generation as it was. A rebuild empties the tables and makes the
-    FTS5 index anew in the same transaction, so it also repairs a damaged FTS5 index or manifest.
+    On a clean exit of its ``with`` block it writes the manifest of the new generation (and first a
+    new vector file, when the changes since the last one have grown), then commits; an exception
+    rolls everything back. A session that changed nothing commits nothing, and leaves the generation
+    as it was. A rebuild empties the tables and makes the FTS5 index anew in the same transaction, so
+    it also repairs a damaged FTS5 index or manifest.
     """
 
     def __init__(self, store: SQLiteStore, settings: IndexSettings, *, rebuild: bool = False) -> None:
@@ -52,6 +53,7 @@ class SQLiteWriter:
         self._db: sqlite3.Connection | None = None
         self._begun = False
         self._changed = False
+        self._counts = {"documents": 0, "passages": 0}  # added less removed in this session
 
     def __enter__(self) -> SQLiteWriter:
         store = self.store
@@ -92,6 +94,8 @@ class SQLiteWriter:
             if rows.ndim != 2 or len(rows) != len(chunks):
                 raise ValueError(f"expected {len(chunks)} vector rows, got an array of shape {rows.shape}")
             blobs = [row.tobytes() for row in rows]
+        self._counts["documents"] += len(documents)
+        self._counts["passages"] += len(chunks)
         self._execute(
             "INSERT INTO documents (source, title, date, content_hash, text) VALUES (?, ?, ?, ?, ?)",
             [(d.source, d.title, d.date, d.content_hash, d.text) for d in documents],
@@ -106,8 +110,29 @@ class SQLiteWriter:
         )
 
     def remove(self, sources: Iterable[str]) -> None:
-        """Delete these documents; their chunks and FTS5 rows go with them."""
-        self._execute("DELETE FROM documents WHERE source = ?", [(source,) for source in sources])
+        """Delete these documents; their chunks and FTS5 rows go with them, and the ids of their
+        vectors are logged for the readers that hold the vectors of an earlier generation."""
+        sources = list(sources)
+        if not sources:
+            return
+        db = self._begin()
+        log_vectors = self.settings.embedding_model != NO_MODEL and not self.rebuilding
+        generation = _stored_generation(db) + 1
+        try:
+            for source in sources:
+                passages = db.execute("SELECT count(*) FROM chunks WHERE source = ?", (source,)).fetchone()[0]
+                if log_vectors:
+                    db.execute(
+                        "INSERT OR REPLACE INTO removed_vectors (id, generation) "
+                        "SELECT id, ? FROM chunks WHERE source = ? AND embedding IS NOT NULL",
+                        (generation, source),
+                    )
+                if db.execute("DELETE FROM documents WHERE source = ?", (source,)).rowcount:
+                    self._changed = True
+                    self._counts["documents"] -= 1
+                    self._counts["passages"] -= passages
+        except sqlite3.DatabaseError as error:
+            raise database_problem(self.store.folder, error, "updated") from error
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
@@ -158,22 +183,26 @@ class SQLiteWriter:
     def _start(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
         if self.rebuilding:  # the FTS5 index goes first: deleting through a damaged one could fail
-            for statement in (*DROP_FTS, "DELETE FROM chunks", "DELETE FROM documents", *FTS_SCHEMA):
+            emptied = ("DELETE FROM chunks", "DELETE FROM documents", "DELETE FROM removed_vectors")
+            for statement in (*DROP_FTS, *emptied, *FTS_SCHEMA):
                 db.execute(statement)
         self._begun = True
 
     def _commit(self) -> None:
-        """Write the vectors and the manifest of the next generation, then commit."""
+        """Write the manifest of the next generation (and a new vector file when one is due), then commit."""
         if not (self._changed or self.rebuilding):
             return
         db = self._begin()
         try:
             generation = _stored_generation(db) + 1
-            vectors_file = ""
+            previous = None if self.rebuilding else _stored_manifest(db)
+            vectors_file, base, dimension = "", None, 0
             if self.settings.embedding_model != NO_MODEL:
-                vectors_file = faiss_vectors.vector_file_name(generation)
-                faiss_vectors.write(faiss_vectors.build_from_database(db), self.store.folder / vectors_file)
-            manifest = build_manifest(db, self.settings, generation, vectors_file)
+                vectors_file, base = self._vectors(db, previous, generation)
+                dimension = (previous or {}).get("embedding_dimension") or _stored_dimension(db)
+            manifest = build_manifest(
+                self.settings, generation, vectors_file, self._counted(db, previous), dimension, base
+            )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
             if self.rebuilding or meta_value(db, "database_id") is None:
@@ -184,6 +213,33 @@ class SQLiteWriter:
             raise database_problem(self.store.folder, error, "updated") from error
         except OSError as error:
             raise file_problem(self.store.folder, error, "updated") from error
+
+    def _vectors(
+        self, db: sqlite3.Connection, previous: dict[str, Any] | None, generation: int
+    ) -> tuple[str, dict[str, int]]:
+        """The vector file and base of the new generation: the previous ones while the changes since
+        that base are few (readers apply them from the database), else a new file of every vector."""
+        if previous and previous.get("vectors") and previous.get("vectors_base"):
+            base = previous["vectors_base"]
+            changes = sqlite_vectors.changes_since_base(db, base)
+            if changes is not None and not faiss_vectors.merge_due(base["count"], changes):
+                return previous["vectors"], base
+        index = faiss_vectors.build_from_database(db)
+        vectors_file = faiss_vectors.vector_file_name(generation)
+        faiss_vectors.write(index, self.store.folder / vectors_file)
+        db.execute("DELETE FROM removed_vectors")  # the new file holds none of them
+        last_id = db.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
+        return vectors_file, {"generation": generation, "count": index.ntotal, "last_id": last_id}
+
+    def _counted(self, db: sqlite3.Connection, previous: dict[str, Any] | None) -> dict[str, int]:
+        """The documents and passages of the new generation: the previous counts and this session's
+        changes, counted afresh only without previous ones (a first commit, a rebuild)."""
+        if previous is None or not {"documents", "passages"} <= previous.keys():
+            return {
+                "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
+                "passages": db.execute("SELECT count(*) FROM chunks").fetchone()[0],
+            }
+        return {key: previous[key] + self._counts[key] for key in ("documents", "passages")}
 
     def _close_connection(self) -> None:
         """Roll back whatever was not committed, and close the session's connection."""
@@ -202,6 +258,20 @@ class SQLiteWriter:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
+
+
+def _stored_manifest(db: sqlite3.Connection) -> dict[str, Any] | None:
+    """The committed manifest, or None for none, or for one damaged past reading (rebuilt in place)."""
+    try:
+        manifest = json.loads(meta_value(db, "manifest") or "null")
+    except ValueError:
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _stored_dimension(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT length(embedding) / 4 FROM chunks WHERE embedding IS NOT NULL LIMIT 1").fetchone()
+    return row[0] if row else 0
 
 
 def _stored_generation(db: sqlite3.Connection) -> int:
