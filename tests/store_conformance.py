@@ -101,7 +101,7 @@ class StoreConformance:
     # ----- empty and committed ---------------------------------------------------------
 
     def test_an_empty_store_holds_nothing(self, store: PassageStore) -> None:
-        assert store.settings() is None and store.count_passages() == 0
+        assert store.settings() is None and store.count_passages() == 0 == store.count_documents()
         assert store.documents() == [] and store.stored_hashes() == {}
         assert store.search_bm25("harbour", 5) == [] and store.search_dense(np.ones(DIMENSION), 5) == []
         assert not store.has_vectors()
@@ -112,7 +112,7 @@ class StoreConformance:
     def test_a_committed_session_is_read_back(self, store: PassageStore) -> None:
         write(store, [HARBOUR, BRIDGE, MARKET])
         assert store.settings() == LEXICAL
-        assert store.count_passages() == 6
+        assert store.count_passages() == 6 and store.count_documents() == 3
         assert store.documents() == [
             DocumentInfo("harbour.txt", "Harbour log", "2021-01-06", 2),
             DocumentInfo("market.txt", "Market", None, 2),
@@ -176,7 +176,9 @@ class StoreConformance:
         assert store.document_text("harbour.txt") == NEW_HARBOUR[0].text
         assert store.stored_hashes()["harbour.txt"] == NEW_HARBOUR[0].content_hash
         assert sources_found(store, "lighthouse keeper") == [] and sources_found(store, "pelicans") == ["harbour.txt"]
-        assert store.count_passages() == 3
+        assert store.count_passages() == 3 and store.count_documents() == 2
+        write(store, [BRIDGE], DENSE, rebuild=True)  # the counts start afresh with a rebuild
+        assert (store.count_passages(), store.count_documents()) == (2, 1)
 
     def test_a_rebuild_starts_from_an_empty_store(self, store: PassageStore) -> None:
         write(store, [HARBOUR, BRIDGE])

@@ -348,7 +348,7 @@ class Assistant:
         problems = list(self.problems)
         try:
             retrieval = Retriever(self.store, self.embedder).effective_mode(self.settings.retrieval)
-            documents, passages = len(self.store.documents()), self.store.count_passages()
+            documents, passages = self.store.count_documents(), self.store.count_passages()
         except IndexLoadError as error:  # a status report shows the problem rather than fail
             retrieval, documents, passages = "bm25", 0, 0
             problems.append(str(error))

@@ -112,6 +112,10 @@ class PassageStore(SearchStore, Protocol):
 
     def count_passages(self) -> int: ...
 
+    def count_documents(self) -> int:
+        """How many documents are stored; like ``count_passages``, cheap enough for every status poll."""
+        ...
+
     def writer(self, settings: IndexSettings, *, rebuild: bool = False) -> StoreWriter:
         """A write session for records made with ``settings``; it starts from an empty store when
         ``rebuild`` is set or the stored settings differ. Sessions on one store never interleave."""

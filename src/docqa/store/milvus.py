@@ -102,6 +102,19 @@ class MilvusStore:
         )
         return int(rows[0]["count(*)"])
 
+    def count_documents(self) -> int:
+        view = self._view()
+        if view is None or not self._exists(self.names.documents(view.epoch)):
+            return 0
+        rows = self._call(
+            "count",
+            self.client.query,
+            self.names.documents(view.epoch),
+            filter=f"part == 0 and ({view.visible()})",  # a long document's text is kept in parts
+            output_fields=["count(*)"],
+        )
+        return int(rows[0]["count(*)"])
+
     def stored_hashes(self) -> dict[str, str]:
         return {row["source"]: row["content_hash"] for row in self._document_rows(["source", "content_hash"])}
 

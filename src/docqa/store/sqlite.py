@@ -116,9 +116,15 @@ class SQLiteStore:
         return bool(manifest and manifest["embedding_model"] != NO_MODEL and manifest["vectors"])
 
     def count_passages(self) -> int:
-        if not self.exists():
+        """The committed passages, as the manifest keeps them: no table is scanned."""
+        manifest = self.manifest()
+        return manifest["passages"] if manifest else 0
+
+    def count_documents(self) -> int:
+        manifest = self.manifest()
+        if manifest is None:
             return 0
-        return self._rows("SELECT count(*) FROM chunks")[0][0]
+        return manifest.get("documents", None) or self._rows("SELECT count(*) FROM documents")[0][0]
 
     def stored_hashes(self) -> dict[str, str]:
         if not self.exists():

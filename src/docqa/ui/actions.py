@@ -26,6 +26,7 @@ from docqa.ui.render import describe_report, describe_upload, escape_text, forma
 
 if TYPE_CHECKING:
     from docqa.assistant import Assistant
+    from docqa.store import DocumentInfo
 
 
 def fan_out(*callbacks: Progress) -> Progress:
@@ -47,9 +48,10 @@ class Actions:
     def header_html(self) -> str:
         return format_header(self.assistant.status())
 
-    def document_rows(self) -> list[list[Any]]:
+    def document_rows(self, documents: Sequence[DocumentInfo] | None = None) -> list[list[Any]]:
         """The Documents table: title, date, passages, file (the title first: file names are often codes)."""
-        return [[d.title, d.date or "", d.passages, d.source] for d in self.assistant.documents()]
+        listed = self.assistant.documents() if documents is None else documents
+        return [[d.title, d.date or "", d.passages, d.source] for d in listed]
 
     def document_sources(self) -> list[str]:
         return [d.source for d in self.assistant.documents()]

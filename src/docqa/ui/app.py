@@ -33,11 +33,12 @@ from docqa.ui.corrections import (
     wire_corrections,
 )
 from docqa.ui.readers import ReaderChoice, reader_setting
-from docqa.ui.render import DOCUMENT_PLACEHOLDER, format_documents_html, short_title
+from docqa.ui.render import DOCUMENT_PLACEHOLDER, format_documents_html, format_header, short_title
 from docqa.ui.turns import welcome_html
 
 if TYPE_CHECKING:
     from docqa.assistant import Assistant
+    from docqa.store import DocumentInfo
 
 __all__ = ["CSS", "build_app", "theme"]
 
@@ -126,7 +127,8 @@ def _keep_current(app: gr.Blocks, actions: Actions, header: gr.HTML, retrieval: 
     shown = gr.State(None)
 
     def current() -> tuple[str, bool]:
-        return actions.header_html(), dense_available(actions.assistant)
+        status = actions.assistant.status()  # once a poll: the header and the search methods read the same
+        return format_header(status), status.embedder_loaded and actions.assistant.store.has_vectors()
 
     def first() -> tuple[str, Any, tuple[str, bool]]:
         now = current()
@@ -219,8 +221,9 @@ def _retrieval_choices(assistant: Assistant) -> dict[str, Any]:
     return {"value": "bm25", "interactive": False, "info": info}
 
 
-def _document_choices(assistant: Assistant) -> list[tuple[str, str]]:
-    return [(f"{short_title(d.title, d.source)} \u00b7 {d.source}", d.source) for d in assistant.documents()]
+def _document_choices(assistant: Assistant, documents: list[DocumentInfo] | None = None) -> list[tuple[str, str]]:
+    listed = assistant.documents() if documents is None else documents
+    return [(f"{short_title(d.title, d.source)} \u00b7 {d.source}", d.source) for d in listed]
 
 
 def _documents_tab(actions: Actions) -> DocumentsView:
@@ -318,10 +321,10 @@ def _listing(view: DocumentsView, chat: ChatView, header: gr.HTML) -> list[gr.co
 
 
 def _refresh_documents(actions: Actions) -> tuple:
-    assistant = actions.assistant
-    sources = gr.Dropdown(choices=actions.document_sources(), value=None)
-    within = gr.Dropdown(choices=_document_choices(assistant))
-    return format_documents_html(actions.document_rows()), sources, within, actions.header_html()
+    documents = actions.assistant.documents()  # listed once for the table and both choices
+    sources = gr.Dropdown(choices=[d.source for d in documents], value=None)
+    within = gr.Dropdown(choices=_document_choices(actions.assistant, documents))
+    return format_documents_html(actions.document_rows(documents)), sources, within, actions.header_html()
 
 
 def _wire_documents(actions: Actions, view: DocumentsView, chat: ChatView, header: gr.HTML) -> None:
