@@ -163,13 +163,13 @@ def test_pdf_text_title_and_date(tmp_path: Path) -> None:
     document = load_one(tmp_path, "report.pdf", pdf)
     assert document.title == "Capitol report"
     assert document.date is None  # the time a PDF writer made the file is not the document's date
-    assert document.text == "Protesters entered the building.\nPolice cleared it.\n\nSecond page."
+    assert document.text == "Protesters entered the building. Police cleared it.\n\nSecond page."  # lines joined
     assert document.locations == ((0, "page 1"), (document.text.index("Second"), "page 2"))
     assert document.content_hash == hashlib.sha256(pdf).hexdigest()
 
 
 def test_pdf_without_metadata_takes_its_first_line_as_title(tmp_path: Path) -> None:
-    document = load_one(tmp_path, "plain.pdf", pdf_bytes([["Opening line here", "more text."]]))
+    document = load_one(tmp_path, "plain.pdf", pdf_bytes([["Opening line here", "The second line of the page is a longer one than the first."]]))
     assert (document.title, document.date) == ("Opening line here", None)
 
 

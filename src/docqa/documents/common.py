@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import NamedTuple
 
+from docqa.documents.archives import unpacking_problem
 from docqa.documents.limits import MAX_TEXT_CHARS
 from docqa.errors import DocqaError
 from docqa.schema import Location
@@ -145,14 +146,18 @@ def needs(module: str, package: str, suffix: str) -> ModuleType:
 
 def checked_zip(data: bytes, kind: str) -> zipfile.ZipFile:
     """``data`` opened as a ZIP archive; raises ``UnreadableFile`` for a damaged one or one that
-    unpacks to more than ``MAX_UNPACKED_BYTES``."""
+    unpacks to more than ``MAX_UNPACKED_BYTES``, or a part to more than it declares, as measured by
+    unpacking it (:mod:`docqa.documents.archives`)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         unpacked = sum(member.file_size for member in archive.infolist())
+        problem = None if unpacked > MAX_UNPACKED_BYTES else unpacking_problem(data, archive, MAX_UNPACKED_BYTES)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
         raise UnreadableFile(f"damaged {kind} (not a readable ZIP archive: {error})") from error
     if unpacked > MAX_UNPACKED_BYTES:
         raise UnreadableFile(f"its parts unpack to more than {MAX_UNPACKED_BYTES // 2**20} MB")
+    if problem is not None:
+        raise UnreadableFile(problem)
     return archive
 
 

@@ -1,5 +1,7 @@
 """PDF files: the text layer of every page (OCR for pages without one), page by page, with the title
-and date of the document's metadata.
+and date of the document's metadata, made into paragraphs and table rows
+(:mod:`docqa.documents.pdf_text`: lines joined within sentences, running headers and footers left
+out, a paragraph over a page break kept whole).
 
 A small compressed file can expand to far more text than it has bytes, so extraction counts the
 characters as they come and stops at ``MAX_PAGE_CHARS`` on a page or ``MAX_TEXT_CHARS`` in all.
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from docqa.documents.common import Parsed, UnreadableFile, iso_date, parsed
 from docqa.documents.limits import MAX_PAGE_CHARS, MAX_TEXT_CHARS
+from docqa.documents.pdf_text import pdf_sections
 
 if TYPE_CHECKING:
     import pypdf
@@ -45,7 +48,8 @@ def parse_pdf(data: bytes) -> Parsed:
         raise UnreadableFile(f"damaged PDF ({type(error).__name__}: {error})") from error
     if scanned:
         _read_scanned(data, pages, scanned, budget)
-    return parsed(((f"page {labels[index]}", page) for index, page in enumerate(pages)), title=title, date=date)
+    sections, joined = pdf_sections(pages, labels)
+    return parsed(sections, title=title, date=date, joined=joined)
 
 
 def _is_scanned(page: pypdf.PageObject, text: str) -> bool:
@@ -112,15 +116,28 @@ class _TextBudget:
 
 
 def _page_texts(reader: pypdf.PdfReader, budget: _TextBudget) -> list[str]:
-    """The text of each page; raises ``UnreadableFile`` as soon as a page or the whole passes its budget."""
+    """The text of each page as laid out on it; raises ``UnreadableFile`` as soon as a page or the
+    whole passes its budget."""
     texts: list[str] = []
     for number, page in enumerate(reader.pages, start=1):
         budget.start_page(number)
         text = page.extract_text(visitor_text=budget.visit)  # raises from the visitor, mid-page
         budget.page = max(budget.page, len(text))
         budget.check()
-        texts.append(text)
+        texts.append(_laid_out(page, text))
     return texts
+
+
+def _laid_out(page: pypdf.PageObject, text: str) -> str:
+    """The page's text with its lines and columns where they stand on the page (pypdf's layout mode:
+    one line of text a line, cells of a table apart), else ``text``, read within the budget already."""
+    if not text.strip():
+        return text
+    try:
+        laid_out = page.extract_text(extraction_mode="layout")
+    except Exception:  # layout mode fails on some fonts that plain extraction reads
+        return text
+    return laid_out if len(laid_out.split()) >= len(text.split()) else text
 
 
 def _open_pdf(data: bytes) -> pypdf.PdfReader:
