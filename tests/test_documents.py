@@ -169,7 +169,8 @@ def test_pdf_text_title_and_date(tmp_path: Path) -> None:
 
 
 def test_pdf_without_metadata_takes_its_first_line_as_title(tmp_path: Path) -> None:
-    document = load_one(tmp_path, "plain.pdf", pdf_bytes([["Opening line here", "The second line of the page is a longer one than the first."]]))
+    lines = ["Opening line here", "The second line of the page is a longer one than the first."]
+    document = load_one(tmp_path, "plain.pdf", pdf_bytes([lines]))
     assert (document.title, document.date) == ("Opening line here", None)
 
 
