@@ -13,7 +13,7 @@ import importlib
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from types import ModuleType
 from typing import NamedTuple
 
@@ -61,29 +61,39 @@ class Parsed(NamedTuple):
 Section = tuple[str, str]  # (location label, "" for none; text)
 
 
-def parsed(sections: Iterable[Section], *, title: str = "", date: str | None = None, markdown: bool = False) -> Parsed:
+def parsed(
+    sections: Iterable[Section],
+    *,
+    title: str = "",
+    date: str | None = None,
+    markdown: bool = False,
+    joined: Collection[int] = (),
+) -> Parsed:
     """The document made of ``sections``: their texts, stripped, one paragraph each, with the offset at
-    which each location starts; a leading date marker is the date when ``date`` is None.
+    which each location starts; a leading date marker is the date when ``date`` is None. The sections
+    whose indices are in ``joined`` go on the paragraph before them, after a space (a paragraph that
+    runs over a page break, its sentence across the break located on both pages).
 
     Raises ``UnreadableFile`` when there is no text, or more than ``MAX_TEXT_CHARS`` of it.
     """
     parts: list[str] = []
     locations: list[Location] = []
     length = 0
-    for label, section in sections:
+    for index, (label, section) in enumerate(sections):
         section = normalised(section)
         if not section:
             continue
         label = short_title(label)  # a heading can be a whole paragraph; every passage under it stores it
         if parts:
-            length += 2  # the blank line between sections
+            parts.append(" " if index in joined else "\n\n")  # a blank line between paragraphs
+            length += len(parts[-1])
         if (locations[-1][1] if locations else "") != label:
             locations.append((length, label))
         parts.append(section)
         length += len(section)
         if length > MAX_TEXT_CHARS:
             raise UnreadableFile(f"its text is longer than {MAX_TEXT_CHARS:,} characters")
-    text, marked = split_date_marker("\n\n".join(parts))
+    text, marked = split_date_marker("".join(parts))
     text = checked_text(text)
     title = short_title(title or first_line(text, markdown=markdown))
     return Parsed(text, title, date or marked, _shifted(locations, length - len(text)))
