@@ -131,12 +131,13 @@ def test_the_confidence_threshold_of_a_question_replaces_the_default_either_way(
 
     answer = assistant.ask("Who was thought to be a major target of the protestors?", confidence_threshold=per_call)
 
-    assert answer.mode == "extractive" and answer.abstained is abstained
     reading = assistant.read(answer.question, answer.passages, confidence_threshold=per_call)  # what eval uses
     assert reading.abstained is abstained and reading.answers
-    if abstained:
-        assert answer.text == "" and "do not seem to contain the answer" in answer.message
+    if abstained:  # the reader's miss falls back to the closest sentence, which the corpus has
+        assert answer.mode == "sentence" and not answer.abstained and "closest sentence" in answer.message
+        assert any(answer.text in passage.chunk.text for passage in answer.passages)
     else:
+        assert answer.mode == "extractive" and not answer.abstained
         assert answer.text and answer.score == pytest.approx(0.3, abs=0.001)
         assert all(alternative.score >= (per_call or default) for alternative in answer.alternatives)
 
@@ -149,7 +150,8 @@ def test_without_a_threshold_set_each_reader_takes_its_own_default(
     extractive.warm_up()
     assert extractive.reader is not None and extractive.confidence_threshold == 0.4
     monkeypatch.setattr(extractive.reader, "_forward", flat_logits)  # every span scores about 0.3
-    assert extractive.ask("Who was thought to be a major target of the protestors?").abstained
+    question = "Who was thought to be a major target of the protestors?"
+    assert extractive.read(question, extractive.retrieve(question)).abstained
 
     lexical = Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none")
     assert lexical.confidence_threshold == 0.2
@@ -168,7 +170,7 @@ def test_below_the_threshold_it_abstains_and_shows_the_closest_passages(
     assistant = Assistant(
         corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path), confidence_threshold=1.0
     )
-    answer = assistant.ask("Who sang the song that played before the rally speeches?")
+    answer = assistant.ask("Who designed the Sydney Opera House?")  # no sentence holds its names either
     assert answer.abstained and answer.text == "" and not answer.citations
     assert answer.passages and "do not seem to contain the answer" in answer.message
 
@@ -289,3 +291,56 @@ def test_an_answer_has_the_confidence_words_of_its_dict(lexical: Assistant) -> N
     assert [dataclasses.replace(answer, score=score).confidence for score in (0.9, 0.75, 0.5, 0.44, 0.0)] == [
         "high", "high", "medium", "low", "low",
     ]  # fmt: skip
+
+
+HARBOUR = "The harbour master of Port Wren is Quentin Abernathy.\n"
+
+
+def test_an_index_keeps_its_vectors_while_its_embedding_model_cannot_load(
+    tmp_path: Path, corpus: Path, tiny_embedder_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCQA_EMBEDDING_MODEL", raising=False)
+    model = Path(shutil.copytree(tiny_embedder_path, tmp_path / "embedder"))
+    index = tmp_path / "index"
+    with Assistant(corpus, index, embedding_model=str(model), reader_model="none") as first:
+        first.index()
+        vectors = first.store.manifest()["vectors_count"]  # type: ignore[attr-defined]
+    with Assistant(corpus, index, reader_model="none") as unnamed:  # no model named: the index's own
+        assert not unnamed.index().changed
+        assert unnamed.status().embedding_model == str(model) and unnamed.status().retrieval == "hybrid"
+
+    model.rename(tmp_path / "away")
+    (corpus / "harbour.txt").write_text(HARBOUR)
+    with Assistant(corpus, index, reader_model="none") as without:
+        report = without.index()
+        assert report.added == ["harbour.txt"] and report.unembedded == ["harbour.txt"] and not report.rebuilt
+        status = without.status()
+        assert status.retrieval == "bm25" and status.vectors_kept and str(model) in status.problems[0]
+        assert without.store.settings().embedding_model == str(model)  # type: ignore[union-attr]
+        assert without.store.manifest()["vectors_count"] > vectors  # type: ignore[attr-defined]
+        assert without.ask("Who is the harbour master of Port Wren?").citations[0].source == "harbour.txt"
+        again = without.index()  # not read again while the model is missing
+        assert not again.changed and again.unembedded == ["harbour.txt"]
+
+    (tmp_path / "away").rename(model)
+    with Assistant(corpus, index, reader_model="none") as back:
+        report = back.index()  # the model is back: what waited for it is embedded, nothing else
+        assert report.updated == ["harbour.txt"] and len(report.unchanged) == 3 and report.unembedded == []
+        assert not back.store.stored_hashes()["harbour.txt"].startswith("unembedded:")
+        assert back.store.manifest()["vectors_count"] == back.store.count_passages()  # type: ignore[attr-defined]
+
+
+def test_only_a_rebuild_or_another_model_drops_the_vectors(tmp_path: Path, corpus: Path, tiny_embedder_path: Path) -> None:
+    model = Path(shutil.copytree(tiny_embedder_path, tmp_path / "embedder"))
+    index = tmp_path / "index"
+    with Assistant(corpus, index, embedding_model=str(model), reader_model="none") as first:
+        first.index()
+    model.rename(tmp_path / "away")
+    with Assistant(corpus, index, reader_model="none") as rebuilding:
+        assert rebuilding.index(rebuild=True).rebuilt and not rebuilding.store.has_vectors()
+
+
+def test_dense_search_without_the_embedding_model_is_refused(lexical: Assistant) -> None:
+    with pytest.raises(DocqaError, match=r"dense search \(--retrieval dense\) needs the embedding model.*'none'"):
+        lexical.ask("Who sang the song?", retrieval="dense")
+    assert lexical.ask("Who sang the song that played before the rally speeches?", retrieval="bm25").citations

@@ -19,6 +19,7 @@ from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
 from docqa.indexing import Indexer, Progress
 from docqa.models import find_model, is_disabled
 from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader, effective_threshold
+from docqa.reader.closest import CLOSEST_NOTE, closest_sentence
 from docqa.retrieval import Retriever
 from docqa.schema import (
     Answer,
@@ -290,6 +291,16 @@ class Assistant:
 
         result = self.read(question, passages, confidence_threshold=confidence_threshold)
         timings["reading"] = time.perf_counter() - retrieved
+        closest = None
+        if result.abstained and mode == "extractive":  # the model only adds: its miss falls back to a sentence
+            closest = closest_sentence(question, passages, result, SentenceReader.default_threshold)
+        if closest is not None:
+            notes.append(CLOSEST_NOTE)
+            best = closest.sentence
+            return self._answer(
+                question, query, "sentence", notes, timings, started, passages=passages, best=best,
+                highlight=closest.highlight,
+            )
         if result.abstained:
             notes.append(ABSTENTION_NOTE)
             return self._answer(question, query, mode, notes, timings, started, passages=passages)
@@ -325,6 +336,7 @@ class Assistant:
         passages: Sequence[RetrievedPassage] = (),
         best: ExtractedAnswer | None = None,
         alternatives: Sequence[ExtractedAnswer] = (),
+        highlight: ExtractedAnswer | None = None,
     ) -> Answer:
         timings["total"] = time.perf_counter() - started
         return Answer(
@@ -333,7 +345,7 @@ class Assistant:
             score=best.score if best else 0.0,
             abstained=best is None,
             mode=mode,
-            citations=[cite(best)] if best else [],
+            citations=[cite(highlight or best)] if best else [],
             passages=list(passages),
             timings=timings,
             message=" ".join(notes),

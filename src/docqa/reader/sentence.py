@@ -1,20 +1,24 @@
 """The lexical reader: the sentence of the retrieved passages that holds most of the question's words.
 
-A sentence's score is the share of the question's informative words (stop words left out) that it
+A sentence is ranked by the share of the question's informative words (stop words left out) that it
 holds, each word weighted by how rare it is among the sentences read, so a rare name counts for more
 than a common verb. A word also counts as held when it is in the title of the sentence's document
 ("Warsaw" in an article called Warsaw), in the heading path or sheet the sentence stands under, or
-in a heading line above it in its passage. The score is in [0, 1]: 1 when every informative word is
-there. A heading, title or label (a short line without a sentence's end) is never an answer itself:
+in a heading line above it in its passage; the share is 1 when every informative word is there.
+A heading, title or label (a short line without a sentence's end) is never an answer itself:
 its words count for the sentences under it. A "sentence" longer than ``MAX_SENTENCE_CHARS`` (a table
 or list that no full stop ends) is read line by line, so no answer is longer than a sentence.
 Sentences of every retrieved passage compete; a passage further down the search ranking costs
 ``RANK_PENALTY`` per place, so a near tie goes to the passage that search preferred.
 
-The reader abstains on its own when the best sentence lacks a name or a number of the question
-(a capitalised word other than the first, or a word with a digit): a sentence about Warsaw in 1313
-does not answer a question about Berlin, nor one about 1314. Below the confidence threshold the
-assistant abstains as for any reader. Both rules were chosen by measurement on SQuAD 2.0 data.
+A sentence's score is roughly the chance that it holds the answer: a logistic model of what the
+score is made of (``SentenceFeatures``: the weighted share of the question's words it holds, the
+plain share in its own text, the question's names and numbers it lacks, its passage's search rank,
+its lead over the next sentence, the question's length), fitted on SQuAD 2.0 questions by
+``benchmarks/fit_sentence_chance.py``. The reader abstains on its own when the best sentence lacks
+a name or a number of the question (a capitalised word other than the first, or a word with a
+digit): a sentence about Warsaw in 1313 does not answer a question about Berlin, nor one about 1314.
+Below the confidence threshold the assistant abstains as for any reader.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from docqa.chunking import sentence_spans
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
@@ -35,6 +39,11 @@ SENTENCE_ANSWERS = 3
 RANK_PENALTY = 0.1  # of score, per place of the sentence's passage in the search ranking
 MAX_SENTENCE_CHARS = 400
 LABEL_WORDS = 10  # a line of at most this many words that no punctuation ends is a heading or label
+
+# The logistic model of SentenceFeatures.vector() behind a sentence's score, fitted by
+# benchmarks/fit_sentence_chance.py (its output: benchmarks/results/sentence_chance-*.json).
+CHANCE_WEIGHTS = (-0.17, 2.107, 0.393, -0.96, -0.703, 0.666, -3.538)
+CHANCE_BIAS = -1.192
 
 _SENTENCE_END = re.compile(r"[.!?:;\"\u201d\u2019)\]]\s*\Z")
 
@@ -60,30 +69,83 @@ class SentenceReader:
     tokenizer), so "buildings" matches "building". It needs no model."""
 
     mode: AnswerMode = "sentence"
-    # Its scores say how much of the question a sentence holds, not a chance, and no threshold meets
-    # docqa eval's rule; a higher one gives up more answerable questions than unanswerable ones.
+    # Its score is a logistic model of how much of the question a sentence holds (SentenceFeatures),
+    # fitted to the chance that the sentence holds the answer. At 0.2 it abstains on 43% of the
+    # unanswerable questions of the SQuAD 2.0 dev file (35% by the names rule alone) and answers 83%
+    # of the answerable ones (88%); lexical features separate the two no better than that.
     default_threshold: float = 0.2
 
     def warm_up(self) -> None:
         """Nothing to load."""
 
     def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult:
-        terms = question_terms(question)
-        sentences = _sentences(passages)
-        if not terms or not sentences:
+        candidates = self.candidates(question, passages)
+        if not candidates:
             return no_answer()
-        scored = _score_sentences(sentences, terms)
-        if not scored:
-            return no_answer()
-        answers = [_sentence_answer(sentences[row], coverage) for row, coverage in scored]
+        answers = [replace(answer, score=features.chance()) for answer, features in candidates]
         ranked = {id(answer): position for position, answer in enumerate(answers)}
         # merge_duplicates keeps the better of two equal sentences; the order stays the ranking's.
         kept = sorted(merge_duplicates(answers, len(answers)), key=lambda answer: ranked[id(answer)])
-        best_row = scored[0][0]
-        missing = _missing_names(question, terms, _held_terms(sentences, terms, best_row))
-        return ReaderResult(
-            answers=kept[:SENTENCE_ANSWERS], abstained=bool(missing), no_answer_score=1.0 - kept[0].score
+        missing = candidates[0][1].missing_names > 0  # a name or number of the question is not there
+        return ReaderResult(answers=kept[:SENTENCE_ANSWERS], abstained=missing, no_answer_score=1.0 - kept[0].score)
+
+    def candidates(
+        self, question: str, passages: Sequence[RetrievedPassage]
+    ) -> list[tuple[ExtractedAnswer, SentenceFeatures]]:
+        """Every sentence holding a word of the question, best first, with what its score is made of
+        (its answer's ``score`` is the share of the question it holds)."""
+        terms = question_terms(question)
+        sentences = _sentences(passages)
+        if not terms or not sentences:
+            return []
+        text_rows, title_rows, bm25 = _matches(sentences, terms)
+        scored = _score_sentences(sentences, terms, text_rows, title_rows, bm25)
+        names = _names(question, terms)
+        found = []
+        for position, (row, coverage) in enumerate(scored):
+            held = {term for term in terms if row in text_rows[term] or row in title_rows[term]}
+            following = scored[position + 1][1] if position + 1 < len(scored) else 0.0
+            features = SentenceFeatures(
+                coverage=coverage,
+                text_share=sum(row in text_rows[term] for term in terms) / len(terms),
+                missing_names=len(names - held) / len(names) if names else 0.0,
+                rank=sentences[row].rank,
+                margin=coverage - following,
+                terms=len(terms),
+            )
+            found.append((_sentence_answer(sentences[row], coverage), features))
+        return found
+
+
+@dataclass(frozen=True)
+class SentenceFeatures:
+    """What says whether a sentence answers the question: the weighted share of the question's words
+    it holds (``coverage``), the plain share in its own text, the share of the question's names and
+    numbers it lacks, its passage's place in the search, its lead over the next sentence, and how
+    many words the question has."""
+
+    coverage: float
+    text_share: float
+    missing_names: float
+    rank: int
+    margin: float
+    terms: int
+
+    def vector(self) -> tuple[float, ...]:
+        return (
+            self.coverage,
+            self.text_share,
+            self.missing_names,
+            float(self.missing_names > 0),
+            float(min(self.rank, 2)),
+            self.margin,
+            1.0 / self.terms,
         )
+
+    def chance(self) -> float:
+        """Roughly the chance that the sentence holds the answer: a logistic model of ``vector``."""
+        logit = CHANCE_BIAS + sum(w * x for w, x in zip(CHANCE_WEIGHTS, self.vector(), strict=True))
+        return 0.5 * (1.0 + math.tanh(0.5 * logit))
 
 
 def _sentences(passages: Sequence[RetrievedPassage]) -> list[_Sentence]:
@@ -132,12 +194,19 @@ def is_label(text: str) -> bool:
 
 
 def _same_words(text: str, title: str) -> bool:
-    return bool(title) and _WORD.findall(text.lower()) == _WORD.findall(title.lower())
+    """Whether ``text`` is the title standing as a line (a first sentence taken as the title is not)."""
+    same = bool(title) and _WORD.findall(text.lower()) == _WORD.findall(title.lower())
+    return same and not _SENTENCE_END.search(text.strip())
 
 
-def _score_sentences(sentences: list[_Sentence], terms: list[str]) -> list[tuple[int, float]]:
+def _score_sentences(
+    sentences: list[_Sentence],
+    terms: list[str],
+    text_rows: dict[str, set[int]],
+    title_rows: dict[str, set[int]],
+    bm25: dict[int, float],
+) -> list[tuple[int, float]]:
     """(sentence index, score) of the sentences holding a term, best first."""
-    text_rows, title_rows, bm25 = _matches(sentences, terms)
     weights = {term: _idf(len(text_rows[term]), len(sentences)) for term in terms}
     total = sum(weights.values())
 
@@ -147,12 +216,6 @@ def _score_sentences(sentences: list[_Sentence], terms: list[str]) -> list[tuple
     scores = {row: coverage(row) for row in bm25}
     order = sorted(scores, key=lambda row: (-(scores[row] - RANK_PENALTY * sentences[row].rank), bm25[row]))
     return [(row, scores[row]) for row in order]
-
-
-def _held_terms(sentences: list[_Sentence], terms: list[str], row: int) -> set[str]:
-    """The terms that sentence ``row`` holds, in its text or its document's title."""
-    text_rows, title_rows, _ = _matches([sentences[row]], terms)
-    return {term for term in terms if text_rows[term] or title_rows[term]}
 
 
 def _matches(
@@ -179,15 +242,16 @@ def _scores(db: sqlite3.Connection, match: str) -> dict[int, float]:
     return dict(db.execute(query, (match,)).fetchall())
 
 
-def _missing_names(question: str, terms: list[str], held: set[str]) -> list[str]:
-    """The question's names and numbers (as terms) that the sentence does not hold."""
+def _names(question: str, terms: list[str]) -> set[str]:
+    """The question's names and numbers, as terms: capitalised words other than the first, and words
+    with a digit."""
     words = _WORD.findall(question)
     names = {
         word.lower()
         for position, word in enumerate(words)
         if any(char.isdigit() for char in word) or (position > 0 and word[0].isupper())
     }
-    return [term for term in terms if term in names and term not in held]
+    return names & set(terms)
 
 
 def _sentence_answer(sentence: _Sentence, score: float) -> ExtractedAnswer:
