@@ -125,3 +125,98 @@ def test_a_parser_failing_inside_lxml_is_explained(tmp_path: Path, monkeypatch: 
     assert skipped == {
         "page.html": "cannot be read: a part of it is missing or its XML is malformed (XPathEvalError: unknown error)"
     }
+
+
+# ----- a file over its time budget is read once, not at every update -------------------------
+
+
+def test_a_file_over_its_time_budget_is_not_read_again_until_it_changes_or_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pdfs import pdf_bytes
+
+    from docqa import indexing
+    from docqa.documents import worker
+    from docqa.documents.slow_files import FILE_NAME, RETRY_HINT
+    from docqa.indexing import Indexer
+    from docqa.store import IndexSettings
+    from docqa.store.sqlite import SQLiteStore
+
+    settings = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [[f"Line {line} says something plain." for line in range(300)]]
+    (corpus / "slow.pdf").write_bytes(pdf_bytes(lines, compress=True))  # a few tenths of a second of pypdf
+    (corpus / "notes.txt").write_text("The ferry leaves at noon.\n")
+    parsed: list[str] = []
+    parse_file = indexing.parse_file
+    monkeypatch.setattr(indexing, "parse_file", lambda file: parsed.append(file.source) or parse_file(file))
+    monkeypatch.setattr(worker, "PARSE_SECONDS", 0.05)
+
+    def update(**options: bool) -> dict[str, object]:
+        parsed.clear()  # a fresh store object, as a new process would open
+        return Indexer(SQLiteStore(tmp_path / "index"), None, settings).update(corpus, **options).to_dict()
+
+    first = update()
+    reason = "reading it took longer than 0.05 s, the limit for one file" + RETRY_HINT
+    assert first["added"] == ["notes.txt"] and first["skipped"] == {"slow.pdf": reason}
+    assert sorted(parsed) == ["notes.txt", "slow.pdf"]
+    assert (tmp_path / "index" / FILE_NAME).is_file()
+
+    (corpus / "more.txt").write_text("The bus leaves at one.\n")
+    second = update()  # the upload of a small file: the slow one is not read again
+    assert parsed == ["more.txt"] and second["added"] == ["more.txt"] and second["skipped"] == {"slow.pdf": reason}
+
+    monkeypatch.setattr(worker, "PARSE_SECONDS", 60.0)
+    assert update()["skipped"] == {"slow.pdf": reason} and parsed == []  # remembered, whatever the budget now
+    retried = update(retry_skipped=True)
+    assert parsed == ["slow.pdf"] and retried["added"] == ["slow.pdf"] and retried["skipped"] == {}, retried
+
+
+def test_a_file_over_its_time_budget_is_read_again_once_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docqa import indexing
+    from docqa.documents.common import UnreadableFile
+    from docqa.documents.slow_files import RETRY_HINT
+    from docqa.indexing import Indexer
+    from docqa.store import IndexSettings
+    from docqa.store.sqlite import SQLiteStore
+
+    settings = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "report.txt").write_text("A report that reads slowly.\n")
+    parsed: list[str] = []
+    parse_file = indexing.parse_file
+
+    def slow_once(file: object) -> object:
+        parsed.append(file.source)  # type: ignore[attr-defined]
+        if len(parsed) == 1:
+            raise UnreadableFile("reading it took longer than 60 s, the limit for one file", transient=True)
+        return parse_file(file)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(indexing, "parse_file", slow_once)
+    store = SQLiteStore(tmp_path / "index")
+    assert Indexer(store, None, settings).update(corpus).skipped["report.txt"].endswith(RETRY_HINT)
+    assert Indexer(store, None, settings).update(corpus).skipped["report.txt"].endswith(RETRY_HINT)
+    assert parsed == ["report.txt"]
+    (corpus / "report.txt").write_text("A report that reads slowly, edited.\n")
+    assert Indexer(store, None, settings).update(corpus).added == ["report.txt"]
+    assert parsed == ["report.txt", "report.txt"]
+    # Another transient failure (here the worker stopping) is not remembered: the next update reads it.
+    (corpus / "other.txt").write_text("Another report.\n")
+    failures = iter([UnreadableFile("the worker stopped while reading it (exit code -9)", transient=True)])
+
+    def stops_once(file: object) -> object:
+        parsed.append(file.source)  # type: ignore[attr-defined]
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return parse_file(file)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(indexing, "parse_file", stops_once)
+    assert Indexer(store, None, settings).update(corpus).skipped == {
+        "other.txt": "the worker stopped while reading it (exit code -9)"
+    }
+    assert Indexer(store, None, settings).update(corpus).added == ["other.txt"]

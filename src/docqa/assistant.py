@@ -186,8 +186,10 @@ class Assistant:
         rebuild: bool = False,
         documents: Iterable[Document] | None = None,
         progress: Progress | None = None,
+        retry_skipped: bool = False,
     ) -> IndexReport:
-        """Bring the index up to date with the corpus folder (or with ``documents``)."""
+        """Bring the index up to date with the corpus folder (or with ``documents``); ``retry_skipped``
+        reads again the files that ran out of time before (see ``Indexer.update``)."""
         with self._index_lock:  # held from the start, so that questions meanwhile never wait for it
             self._indexing = True
             try:
@@ -197,7 +199,9 @@ class Assistant:
                     self.store, self.embedder, self._index_settings(), shard=Shard.parse(self.settings.shard)
                 )
                 corpus_dir = self.settings.corpus_dir if documents is None else None
-                return indexer.update(corpus_dir, documents=documents, rebuild=rebuild, progress=progress)
+                return indexer.update(
+                    corpus_dir, documents=documents, rebuild=rebuild, retry_skipped=retry_skipped, progress=progress
+                )
             finally:
                 self._indexing = False
 

@@ -132,7 +132,7 @@ def check_index_folder(index: Path) -> None:
 def run_index(args: argparse.Namespace) -> int:
     assistant = assistant_from(args, shard=args.shard, reader_model=NO_MODEL)  # indexing reads no answers
     with progress_bar("indexing") as progress:
-        report = assistant.index(rebuild=args.rebuild, progress=progress)
+        report = assistant.index(rebuild=args.rebuild, retry_skipped=args.retry_skipped, progress=progress)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -223,11 +223,18 @@ def add_index(commands: Any) -> None:
   docqa index                                      index what changed in ./corpus, into ./embeddings
   docqa index --corpus ~/papers --index ~/papers-index
   docqa index --rebuild --embedding-model none     from scratch, for BM25 search only
+  docqa index --retry-skipped                      read again the files that ran out of time before
   docqa index --json                               which files were added, updated, removed, skipped""",
     )
     folder_arguments(index)
     model_arguments(index, reader=False)
     index.add_argument("--rebuild", action="store_true", help="re-index every file from scratch")
+    index.add_argument(
+        "--retry-skipped",
+        action="store_true",
+        help="read again the files skipped for taking longer than their time budget (otherwise skipped unread "
+        "until they change)",
+    )
     index.add_argument(
         "--shard",
         metavar="I/N",

@@ -22,6 +22,7 @@ from docqa.config import NO_MODEL
 from docqa.documents.common import UnreadableFile
 from docqa.documents.limits import SPLIT_SECONDS
 from docqa.documents.loading import SourceFile, scan_corpus
+from docqa.documents.slow_files import SlowFiles, over_time
 from docqa.documents.worker import parse_file
 from docqa.documents.worker import run as run_in_worker
 from docqa.embedding import Embedder
@@ -76,12 +77,15 @@ class Indexer:
         *,
         documents: Iterable[Document] | None = None,
         rebuild: bool = False,
+        retry_skipped: bool = False,
         progress: Progress | None = None,
     ) -> IndexReport:
         """Index the files of ``corpus_dir``, or ``documents`` when given instead (then nothing is read).
 
         ``rebuild`` re-indexes everything, as does a change of settings; the store sets a damaged
-        index aside first. Another update of the same store waits for this one to finish.
+        index aside first. A file that ran out of time before is skipped unread while it is unchanged
+        (:mod:`docqa.documents.slow_files`); ``retry_skipped`` reads it again, as ``rebuild`` does.
+        Another update of the same store waits for this one to finish.
         """
         if (corpus_dir is None) == (documents is None):
             raise ValueError("give either a corpus folder or documents")
@@ -89,6 +93,9 @@ class Indexer:
         timings = dict.fromkeys(STAGES, 0.0)
         started = time.perf_counter()
         items, skipped = _items(corpus_dir, documents)
+        self._slow = SlowFiles(_folder_of(self.store))
+        if rebuild or retry_skipped:
+            self._slow.forget()
         if self.shard != WHOLE:
             items = {source: item for source, item in items.items() if self.shard.owns(source)}
             skipped = {source: why for source, why in skipped.items() if self.shard.owns(source)}
@@ -112,6 +119,8 @@ class Indexer:
                 report(0.9, "writing the index")
             started = time.perf_counter()
         timings["write"] += time.perf_counter() - started  # the commit: vectors, manifest, tidying
+        whole = documents is None and self.shard == WHOLE  # then files gone or changed are forgotten
+        self._slow.save(keep={_key(item) for item in items.values()} if whole else None)
         count = self.store.count_passages()
         skipped = dict(sorted(skipped.items()))
         if not (writer.rebuilding or added or updated or removed):
@@ -185,7 +194,7 @@ class Indexer:
         if item.document is not None:
             return item.document
         assert item.file is not None
-        known = _UNUSABLE.get(_key(item))
+        known = _UNUSABLE.get(_key(item)) or self._slow.reason(*_key(item))
         if known is not None:
             _skip(item, known, skipped, unreadable)
             return None
@@ -193,7 +202,8 @@ class Indexer:
         try:
             return parse_file(item.file)
         except UnreadableFile as error:
-            _skip(item, error.reason, skipped, unreadable, remember=not error.transient)
+            reason = self._slow.remember(*_key(item), error.reason) if over_time(error) else error.reason
+            _skip(item, reason, skipped, unreadable, remember=not error.transient)
             return None
         finally:
             timings["parse"] += time.perf_counter() - started
@@ -211,7 +221,8 @@ class Indexer:
                 chunk_document, document, timeout=SPLIT_SECONDS, doing="splitting it into passages", **arguments
             )
         except UnreadableFile as error:
-            _skip(item, error.reason, skipped, unreadable, remember=not error.transient)
+            reason = self._slow.remember(*_key(item), error.reason) if over_time(error) else error.reason
+            _skip(item, reason, skipped, unreadable, remember=not error.transient)
             return None
 
     def _embed(self, chunks: Sequence[Chunk], timings: dict[str, float]) -> np.ndarray | None:
@@ -239,6 +250,12 @@ def _items(
     assert corpus_dir is not None
     files, skipped = scan_corpus(Path(corpus_dir))
     return {f.source: _Item(f.source, f.content_hash, f.size, file=f) for f in files}, dict(skipped)
+
+
+def _folder_of(store: PassageStore) -> Path | None:
+    """The folder of ``store``, where it has one of its own on this machine."""
+    folder = getattr(store, "folder", None)
+    return folder if isinstance(folder, Path) else None
 
 
 def _key(item: _Item) -> tuple[str, str]:
