@@ -1,15 +1,16 @@
 """The chat app served by ``app.py`` and driven in headless Chromium, and its API through gradio_client.
 
 The app runs in the lexical mode (no models) over a copy of the corpus, so that answers are
-deterministic. The screenshots shown in the README (the chat on a desktop and on a phone, the
-Documents tab) are written to docs/ by these tests, so that they show the app as it is; the others
-go to $DOCQA_TEST_ARTIFACTS, or to a temporary folder.
+deterministic. The chat's checks run at a desktop's size and a phone's. Screenshots go to
+$DOCQA_TEST_ARTIFACTS, or to a temporary folder: never into the checkout (the README's are made by
+benchmarks/screenshots.py, which a test here runs into a temporary folder).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = [
 ]
 SEED = json.loads((ROOT / "tests" / "seed_examples.json").read_text(encoding="utf-8"))
 BUILDING_QUESTION = "Which building did Capitol Police order Congressional staff to leave?"
+DEEP_QUESTION = "When will Joe Biden be sworn in as president?"  # answered far into its document
 UPLOADED_TEXT = (
     "Quokka Lane notes\n\nThe zebra crossing on Quokka Lane was repainted by Marigold Okafor in 1951.\n"
     "<script>window.injected = true</script> <img src=x onerror=\"window.injected = true\">\n"
@@ -41,7 +43,7 @@ UPLOADED_TEXT = (
 START_TIMEOUT_S = 90
 ANSWER_TIMEOUT_MS = 60_000
 INDEXING_TIMEOUT_S = 240  # an upload's indexing waits its turn behind any other index change
-DOCS = ROOT / "docs"
+SCREENSHOTS = ROOT / "benchmarks" / "screenshots.py"
 DESKTOP = {"width": 1400, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 REPLIES = "#docqa-chat .docqa-reply"
@@ -199,12 +201,15 @@ def votes(served: Served) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
-def test_an_answer_cites_numbered_sources_that_open_at_the_highlighted_span(page: Page, served: Served) -> None:
+def test_an_answer_cites_numbered_sources_that_open_at_the_highlighted_span(
+    page: Page, served: Served, artifacts: Path
+) -> None:
     assert page.locator("#docqa-source-choice").is_hidden()  # nothing to show in a document yet
     reply = ask(page, BUILDING_QUESTION)
     source = seed_source(BUILDING_QUESTION)
     assert source in reply and "Best-matching sentence" in reply and "Cannon building" in reply
-    assert "Match: high (100%)" in reply and "reader model" not in reply  # the mode is said once, in the header
+    assert "reader model" not in reply  # the mode is said once, in the header
+    assert re.search(r"^Match: (high|medium|low)$", reply, re.MULTILINE) and "%" not in reply  # words: no chance
     assert "Lexical mode: no models loaded" in page.locator("#docqa-mode").inner_text()
     assert page.locator(f"{REPLIES} mark").first.inner_text().count("Cannon") == 1
     follow_up = ask(page, "Who said she had just evacuated her office in Cannon?")
@@ -220,7 +225,7 @@ def test_an_answer_cites_numbered_sources_that_open_at_the_highlighted_span(page
     assert page.locator("#docqa-source-choice").is_visible()
     page.locator(f"{REPLIES} sup .docqa-cite").last.click()
     page.wait_for_function("() => document.querySelector('#docqa-document #docqa-target')?.innerText.includes('Mace')")
-    page.screenshot(path=str(DOCS / "chat-desktop.png"))
+    page.screenshot(path=str(artifacts / "chat-desktop.png"))
     page.locator(f"{REPLIES} .docqa-copy").first.click()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.startswith("Capitol Police sent orders") and "[1] " in copied and source in copied
@@ -285,6 +290,7 @@ def test_a_question_can_be_limited_to_some_documents(page: Page) -> None:
 def test_the_phone_layout_puts_the_chat_first_and_the_sources_below_on_demand(phone: Page, artifacts: Path) -> None:
     header = phone.locator("#docqa-header").bounding_box()
     assert header and header["height"] < 80  # a line or two
+    assert placeholder_fits(phone)
     reply = ask(phone, BUILDING_QUESTION)
     assert "Cannon building" in reply
     question = phone.locator("#docqa-chat .docqa-question").first.bounding_box()
@@ -293,11 +299,26 @@ def test_the_phone_layout_puts_the_chat_first_and_the_sources_below_on_demand(ph
     assert chat and sources and chat["y"] < sources["y"] and chat["width"] <= PHONE["width"]
     assert phone.locator("#docqa-document").is_hidden()  # folded until asked for
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing wider than the screen
-    phone.screenshot(path=str(DOCS / "chat-phone.png"))
-    phone.locator(f"{REPLIES} sup .docqa-cite").first.click()
+    phone.screenshot(path=str(artifacts / "chat-phone.png"))
+
+    # One natural scroll: the conversation grows with the page, never scrolls inside it.
+    ask(phone, DEEP_QUESTION)  # its answer is far into its document
+    phone.wait_for_timeout(300)
+    log = phone.locator("#docqa-chat .docqa-log")
+    assert log.evaluate("l => l.scrollHeight <= l.clientHeight + 1 && getComputedStyle(l).overflowY === 'visible'")
+    assert phone.evaluate("document.documentElement.scrollHeight") > PHONE["height"]
+    last = phone.locator("#docqa-chat .docqa-question").last.bounding_box()
+    assert last and 0 <= last["y"] < PHONE["height"] / 2  # the page scrolled to the new question
+    phone.screenshot(path=str(artifacts / "chat-phone-two-answers.png"))
+
+    # A citation opens the folded sources, brings the document into sight, and scrolls the document
+    # box to the highlighted span, as on a desktop.
+    phone.locator(f"{REPLIES} sup .docqa-cite").last.click()
     phone.locator("#docqa-document #docqa-target").wait_for()
     in_sight = "() => { const top = document.getElementById('docqa-document').getBoundingClientRect().top;"
     phone.wait_for_function(f"{in_sight} return top >= 0 && top < window.innerHeight; }}", timeout=5_000)
+    phone.wait_for_function(TARGET_IN_BOX_JS, timeout=5_000)
+    phone.screenshot(path=str(artifacts / "chat-phone-source.png"))
     phone.get_by_role("tab", name="Documents").click()
     phone.locator("#docqa-documents table").wait_for()
     # A document a card: its title across the screen, then date, passages and file, none cut a character a line.
@@ -309,6 +330,148 @@ def test_the_phone_layout_puts_the_chat_first_and_the_sources_below_on_demand(ph
     )
     assert dates and set(dates) == {1}  # each date on one line
     phone.screenshot(path=str(artifacts / "documents-phone.png"))
+
+
+def placeholder_fits(page: Page) -> bool:
+    """The question box's placeholder fits its one line (measured in the box's own font)."""
+    return page.locator("#docqa-question textarea").evaluate(
+        """(box) => {
+          const style = getComputedStyle(box);
+          const pen = document.createElement('canvas').getContext('2d');
+          pen.font = style.font;
+          const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          return pen.measureText(box.placeholder).width <= room && box.scrollHeight <= box.clientHeight + 1;
+        }"""
+    )
+
+
+# The document box is scrolled (its span is not at the top) and the highlighted span is inside its view.
+TARGET_IN_BOX_JS = """() => {
+  const box = document.querySelector('#docqa-document .docqa-doc');
+  const target = document.querySelector('#docqa-document #docqa-target');
+  if (!box || !target || !box.clientHeight) return false;
+  const outer = box.getBoundingClientRect(), inner = target.getBoundingClientRect();
+  return box.scrollTop > 0 && inner.top >= outer.top && inner.top < outer.bottom;
+}"""
+
+
+def repeated_ids(page: Page) -> dict[str, int]:
+    return page.evaluate(
+        """() => {
+          const counts = {};
+          for (const node of document.querySelectorAll('[id]')) counts[node.id] = (counts[node.id] || 0) + 1;
+          delete counts[''];
+          return Object.fromEntries(Object.entries(counts).filter(([, count]) => count > 1));
+        }"""
+    )
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def sized(request: pytest.FixtureRequest, browser: Browser, app_url: str, alerts: list[str]) -> Iterator[Page]:
+    """The page at a desktop's size, then at a phone's."""
+    opened = open_page(browser, app_url, alerts, DESKTOP if request.param == "desktop" else PHONE)
+    yield opened
+    opened.context.close()
+
+
+def open_sources(page: Page, turn_marker: str = f"{REPLIES} sup .docqa-cite") -> None:
+    """Open the last reply's first source (on a phone this unfolds the Sources panel)."""
+    page.locator(turn_marker).last.click()
+    page.locator("#docqa-document #docqa-target").wait_for()
+
+
+def test_before_a_question_nothing_can_be_corrected_and_an_empty_question_is_told_so(
+    sized: Page, artifacts: Path
+) -> None:
+    page, size = sized, sized.viewport_size
+    corrections = ("#docqa-use-selection", "#docqa-unanswerable")
+    assert all(page.locator(button).is_hidden() for button in corrections)
+    assert placeholder_fits(page) and repeated_ids(page) == {}
+    page.press("#docqa-question textarea", "Enter")  # nothing typed
+    page.get_by_text("Type a question first").first.wait_for(timeout=10_000)
+    page.wait_for_timeout(300)  # the toast slides in
+    assert page.locator("#docqa-chat .docqa-question").count() == 0 and page.locator(REPLIES).count() == 0
+    page.screenshot(path=str(artifacts / f"empty-question-{size and size['width']}.png"))
+    ask(page, BUILDING_QUESTION)
+    open_sources(page)
+    page.locator(corrections[0]).wait_for()
+    assert all(page.locator(button).is_visible() for button in corrections)
+    assert repeated_ids(page) == {}
+    page.click("#docqa-new-chat")
+    page.wait_for_selector("#docqa-chat .docqa-welcome")
+    page.locator(corrections[0]).wait_for(state="hidden")
+
+
+def test_the_lexical_mode_shows_no_chances_and_names_the_reader_it_lacks(sized: Page) -> None:
+    reply = ask(sized, DEEP_QUESTION)
+    assert "Match:" in reply and "%" not in reply
+    sized.get_by_text("Settings", exact=True).filter(visible=True).click()
+    reader = sized.locator("#docqa-reader input").first
+    reader.wait_for()
+    assert "lexical mode" in reader.input_value() and "started with" not in reader.input_value()
+
+
+def test_a_source_reads_title_first_then_file_and_date_on_a_line_of_their_own(sized: Page) -> None:
+    ask(sized, BUILDING_QUESTION)
+    item = sized.locator(f"{REPLIES} ol.docqa-citations li").first
+    title, where = item.locator("a.docqa-cite").bounding_box(), item.locator(".docqa-place").bounding_box()
+    assert title and where and where["y"] >= title["y"] + title["height"] - 1  # below the title, not beside it
+    place = item.locator(".docqa-place")
+    assert place.evaluate("p => p.clientHeight < 1.6 * parseFloat(getComputedStyle(p).lineHeight)")  # one line
+    assert place.inner_text().startswith(seed_source(BUILDING_QUESTION))
+
+
+def test_a_passage_read_after_an_abstention_does_not_look_like_a_selection(sized: Page, artifacts: Path) -> None:
+    page, size = sized, sized.viewport_size
+    page.get_by_text("Settings", exact=True).filter(visible=True).click()
+    threshold = page.locator("#docqa-threshold input[type=number]")
+    threshold.fill("1")
+    threshold.press("Enter")
+    reply = ask(page, "When will Joe Biden be sworn in as president?")
+    assert "do not seem to contain the answer" in reply and "Closest passages" in reply
+    open_sources(page, f"{REPLIES} .docqa-closest .docqa-cite")
+    passage = page.locator("#docqa-document mark.docqa-passage-span")
+    passage.wait_for()
+    assert "not an answer" in page.locator("#docqa-document .docqa-doc-key").inner_text()
+    looks = passage.evaluate(
+        """(mark) => {
+          const own = getComputedStyle(mark), chosen = getComputedStyle(mark, '::selection');
+          return {own: own.backgroundColor, line: own.textDecorationStyle, selection: chosen.backgroundColor};
+        }"""
+    )
+    assert looks["line"] == "dashed" and looks["own"] != looks["selection"], looks
+    page.evaluate(SELECT_IN_TARGET_JS, passage.inner_text()[:30])  # a selection beside the passage, to look at
+    page.screenshot(path=str(artifacts / f"abstention-passage-{size and size['width']}.png"))
+
+
+def test_a_chosen_file_leaves_the_upload_label_whole(sized: Page, tmp_path: Path, artifacts: Path) -> None:
+    page, size = sized, sized.viewport_size
+    chosen = tmp_path / "a file chosen to upload with a long name.txt"
+    chosen.write_text("Notes\n\nNothing to see.\n", encoding="utf-8")
+    page.get_by_role("tab", name="Documents").click()
+    page.set_input_files("#docqa-upload input[type=file]", str(chosen))
+    page.wait_for_selector(f"#docqa-upload :text('{chosen.stem}')")
+    label = page.locator("#docqa-upload label[data-testid='block-label']")
+    icons = page.locator("#docqa-upload .icon-button-wrapper").bounding_box()
+    box = label.bounding_box()
+    assert box and icons and box["x"] + box["width"] <= icons["x"]  # beside the buttons, not under them
+    assert label.evaluate("label => label.scrollWidth <= label.clientWidth") and "Add documents" in label.inner_text()
+    page.screenshot(path=str(artifacts / f"upload-chosen-{size and size['width']}.png"))
+    page.locator("#docqa-upload button[aria-label='Clear']").click()  # nothing is added
+
+
+def test_the_readme_screenshots_come_from_their_script_into_the_folder_it_is_given(tmp_path: Path) -> None:
+    before = {path.name: path.stat().st_mtime_ns for path in (ROOT / "docs").glob("*.png")}
+    command = [sys.executable, str(SCREENSHOTS), "--out", str(tmp_path)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    for name, size in {"chat-desktop.png": DESKTOP, "chat-phone.png": PHONE, "documents.png": DESKTOP}.items():
+        header = (tmp_path / name).read_bytes()[:24]  # the signature, then the IHDR chunk: width, height
+        assert header[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (
+            size["width"], size["height"],
+        )
+    assert {path.name: path.stat().st_mtime_ns for path in (ROOT / "docs").glob("*.png")} == before
 
 
 def wait_for_outcome(page: Page, expected: str) -> str:
@@ -327,7 +490,7 @@ def wait_for_outcome(page: Page, expected: str) -> str:
 
 
 def test_an_uploaded_document_is_answerable_at_once_and_cannot_inject(
-    page: Page, alerts: list[str], tmp_path: Path
+    page: Page, alerts: list[str], tmp_path: Path, artifacts: Path
 ) -> None:
     upload = tmp_path / "quokka lane.txt"
     upload.write_text(UPLOADED_TEXT, encoding="utf-8")
@@ -337,7 +500,7 @@ def test_an_uploaded_document_is_answerable_at_once_and_cannot_inject(
     page.click("#docqa-add")
     assert "1 added" in wait_for_outcome(page, "1 added")
     page.wait_for_selector("#docqa-documents :text('quokka lane.txt')")
-    page.screenshot(path=str(DOCS / "documents.png"))
+    page.screenshot(path=str(artifacts / "documents.png"))
 
     page.get_by_role("tab", name="Chat").click()
     reply = ask(page, "Who repainted the zebra crossing on Quokka Lane?")
@@ -398,6 +561,7 @@ def test_the_folder_is_watched_and_an_upload_of_a_name_in_it_asks_whether_to_rep
     choose_upload(page, upload)
     prompt.wait_for(state="visible")
     assert "harbour notes.txt is in the corpus already" in prompt.inner_text()
+    assert repeated_ids(page) == {}
     page.screenshot(path=str(artifacts / "replace-prompt.png"))
     page.click("#docqa-replace-yes")
     message = wait_for_outcome(page, "1 updated")

@@ -6,19 +6,22 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from ui_fakes import ALLOWED_TAGS, HOSTILE, RecordingAssistant, cited_answer, passage, tags_in
+from ui_fakes import ALLOWED_TAGS, HOSTILE, RecordingAssistant, cited_answer, passage, status, tags_in
 
-from docqa.assistant import ABSTENTION_NOTE, LEXICAL_NOTE_START, cite
+from docqa.assistant import ABSTENTION_NOTE, LEXICAL_NOTE_START, AssistantStatus, cite
 from docqa.errors import DocqaError
 from docqa.feedback import FEEDBACK_FILE, FeedbackStore
 from docqa.schema import Answer, ExtractedAnswer
 from docqa.store.base import DocumentInfo
-from docqa.ui.chat import Chat, ChatSession
+from docqa.ui.chat import EMPTY_QUESTION, Chat, ChatSession
 from docqa.ui.citations import answer_citations
 from docqa.ui.examples import SHIPPED_QUESTIONS, example_questions
+from docqa.ui.readers import ReaderChoice
+from docqa.ui.render import PASSAGE_KEY, answer_targets, format_document_html, own_location
 from docqa.ui.turns import plain_text, reply_html, turn_markdown, welcome_html
 
 LEXICAL_NOTE = f"{LEXICAL_NOTE_START}: no reader model is loaded (could not load 'r' (offline). Fix: pass a folder)."
@@ -69,7 +72,8 @@ def test_an_abstention_says_so_once_then_shows_the_closest_passages() -> None:
 def test_the_lexical_mode_is_said_in_the_header_not_in_every_answer() -> None:
     answer = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence", message=LEXICAL_NOTE)
     reply = text_of(reply_html(0, answer, answer.citations))
-    assert "Best-matching sentence" in reply and "Match: high (83%)" in reply
+    # A sentence's match score is no chance: said in words only, never as a percentage.
+    assert "Best-matching sentence" in reply and "Match: high" in reply and "%" not in reply
     assert "could not load" not in reply and "reader model" not in reply and len(reply) < 400
 
 
@@ -97,6 +101,62 @@ def test_copy_and_export_text_hold_the_answer_and_its_sources() -> None:
     reply = reply_html(2, answer, answer.citations)
     assert html.unescape(reply.split('data-markdown="')[1].split('"')[0]) == markdown
     assert html.unescape(reply.split('data-copy="')[1].split('"')[0]) == plain_text(answer, answer.citations)
+
+
+def test_a_source_says_its_title_then_where_it_is_never_the_title_twice() -> None:
+    answer = cited_answer("Ports are set in the file.", "in the file")
+    answer.citations = [replace(answer.citations[0], title="Setup guide", location="Setup guide \u203a Ports")]
+    reply = reply_html(0, answer, answer.citations)
+    # The title on its own line (the link), then the file, date and location, muted, on the next.
+    assert '[1] Setup guide</a><div class="docqa-place">000_a.txt \u00b7 2021-01-06 \u00b7 Ports</div>' in (
+        html.unescape(reply)
+    )
+    assert "(000_a.txt, 2021-01-06, Ports)" in plain_text(answer, answer.citations)
+    assert answer_targets(answer, answer.citations)[0]["location"] == "Ports"
+    assert own_location("Setup guide", "Setup guide") is None  # a Word file's Title heading alone
+    assert own_location("A very long title cut \u2026", "A very long title cut short \u203a Part 2") == "Part 2"
+    assert own_location("Setup guide", "Page 3") == "Page 3" and own_location("", "Page 3") == "Page 3"
+
+
+def test_a_passage_in_the_document_view_is_not_shown_as_an_answer() -> None:
+    text = "Intro. The passage read for the question. More."
+    passage_view = format_document_html({"source": "a.txt", "start": 7, "end": 40, "kind": "passage"}, text)
+    answer_view = format_document_html({"source": "a.txt", "start": 7, "end": 40, "kind": "answer"}, text)
+    assert 'class="docqa-passage-span"' in passage_view and PASSAGE_KEY in passage_view
+    assert 'class="docqa-answer"' in answer_view and PASSAGE_KEY not in answer_view
+
+
+def test_an_empty_question_is_not_a_turn_and_the_page_says_so() -> None:
+    chat, session = Chat(RecordingAssistant()), ChatSession()  # type: ignore[arg-type]
+    assert chat.take(session, "   \n ") == (None, None) and session.turns == []
+    assert "question" in EMPTY_QUESTION and "empty" in EMPTY_QUESTION
+
+
+class _ReaderAssistant(RecordingAssistant):
+    def __init__(self, index_dir: Path, reader_model: str, loaded: bool) -> None:
+        super().__init__(index_dir)
+        self.settings.reader_model = reader_model  # type: ignore[attr-defined]
+        self.loaded = loaded
+
+    def status(self) -> AssistantStatus:
+        return status(reader_model=self.settings.reader_model, reader_loaded=self.loaded)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("model", "loaded", "expected"),
+    [
+        ("deepset/tinyroberta-squad2", True, "deepset/tinyroberta-squad2 (started with)"),
+        ("deepset/tinyroberta-squad2", False, "deepset/tinyroberta-squad2 (not loaded: lexical mode"),
+        ("none", False, "None: lexical mode"),
+    ],
+)
+def test_the_reader_setting_says_whether_the_reader_started_with_loaded(
+    tmp_path: Path, model: str, loaded: bool, expected: str
+) -> None:
+    readers = ReaderChoice(_ReaderAssistant(tmp_path, model, loaded))  # type: ignore[arg-type]
+    [(label, value)] = readers.choices()
+    assert label.startswith(expected) and value == model == readers.current()
+    assert ("started with" in label) == loaded
 
 
 # ----- several citations ---------------------------------------------------------------------

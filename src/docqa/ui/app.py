@@ -23,7 +23,7 @@ from docqa.ui.assets import (
     LOG_TEMPLATE,
     PHONE_JS,
 )
-from docqa.ui.chat import Chat, ChatSession, Sources
+from docqa.ui.chat import EMPTY_QUESTION, Chat, ChatSession, Sources
 from docqa.ui.corrections import (
     TRACK_SELECTION_JS,
     CorrectionControls,
@@ -69,6 +69,7 @@ class ChatView:
     passages: gr.HTML
     session: gr.State  # the conversation, kept on the server (ChatSession)
     corrections: CorrectionControls
+    correcting: gr.Column  # holds the correction buttons, shown once there is an answer to correct
 
 
 @dataclass
@@ -160,7 +161,7 @@ def _chat_tab(assistant: Assistant, chat: Chat) -> ChatView:
             log = gr.HTML(first, html_template=LOG_TEMPLATE, js_on_load=CHAT_JS, elem_id="docqa-chat")
             with gr.Row(elem_id="docqa-ask-row"):
                 question = gr.Textbox(
-                    placeholder="Ask a question about the documents\u2026",
+                    placeholder="Ask a question\u2026",  # short: it fits one line on a phone too
                     show_label=False,
                     scale=5,
                     min_width=200,
@@ -185,12 +186,13 @@ def _chat_tab(assistant: Assistant, chat: Chat) -> ChatView:
         with sources_column, gr.Accordion("Sources", open=True, elem_id="docqa-sources") as sources_box:
             choice = gr.Radio([], label="Show in its document", visible=False, elem_id="docqa-source-choice")
             document = gr.HTML(DOCUMENT_PLACEHOLDER, elem_id="docqa-document", js_on_load=DOCUMENT_JS)
-            corrections = correction_controls()
+            with gr.Column(visible=False, elem_id="docqa-correcting") as correcting:
+                corrections = correction_controls()
             with gr.Accordion("Retrieved passages", open=False, elem_id="docqa-passages-box"):
                 passages = gr.HTML("", elem_id="docqa-passages", js_on_load=None)
     return ChatView(
         log, question, ask_button, within, new_chat, export, top_k, threshold, retrieval, sources_box, choice,
-        document, passages, session, corrections,
+        document, passages, session, corrections, correcting,
     )  # fmt: skip
 
 
@@ -205,6 +207,7 @@ def _settings_panel(assistant: Assistant) -> tuple[gr.Slider, gr.Slider, gr.Radi
             step=0.05,
             label="Confidence threshold",
             info="Below it, the assistant says that it did not find the answer.",
+            elem_id="docqa-threshold",
         )
         retrieval = gr.Radio(
             list(RETRIEVAL_MODES), **_retrieval_choices(assistant), label="Search", elem_id="docqa-retrieval"
@@ -231,15 +234,17 @@ def _documents_tab(actions: Actions) -> DocumentsView:
         table = gr.HTML(format_documents_html(actions.document_rows()), elem_id="docqa-documents", js_on_load=None)
         with gr.Row(equal_height=False):
             with gr.Column(min_width=280):
+                # A short label: the File's upload and clear buttons share its line once a file is chosen.
                 uploads = gr.File(
-                    file_count="multiple",
-                    file_types=list(SUFFIXES),
-                    elem_id="docqa-upload",
-                    label=f"Add documents ({', '.join(SUFFIXES)}; up to {MAX_FILES_PER_UPLOAD} "
-                    f"files of at most {MAX_FILE_BYTES // 2**20} MB)",
+                    file_count="multiple", file_types=list(SUFFIXES), elem_id="docqa-upload", label="Add documents"
+                )
+                gr.Markdown(
+                    f"{', '.join(SUFFIXES)}: up to {MAX_FILES_PER_UPLOAD} files at a time, "
+                    f"{MAX_FILE_BYTES // 2**20} MB each.",
+                    elem_id="docqa-upload-rules",
                 )
                 add_button = gr.Button("Add to the index", variant="primary", elem_id="docqa-add")
-                with gr.Group(visible=False, elem_id="docqa-replace") as box:
+                with gr.Group(visible=False) as box:  # no elem_id: Gradio gives a Group's to two elements
                     question = gr.Markdown(elem_id="docqa-replace-question")
                     with gr.Row():
                         replace = gr.Button("Replace", variant="primary", size="sm", elem_id="docqa-replace-yes")
@@ -256,11 +261,12 @@ def _documents_tab(actions: Actions) -> DocumentsView:
     return DocumentsView(tab, table, uploads, add_button, to_delete, delete_button, rebuild_button, message, prompt)
 
 
-def _sources_outputs(sources: Sources) -> tuple[Any, str, str]:
-    """The sources panel's radio (shown only when there is something to show), document and passages."""
+def _sources_outputs(sources: Sources) -> tuple[Any, str, str, Any]:
+    """The sources panel's radio, document, passages and correction buttons (the radio and the
+    buttons shown only when there is something to show and to correct)."""
     choices = [(label, number) for number, label in enumerate(sources.labels)]
     radio = gr.Radio(choices=choices, value=sources.selected, visible=bool(choices))
-    return radio, sources.document_html, sources.passages_html
+    return radio, sources.document_html, sources.passages_html, gr.Column(visible=bool(choices))
 
 
 def _wire_chat(chat: Chat, view: ChatView) -> None:
@@ -277,8 +283,9 @@ def _wire_chat(chat: Chat, view: ChatView) -> None:
         return update or skip(), number, state
 
     def answer_pending(number: int | None, state: ChatSession, k: float, mode: str, minimum: float, only: Any) -> tuple:
-        if number is None:
-            return (skip(),) * 7
+        if number is None:  # an empty question (said here: a toast needs the queue, which taking skips)
+            gr.Warning(EMPTY_QUESTION, duration=3)
+            return (skip(),) * 8
         reply = chat.answer(state, number, top_k=int(k), retrieval=mode, confidence_threshold=minimum, sources=only)
         return reply.log, None, state, number, *_sources_outputs(reply.sources)
 
@@ -289,7 +296,7 @@ def _wire_chat(chat: Chat, view: ChatView) -> None:
             tell(message, duration=3)
         opened = chat.open(state, turn, getattr(event, "index", None)) if action == "cite" else None
         if opened is None:
-            return (skip(),) * 5
+            return (skip(),) * 6
         return turn, *_sources_outputs(opened), gr.Accordion(open=True)
 
     def show_choice(index: int | None, state: ChatSession, turn: int | None) -> str:
@@ -300,7 +307,7 @@ def _wire_chat(chat: Chat, view: ChatView) -> None:
         return chat.clear(state), None, state, None, *_sources_outputs(Sources.empty())
 
     asking = [view.top_k, view.retrieval, view.threshold, view.within]
-    shown = [view.log, pending, session, in_view, view.choice, view.document, view.passages]
+    shown = [view.log, pending, session, in_view, view.choice, view.document, view.passages, view.correcting]
     for trigger in (view.question.submit, view.ask_button.click):
         trigger(
             take_question, [view.question, session], [view.question, view.log, pending, session], queue=False, **PRIVATE
@@ -308,7 +315,7 @@ def _wire_chat(chat: Chat, view: ChatView) -> None:
     view.log.submit(take_example, session, [view.log, pending, session], queue=False, **PRIVATE).then(
         answer_pending, [pending, session, *asking], shown, **PRIVATE
     )
-    panel = [in_view, view.choice, view.document, view.passages, view.sources_box]
+    panel = [in_view, view.choice, view.document, view.passages, view.correcting, view.sources_box]
     view.log.select(act, session, panel, **PRIVATE)
     view.choice.input(show_choice, [view.choice, session, in_view], view.document, **PRIVATE)
     view.new_chat.click(clear, session, shown, queue=False, **PRIVATE)

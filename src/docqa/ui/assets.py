@@ -47,7 +47,8 @@ sup .docqa-cite { display: inline-block; min-width: 1.5em; margin-left: 0.25em; 
 .docqa-reply ol.docqa-citations { list-style: none; padding-left: 0; }
 .docqa-quote { border-left: 3px solid var(--border-color-primary); padding-left: 0.6em; margin: 0.15em 0 0.45em;
   font-size: 0.95em; line-height: 1.45; }
-.docqa-place, .docqa-found, .docqa-doc-source { font-size: 0.85em; opacity: 0.72; font-weight: 400; }
+.docqa-place, .docqa-doc-source { font-size: 0.85em; opacity: 0.72; font-weight: 400; overflow-wrap: anywhere; }
+.docqa-doc-key { font-size: 0.85em; font-weight: 400; margin-top: 0.2em; }
 .docqa-notes { font-size: 0.85em; opacity: 0.8; }
 .docqa-controls { display: flex; gap: 0.4em; margin-top: 0.35em; }
 .docqa-controls button { border: 1px solid var(--border-color-primary); border-radius: var(--radius-md);
@@ -68,7 +69,10 @@ sup .docqa-cite { display: inline-block; min-width: 1.5em; margin-left: 0.25em; 
   background: var(--color-accent-soft); font-weight: 600; }
 .docqa-empty, .docqa-cut { opacity: 0.7; font-style: italic; }
 mark { background: #fde68a; color: inherit; padding: 0 0.1em; border-radius: 3px; }
-mark.docqa-passage-span { background: #dbeafe; }
+/* A passage read (not an answer) is underlined in green, a selection is solid blue: neither looks like the other. */
+mark.docqa-passage-span { background: #f0fdf4; text-decoration: underline dashed #15803d;
+  text-decoration-thickness: 1px; text-underline-offset: 3px; border-radius: 0; }
+.docqa-doc ::selection { background: #1d4ed8; color: #fff; }
 .docqa-table { width: 100%; border-collapse: collapse; font-size: 0.92em; }
 .docqa-table, .docqa-table tr { border: 0; }
 .docqa-table th, .docqa-table td { text-align: left; vertical-align: top; padding: 0.45em 0.6em; border: 0;
@@ -88,11 +92,13 @@ footer .settings, footer .divider:has(+ .divider + .settings) { display: none !i
     border-bottom: 1px solid var(--border-color-primary); }
   #docqa-documents .docqa-table td { display: inline; padding: 0; border: 0; overflow-wrap: anywhere; }
   #docqa-documents .docqa-table td.docqa-title-cell { display: block; font-weight: 600; margin-bottom: 0.15em; }
-  .docqa-date-cell:not(:empty) + .docqa-count-cell::before, .docqa-file-cell::before { content: " \\00b7\\00a0"; }
+  .docqa-date-cell:not(:empty) + .docqa-count-cell::before { content: " \\00b7\\00a0"; }
+  #docqa-documents .docqa-table td.docqa-file-cell { display: block; }  /* the file on a line of its own */
   .docqa-date-cell, .docqa-count-cell { white-space: nowrap !important; }
   .docqa-unit { display: inline; }
   .docqa-brand { font-size: 1.2em; }
-  #docqa-chat .docqa-log { height: 60vh; min-height: 0; }
+  /* One natural scroll: the conversation grows with the page instead of scrolling inside it. */
+  #docqa-chat .docqa-log { height: auto; min-height: 6em; overflow: visible; }
   .docqa-reply { max-width: 100%; }
   .docqa-doc { max-height: 60vh; }
 }
@@ -118,7 +124,8 @@ const show = () => {
   const question = last && last.classList.contains('docqa-reply')
     ? log.querySelector(`.docqa-question[data-turn="${last.dataset.turn}"]`) : null;
   const anchor = update.reset ? null : question || last;
-  log.scrollTop = anchor ? Math.max(0, anchor.offsetTop - 6) : 0;
+  if (getComputedStyle(log).overflowY !== 'visible') log.scrollTop = anchor ? Math.max(0, anchor.offsetTop - 6) : 0;
+  else if (anchor) anchor.scrollIntoView({block: question ? 'start' : 'nearest'});  // a phone: the page scrolls
 };
 const copy = async (button) => {
   const text = button.dataset.copy || '';
@@ -174,13 +181,20 @@ element.addEventListener('click', (event) => {
 });
 """
 
-# Keeps the highlighted span of the document view in sight whenever the view changes.
+# Keeps the highlighted span of the document view in sight whenever the view changes, and when it
+# shows: a view that arrived hidden (on a phone the Sources panel is folded until a source is
+# picked) has no height to scroll by until then.
 DOCUMENT_JS = f"""
 const reveal = () => {{
   const box = element.querySelector('.docqa-doc');
   const target = element.querySelector('#{TARGET_ID}');
-  if (box && target) {{ box.scrollTop = Math.max(0, target.offsetTop - box.clientHeight / 3); }}
+  if (box && target && box.clientHeight) box.scrollTop = Math.max(0, target.offsetTop - box.clientHeight / 3);
 }};
+let hidden = !element.clientHeight;
+new ResizeObserver(() => {{
+  if (hidden && element.clientHeight) reveal();
+  hidden = !element.clientHeight;
+}}).observe(element);
 reveal();
 watch('value', reveal);
 """

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from docqa.assistant import Assistant
 
 LogUpdate = dict[str, Any]  # {"n": number of the update, "html": markup to append, "reset": start afresh}
+EMPTY_QUESTION = "Type a question first: the box is empty."
 
 
 def retrieval_mode(name: str | None) -> RetrievalMode | None:
@@ -119,7 +120,8 @@ class Chat:
         return self.welcome(session)
 
     def take(self, session: ChatSession, text: str) -> tuple[LogUpdate | None, int | None]:
-        """Show the question at once; returns the update and the number of the turn to answer."""
+        """Show the question at once; returns the update and the number of the turn to answer (None and
+        None for an empty question: the page says :data:`EMPTY_QUESTION` instead)."""
         if not isinstance(text, str) or not text.strip():
             return None, None
         session.turns.append(Turn(text))

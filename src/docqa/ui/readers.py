@@ -14,6 +14,7 @@ import gradio as gr
 
 from docqa.annotations import trained_readers
 from docqa.errors import DocqaError
+from docqa.models import is_disabled
 from docqa.reader import build_reader
 from docqa.ui.corrections import tell
 
@@ -31,10 +32,19 @@ class ReaderChoice:
         self.started_with = assistant.settings.reader_model
 
     def choices(self) -> list[tuple[str, str]]:
-        """(label, model) of the reader started with, then of each trained reader, by name."""
-        started = (f"{self.started_with} (started with)", self.started_with)
+        """(label, model) of the reader started with, then of each trained reader, by name. The reader
+        started with is named for what it is: none, not loaded (answers are best-matching sentences), or
+        the reader started with."""
+        started = (self._started_label(), self.started_with)
         trained = [(f"{path.name} (trained)", str(path)) for path in trained_readers(self.assistant.settings.index_dir)]
         return [started, *(choice for choice in trained if choice[1] != self.started_with)]
+
+    def _started_label(self) -> str:
+        if is_disabled(self.started_with):
+            return "None: lexical mode (best-matching sentences)"
+        if self.current() == self.started_with and not self.assistant.status().reader_loaded:
+            return f"{self.started_with} (not loaded: lexical mode, best-matching sentences)"
+        return f"{self.started_with} (started with)"
 
     def current(self) -> str:
         return self.assistant.settings.reader_model
@@ -42,8 +52,8 @@ class ReaderChoice:
     def switch(self, model: str) -> str:
         """Answer with ``model`` from now on; returns what to tell the person."""
         assistant = self.assistant
-        if model == assistant.settings.reader_model:
-            return f"The reader is {model}."
+        if model == assistant.settings.reader_model and (is_disabled(model) or assistant.status().reader_loaded):
+            return f"The reader is {model}."  # a reader that did not load is tried again
         if model not in {value for _, value in self.choices()}:
             return "That reader is not offered: choose one of the list."
         settings = assistant.settings.replace(reader_model=model)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from docqa.documents.common import HEADING_SEPARATOR
 from docqa.models import is_disabled
 from docqa.schema import Answer, Citation, IndexReport, RetrievedPassage
 
@@ -26,6 +27,8 @@ LABEL_TITLE_CHARS = 40  # and in a label of the sources panel
 DOCUMENT_WINDOW_CHARS = 60_000  # a longer document is shown around its highlighted part
 TARGET_ID = "docqa-target"
 
+# What a passage's underline means (an answer's span is highlighted; a selection is the person's own).
+PASSAGE_KEY = "Underlined: a passage read for the question, not an answer."
 DOCUMENT_PLACEHOLDER = (
     '<p class="docqa-empty">Ask a question, then pick a numbered source to read it in its document.</p>'
 )
@@ -84,9 +87,21 @@ def place(source: str, date: str | None, location: str | None = None) -> str:
     return " \u00b7 ".join(escape_text(part) for part in (source, date, location) if part)
 
 
+def own_location(title: str, location: str | None) -> str | None:
+    """``location`` less the document's title where the heading path starts with it (a Word file's
+    Title heading is often its title too), so that a source never says its title twice."""
+    if not location or not title:
+        return location
+    head, _, rest = location.partition(HEADING_SEPARATOR.strip())
+    head, title = head.strip(), single_line(title).strip()
+    if head == title or (title.endswith("\u2026") and head.startswith(title[:-1].rstrip())):
+        return rest.strip() or None
+    return location
+
+
 def citation_place(citation: Citation) -> str:
     # A location (page, slide, sheet, chapter, heading path) shows where the file has one.
-    return place(citation.source, citation.date, citation.location)
+    return place(citation.source, citation.date, own_location(citation.title, citation.location))
 
 
 def snippet_html(citation: Citation) -> str:
@@ -105,13 +120,13 @@ def answer_targets(answer: Answer, citations: Sequence[Citation] = ()) -> list[T
     cited = citations or answer.citations
     targets: list[Target] = [
         {"source": c.source, "start": c.start, "end": c.end, "kind": "answer", "title": c.title, "date": c.date}
-        | ({"location": c.location} if c.location else {})
+        | ({"location": where} if (where := own_location(c.title, c.location)) else {})
         for c in cited
     ]
     targets += [
         {"source": p.chunk.source, "start": p.chunk.start, "end": p.chunk.end, "kind": "passage"}
         | {"title": p.title, "date": p.date}
-        | ({"location": p.chunk.location} if p.chunk.location else {})
+        | ({"location": where} if (where := own_location(p.title, p.chunk.location)) else {})
         for p in answer.passages
     ]
     return targets
@@ -149,13 +164,12 @@ def _passage_card(rank: int, passage: RetrievedPassage, citations: Sequence[Cita
         f"dense #{passage.dense_rank}" if passage.dense_rank else "",
     ]
     ranks = " and ".join(filter(None, found))
-    how = f' <span class="docqa-found">found by {ranks}</span>' if ranks else ""
+    how = f' \u00b7 <span class="docqa-found">found by {ranks}</span>' if ranks else ""
     return (
         '<div class="docqa-passage">'
         f'<div class="docqa-passage-head"><span class="docqa-rank">{rank}</span> '
-        f"<b>{escape_text(short_title(passage.title, chunk.source))}</b> "
-        f'<span class="docqa-place">{place(chunk.source, passage.date)}</span>'
-        f"{how}</div>"
+        f"<b>{escape_text(short_title(passage.title, chunk.source))}</b>"
+        f'<div class="docqa-place">{place(chunk.source, passage.date)}{how}</div></div>'
         f'<div class="docqa-passage-text">{text}</div></div>'
     )
 
@@ -182,9 +196,10 @@ def format_document_html(
     )
     cut_before = '<p class="docqa-cut">\u2026 (earlier text not shown)</p>' if first > 0 else ""
     cut_after = '<p class="docqa-cut">\u2026 (later text not shown)</p>' if last < len(text) else ""
-    heading = f'{escape_text(title)} <span class="docqa-doc-source">{place(target["source"], date, location)}</span>'
+    heading = f'{escape_text(title)}<div class="docqa-doc-source">{place(target["source"], date, location)}</div>'
+    key = f'<div class="docqa-doc-key">{PASSAGE_KEY}</div>' if target["kind"] == "passage" else ""
     body = f'<div class="docqa-doc">{cut_before}{body}{cut_after}</div>'
-    return f'<div class="docqa-doc-head">{heading}</div>{body}'
+    return f'<div class="docqa-doc-head">{heading}{key}</div>{body}'
 
 
 def format_document_problem(error: Exception) -> str:

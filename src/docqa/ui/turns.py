@@ -19,6 +19,7 @@ from docqa.ui.render import (
     citation_place,
     escape_text,
     excerpt,
+    own_location,
     percent,
     place,
     short_title,
@@ -44,9 +45,10 @@ THUMB_DOWN = _THUMB.format(turn=' style="transform: rotate(180deg)"')
 
 
 def confidence_words(answer: Answer) -> str:
-    """How sure the answer is, in the words the command line and the API use too."""
-    words = f"{confidence_label(answer.score)} ({percent(answer.score)})"
-    return f"Match: {words}" if answer.mode == "sentence" else f"Confidence: {words}"
+    """How sure the answer is, in the words the API uses too. A reader's score is roughly a chance and
+    is also given as a percentage; a best-matching sentence's score is not, so it is given in words only."""
+    level = confidence_label(answer.score)
+    return f"Match: {level}" if answer.mode == "sentence" else f"Confidence: {level} ({percent(answer.score)})"
 
 
 def own_notes(answer: Answer) -> str:
@@ -143,7 +145,7 @@ def _citation_html(turn: int, index: int, citation: Citation) -> str:
         f"[{index + 1}] {escape_text(short_title(citation.title, citation.source))}</a>"
     )
     return (
-        f'<li>{link} <span class="docqa-place">{citation_place(citation)}</span>'
+        f'<li>{link}<div class="docqa-place">{citation_place(citation)}</div>'
         f'<div class="docqa-quote">{snippet_html(citation)}</div></li>'
     )
 
@@ -153,8 +155,8 @@ def _closest_html(turn: int, passages: Sequence[RetrievedPassage]) -> str:
         return ""
     items = "".join(
         f'<li><a href="#" class="docqa-cite" data-action="cite" data-turn="{turn}" data-index="{index}">'
-        f"{escape_text(short_title(p.title, p.chunk.source))}</a> "
-        f'<span class="docqa-place">{place(p.chunk.source, p.date)}</span>'
+        f"{escape_text(short_title(p.title, p.chunk.source))}</a>"
+        f'<div class="docqa-place">{place(p.chunk.source, p.date)}</div>'
         f'<div class="docqa-quote">\u201c{escape_text(excerpt(p.chunk.text))}\u201d</div></li>'
         for index, p in enumerate(passages[:CLOSEST_PASSAGES])
     )
@@ -201,7 +203,8 @@ def turn_markdown(answer: Answer, citations: Sequence[Citation]) -> str:
 
 def _source_words(answer: Answer, citation: Citation) -> str:
     """Title (file, date, location) and the cited sentence, unless that is the answer itself."""
-    where = ", ".join(part for part in (citation.source, citation.date, citation.location) if part)
+    location = own_location(citation.title, citation.location)
+    where = ", ".join(part for part in (citation.source, citation.date, location) if part)
     named = f"{short_title(citation.title, citation.source)} ({where})"
     quote = single_line(citation.snippet).strip()
     return named if quote == single_line(answer.text).strip() else f"{named}: \u201c{quote}\u201d"
