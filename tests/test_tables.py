@@ -221,3 +221,11 @@ def test_a_passage_never_holds_part_of_a_row(tmp_path: Path) -> None:
             if row in chunk.text:
                 continue
             assert not any(part and part in chunk.text for part in (row[:30], row[-30:])), (row, chunk.text)
+
+
+def test_a_paragraph_that_fits_a_passage_is_never_split_between_two() -> None:
+    row = "Dealer: Thames Cycle Co. · Notes: Opened in 2018. Sells e-bikes and hires them out by the day."
+    text = f"Dealers\n\n{row}\n\nDealer: Downs Cycles · Notes: Opened in 2014."
+    doc = Document(source="dealers.csv", text=text, title="", content_hash="x", date=None)
+    chunks = chunk_document(doc, max_tokens=25, overlap_sentences=1)  # the row is 25 tokens
+    assert [chunk.text for chunk in chunks] == ["Dealers", row, "Dealer: Downs Cycles · Notes: Opened in 2014."]

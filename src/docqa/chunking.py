@@ -255,19 +255,37 @@ def _units(text: str, budget: _Budget) -> list[_Unit]:
     return units
 
 
-def _passage_end(text: str, units: list[_Unit], first: int, budget: _Budget) -> int:
-    """Index after the last unit of the passage that starts at ``first``."""
+def _passage_end(text: str, units: list[_Unit], first: int, budget: _Budget, ends: list[int]) -> int:
+    """Index after the last unit of the passage that starts at ``first``; ``ends[i]`` is the index
+    after the last unit of the paragraph that holds unit ``i``."""
     tokens = units[first].tokens
     last = first + 1
     while last < len(units):
         # Joining units never adds tokens (white space between them), so the sum bounds the count.
         if tokens + units[last].tokens > budget.tokens or units[last].end - units[first].start > budget.chars:
             break
-        if tokens > budget.tokens / 2 and _paragraph_break_before(text, units, last):
-            break
+        if _paragraph_break_before(text, units, last):
+            if tokens > budget.tokens / 2:
+                break
+            # A paragraph (a table row, a heading, a list item) that fits a passage of its own is never
+            # split: it starts the next passage rather than end this one half-way.
+            end = ends[last]
+            paragraph = sum(unit.tokens for unit in units[last:end])
+            whole = _Unit(units[last].start, units[end - 1].end, paragraph)
+            fits_alone = paragraph <= budget.tokens and whole.end - whole.start <= budget.chars
+            if fits_alone and (tokens + paragraph > budget.tokens or whole.end - units[first].start > budget.chars):
+                break
         tokens += units[last].tokens
         last += 1
     return last
+
+
+def _paragraph_ends(text: str, units: list[_Unit]) -> list[int]:
+    """For each unit, the index after the last unit of its paragraph (paragraphs end at blank lines)."""
+    ends = [len(units)] * len(units)
+    for index in range(len(units) - 1, 0, -1):
+        ends[index - 1] = index if _paragraph_break_before(text, units, index) else ends[index]
+    return ends
 
 
 def _paragraph_break_before(text: str, units: list[_Unit], index: int) -> bool:
@@ -301,8 +319,10 @@ def chunk_document(document: Document, *, max_tokens: int = 200, overlap_sentenc
     """Split ``document`` into passages of whole sentences of at most ``max_tokens`` tokens each.
 
     A passage repeats the last ``overlap_sentences`` sentences of the one before, except across a
-    paragraph break. A sentence longer than the budget is cut between words. A passage also holds
-    at most ``CHARS_PER_TOKEN`` characters a token of its budget, so that text of few, very long
+    paragraph break. A paragraph that fits in a passage is never split between two: a passage ends
+    before it rather than take part of it (a table row, a heading, a list item stays whole). A
+    sentence longer than the budget is cut between words. A passage also holds at most
+    ``CHARS_PER_TOKEN`` characters a token of its budget, so that text of few, very long
     tokens (a line of letters without spaces) still makes passages of a readable size. The time
     taken grows in proportion to the length of the text.
     """
@@ -313,10 +333,11 @@ def chunk_document(document: Document, *, max_tokens: int = 200, overlap_sentenc
     text = document.text
     budget = _Budget(max_tokens, max_tokens * CHARS_PER_TOKEN)
     units = _units(text, budget)
+    ends = _paragraph_ends(text, units)
     chunks: list[Chunk] = []
     first = 0
     while first < len(units):
-        end = _passage_end(text, units, first, budget)
+        end = _passage_end(text, units, first, budget, ends)
         start, stop = units[first].start, units[end - 1].end
         if has_words(text[start:stop]):  # a run of dots or symbols only skews the BM25 statistics
             locations = _passage_locations(document.locations, start, stop)

@@ -1,7 +1,9 @@
 """PowerPoint decks (.pptx), read with python-pptx: the text of each slide, one slide a location.
 
-A slide's text is that of its shapes in order (text boxes, placeholders, tables, grouped shapes),
-then its speaker notes. The title is the deck's own (core properties), else the first slide's title.
+A slide's text is its title, then the text of its other shapes in order (text boxes, placeholders,
+tables, grouped shapes), then its speaker notes, all located on the slide. The title, each
+paragraph of a text box (a bullet) and each table row is a paragraph of its own, so that none runs
+into the next. The deck's title is its own (core properties), else the first slide's title.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ def parse_pptx(data: bytes) -> Parsed:
         deck = pptx.Presentation(io.BytesIO(data))
         sections: list[Section] = []
         for number, slide in enumerate(deck.slides, start=1):
-            texts = [text for shape in slide.shapes for text in _shape_texts(shape)]
-            if slide.has_notes_slide:
-                texts.append(slide.notes_slide.notes_text_frame.text if slide.notes_slide.notes_text_frame else "")
+            title = slide.shapes.title
+            shapes = [shape for shape in slide.shapes if title is None or shape.shape_id != title.shape_id]
+            texts = [text for shape in ([title] if title is not None else []) + shapes for text in _shape_texts(shape)]
+            if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+                texts.append(_frame_text(slide.notes_slide.notes_text_frame))
             sections.append((f"slide {number}", "\n\n".join(text for text in texts if text.strip())))
         title = deck.core_properties.title or _first_slide_title(deck)
     except UnreadableFile:
@@ -41,7 +45,12 @@ def _shape_texts(shape: Any) -> Iterator[str]:
     elif getattr(shape, "has_table", False):
         yield table_text([cell.text for cell in row.cells] for row in shape.table.rows)
     elif getattr(shape, "has_text_frame", False):
-        yield shape.text_frame.text
+        yield _frame_text(shape.text_frame)
+
+
+def _frame_text(frame: Any) -> str:
+    """A text frame's paragraphs, each a paragraph of its own."""
+    return "\n\n".join(paragraph.text for paragraph in frame.paragraphs if paragraph.text.strip())
 
 
 def _first_slide_title(deck: Any) -> str:
