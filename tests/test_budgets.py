@@ -101,8 +101,10 @@ def test_the_indexer_reports_a_file_over_the_time_budget(tmp_path: Path, monkeyp
 def test_parsing_runs_in_another_process(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("Words.\n")
     worker.parse_file(scanned(tmp_path)["a.txt"])
-    process = worker._WORKER._process
-    assert process is not None and process.poll() is None and process.pid != os.getpid()
+    pids = worker._POOL.pids()
+    assert pids and os.getpid() not in pids
+    for pid in pids:
+        os.kill(pid, 0)  # alive
 
 
 def test_a_worker_that_dies_while_reading_is_reported_for_that_file_and_replaced(tmp_path: Path) -> None:
@@ -110,9 +112,9 @@ def test_a_worker_that_dies_while_reading_is_reported_for_that_file_and_replaced
     (tmp_path / "quick.txt").write_text("Quick words.\n")
     files = scanned(tmp_path)
     worker.parse_file(files["quick.txt"])
-    process = worker._WORKER._process
-    assert process is not None
-    killer = threading.Timer(0.5, process.kill)  # as the kernel does to a process out of memory
+    pids = worker._POOL.pids()
+    assert pids
+    killer = threading.Timer(0.5, lambda: [os.kill(pid, 9) for pid in pids])  # as the kernel's OOM killer does
     killer.start()
     with pytest.raises(UnreadableFile, match=r"the worker stopped while reading it \(exit code -9\)"):
         worker.parse_file(files["slow.pdf"])

@@ -14,6 +14,7 @@ from typing import Any
 from docqa.citation import cite
 from docqa.config import NO_MODEL, Settings, checked_threshold, checked_top_k
 from docqa.conversation import History, clean_question, rewrite_follow_up
+from docqa.documents.worker import configure as configure_parsing
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
 from docqa.indexing import Indexer, Progress
@@ -195,6 +196,7 @@ class Assistant:
             try:
                 self.load_models()
                 self._refuse_to_drop_vectors(rebuild)
+                configure_parsing(self.settings.parse_workers, self.settings.parse_memory_mb * 2**20)
                 indexer = Indexer(
                     self.store, self.embedder, self._index_settings(), shard=Shard.parse(self.settings.shard)
                 )

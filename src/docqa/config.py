@@ -27,6 +27,7 @@ MAX_SOURCE_CHARS = 1000  # characters of a source path
 # Characters of a question looked at at all: cleaning takes time in proportion, and the assistant
 # keeps only the first 1,000 of what is left.
 MAX_QUESTION_INPUT_CHARS = 100_000
+MIN_PARSE_MEMORY_MB = 256  # a worker process holds about 150 MB of parsers' libraries before it reads a file
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Settings:
     # http(s)://host:port a Milvus server (credentials from DOCQA_MILVUS_TOKEN or _USER/_PASSWORD).
     store: str = ""
     shard: str = ""  # "I/N": index only slice I of N of the corpus (Milvus); "" the whole corpus
+    parse_workers: int = 0  # worker processes reading files at once; 0: as many as the machine has cores
+    # Memory one file may take to be read, in MB: the worker process and any program it starts
+    # (README, "Reliability"); a file that needs more is skipped with the reason.
+    parse_memory_mb: int = 1024
 
     def __post_init__(self) -> None:
         if self.retrieval not in RETRIEVAL_MODES:
@@ -63,6 +68,10 @@ class Settings:
             raise DocqaError(f"reader_cache must not be negative, not {self.reader_cache}")
         if self.read_first < 0:
             raise DocqaError(f"read_first must not be negative, not {self.read_first}")
+        if self.parse_workers < 0:
+            raise DocqaError(f"parse_workers must not be negative, not {self.parse_workers}")
+        if self.parse_memory_mb < MIN_PARSE_MEMORY_MB:
+            raise DocqaError(f"parse_memory_mb must be at least {MIN_PARSE_MEMORY_MB}, not {self.parse_memory_mb}")
         checked_top_k(self.top_k)
         if self.confidence_threshold is not None:
             checked_threshold(self.confidence_threshold)

@@ -1,14 +1,16 @@
 """The indexer: brings a passage store up to date with a corpus folder, or with given documents.
 
 Files are compared with the store by the hash of their bytes before anything is parsed, so an
-update reads only new and changed files. Those are parsed and chunked in a worker process, within
-the time and output budgets of :mod:`docqa.documents.limits` (a file over one is skipped with the
-reason), then embedded a batch at a time (memory stays bounded by ``WRITE_BATCH``) and written
-through one store writer, so the update is committed whole or not at all.
+update reads only new and changed files. Those are parsed and chunked in a pool of worker
+processes, several files at once, each within the time, memory and output budgets of
+:mod:`docqa.documents.limits` (a file over one is skipped with the reason), then embedded a
+batch at a time (memory stays bounded by ``WRITE_BATCH``) and written through one store writer,
+so the update is committed whole or not at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,7 +25,7 @@ from docqa.documents.common import UnreadableFile
 from docqa.documents.limits import SPLIT_SECONDS
 from docqa.documents.loading import SourceFile, scan_corpus
 from docqa.documents.slow_files import SlowFiles, over_time
-from docqa.documents.worker import parse_file
+from docqa.documents.worker import in_parallel, parse_file
 from docqa.documents.worker import run as run_in_worker
 from docqa.embedding import Embedder
 from docqa.schema import Chunk, Document, IndexReport
@@ -165,65 +167,49 @@ class Indexer:
         self, items: Sequence[_Item], skipped: dict[str, str], unreadable: set[str], timings: dict[str, float]
     ) -> Iterator[tuple[list[Document], list[Chunk], tuple[int, int]]]:
         """Consecutive documents with their chunks, about ``WRITE_BATCH`` chunks at a time, and
-        (items, weight) that the batch completes, unreadable ones included."""
+        (items, weight) that the batch completes, unreadable ones included. The worker processes
+        read and split the next files meanwhile; the time waited for them is the ``parse`` stage."""
         batch: list[Document] = []
         chunks: list[Chunk] = []
         count = weight = 0
-        for item in items:
-            count, weight = count + 1, weight + item.weight
-            document = self._document(item, skipped, unreadable, timings)
-            if document is None:
-                continue
-            started = time.perf_counter()
-            found = self._chunks(item, document, skipped, unreadable)
-            timings["chunk"] += time.perf_counter() - started
-            if found is None:
-                continue
-            batch.append(document)
-            chunks += found
-            if len(chunks) >= WRITE_BATCH:
-                yield batch, chunks, (count, weight)
-                batch, chunks, count, weight = [], [], 0, 0
+        with contextlib.closing(in_parallel(self._prepare, items)) as prepared:
+            for item in items:
+                count, weight = count + 1, weight + item.weight
+                started = time.perf_counter()
+                document, found, reason, remember = next(prepared)
+                timings["parse" if item.file is not None else "chunk"] += time.perf_counter() - started
+                if document is None or found is None:
+                    _skip(item, reason, skipped, unreadable, remember=remember)
+                    continue
+                batch.append(document)
+                chunks += found
+                if len(chunks) >= WRITE_BATCH:
+                    yield batch, chunks, (count, weight)
+                    batch, chunks, count, weight = [], [], 0, 0
         if batch or count:
             yield batch, chunks, (count, weight)
 
-    def _document(
-        self, item: _Item, skipped: dict[str, str], unreadable: set[str], timings: dict[str, float]
-    ) -> Document | None:
-        """The document of ``item``, parsed from its file if need be; None for a file that cannot be read."""
-        if item.document is not None:
-            return item.document
+    def _prepare(self, item: _Item) -> tuple[Document | None, list[Chunk] | None, str, bool]:
+        """The document of ``item`` and its passages, or why it cannot be used and whether that is for
+        good (a file found unusable before is not read again); run in threads, several files at once."""
+        arguments = {"max_tokens": self.settings.chunk_tokens, "overlap_sentences": self.settings.chunk_overlap}
+        if item.document is not None:  # documents given whole (evaluation, programs) are split here
+            return item.document, chunk_document(item.document, **arguments), "", False
         assert item.file is not None
         known = _UNUSABLE.get(_key(item)) or self._slow.reason(*_key(item))
         if known is not None:
-            _skip(item, known, skipped, unreadable)
-            return None
-        started = time.perf_counter()
+            return None, None, known, False
         try:
-            return parse_file(item.file)
-        except UnreadableFile as error:
-            reason = self._slow.remember(*_key(item), error.reason) if over_time(error) else error.reason
-            _skip(item, reason, skipped, unreadable, remember=not error.transient)
-            return None
-        finally:
-            timings["parse"] += time.perf_counter() - started
-
-    def _chunks(
-        self, item: _Item, document: Document, skipped: dict[str, str], unreadable: set[str]
-    ) -> list[Chunk] | None:
-        """The passages of ``document``; None for a file that could not be split within its budget."""
-        arguments = {"max_tokens": self.settings.chunk_tokens, "overlap_sentences": self.settings.chunk_overlap}
-        if item.file is None:  # documents given whole (evaluation, programs) are split here, without a round trip
-            return chunk_document(document, **arguments)
-        try:
+            document = parse_file(item.file)
             # In the worker process: splitting a long text holds the interpreter lock in long stretches.
-            return run_in_worker(
+            found = run_in_worker(
                 chunk_document, document, timeout=SPLIT_SECONDS, doing="splitting it into passages", **arguments
             )
         except UnreadableFile as error:
-            reason = self._slow.remember(*_key(item), error.reason) if over_time(error) else error.reason
-            _skip(item, reason, skipped, unreadable, remember=not error.transient)
-            return None
+            if over_time(error):  # it would take as long again: not read while unchanged
+                return None, None, self._slow.remember(*_key(item), error.reason), False
+            return None, None, error.reason, not error.transient
+        return document, found, "", False
 
     def _embed(self, chunks: Sequence[Chunk], timings: dict[str, float]) -> np.ndarray | None:
         """One vector row per chunk, encoded ``WRITE_BATCH`` at a time; None without an embedder or chunks."""

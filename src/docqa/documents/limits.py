@@ -1,9 +1,10 @@
-"""How much work one file may cost: its size, the text it may yield, and the time it may take to read.
+"""How much work one file may cost: its size, the text it may yield, the time and memory it may take to read.
 
 A file over any of these is skipped with the reason, and the other files are indexed as usual.
 Reading and splitting a file run in a worker process (:mod:`docqa.documents.worker`), which is
-stopped when a file takes longer than ``PARSE_SECONDS`` to read or ``SPLIT_SECONDS`` to split into
-passages, so no file can hold up the process that answers questions.
+stopped with every process it started when a file takes longer than ``PARSE_SECONDS`` to read or
+``SPLIT_SECONDS`` to split into passages, or more memory than ``MEMORY_BYTES``, so no file can hold
+up the process that answers questions or take the machine's memory.
 """
 
 from __future__ import annotations
@@ -23,3 +24,21 @@ PARSE_SECONDS = 60.0
 # Wall-clock seconds to split the text of one file into passages there: MAX_TEXT_CHARS of text
 # take about a minute and a half on a busy machine.
 SPLIT_SECONDS = 300.0
+# Memory of one worker process while it reads or splits a file (its data size, limited by the
+# system, and the resident size of every process it started), parsers' libraries included (about
+# 150 MB once all are loaded). Settings.parse_memory_mb changes it.
+MEMORY_BYTES = 2**30
+# The pixels of one page rendered for OCR: 40 million is an A2 page at 300 dots an inch; Tesseract
+# needs about 11 bytes a pixel. A larger page is rendered at a lower resolution, down to
+# MIN_OCR_DPI; a page that would need less than that is not read.
+MAX_OCR_PIXELS = 40_000_000
+MIN_OCR_DPI = 100
+
+
+def size_label(size: int) -> str:
+    """``size`` bytes as people say it: "1 GB", "20 MB", "512 bytes"."""
+    if size >= 2**30 and size % 2**28 == 0:
+        return f"{size / 2**30:g} GB"
+    if size >= 2**20:
+        return f"{size / 2**20:g} MB"
+    return f"{size} bytes"

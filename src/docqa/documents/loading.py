@@ -19,6 +19,7 @@ from pathlib import Path
 
 from docqa.documents.common import Parsed, UnreadableFile
 from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES, format_for
+from docqa.documents.limits import size_label
 from docqa.documents.reasons import plain_reason
 from docqa.errors import DocqaError
 from docqa.schema import Document
@@ -239,7 +240,7 @@ def _checked_status(path: Path, max_file_bytes: int) -> os.stat_result:
         raise UnreadableFile("not a regular file")
     status = path.stat()
     if status.st_size > max_file_bytes:
-        raise UnreadableFile(f"larger than {_size_label(max_file_bytes)}")
+        raise UnreadableFile(f"larger than {size_label(max_file_bytes)}")
     return status
 
 
@@ -271,16 +272,10 @@ def _hashed(path: Path, max_file_bytes: int) -> tuple[str, int]:
         raise UnreadableFile(f"cannot read the file ({error.strerror or error})") from error
     # The file may have grown since its size was checked; the limit holds for what was read.
     if size > max_file_bytes:
-        raise UnreadableFile(f"larger than {_size_label(max_file_bytes)}")
+        raise UnreadableFile(f"larger than {size_label(max_file_bytes)}")
     found = digest.hexdigest(), size
     if time.time() - max(status.st_mtime, status.st_ctime) > RACY_SECONDS:
         if len(_known_hashes) >= _MAX_KNOWN_HASHES:
             _known_hashes.clear()
         _known_hashes[key] = found
     return found
-
-
-def _size_label(size: int) -> str:
-    if size >= 2**20:
-        return f"{size / 2**20:g} MB"
-    return f"{size} bytes"

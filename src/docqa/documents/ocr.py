@@ -3,17 +3,22 @@
 Tesseract is a program of its own, from the system's packages (``apt-get install tesseract-ocr``);
 pytesseract runs it and pypdfium2 renders the pages (both in the ``formats`` extra). Each page read
 moves a progress bar on the terminal, since a page takes a second or more.
+
+A page is sized before it is rendered: one over ``MAX_OCR_PIXELS`` at ``DPI`` is rendered at a lower
+resolution, and one that would still be over it at ``MIN_OCR_DPI`` is not read, with the reason, so
+that a page of 200 by 200 inches cannot take gigabytes of memory in the renderer and in Tesseract.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 from docqa.documents.common import FORMATS_EXTRA, UnreadableFile
-from docqa.documents.limits import PARSE_SECONDS
+from docqa.documents.limits import MAX_OCR_PIXELS, MIN_OCR_DPI, PARSE_SECONDS
 
 DPI = 300  # Tesseract reads print best at 300 dots an inch
 LANGUAGE = "eng"
@@ -35,9 +40,31 @@ def ocr_problem() -> str | None:
     return None
 
 
-def ocr_pages(data: bytes, indexes: Sequence[int], check: Callable[[int, str], None] | None = None) -> dict[int, str]:
+def render_scale(width: float, height: float) -> float | None:
+    """Pixels a point at which to render a page of ``width`` by ``height`` points for OCR: ``DPI``, or
+    less for a page that would have more than ``MAX_OCR_PIXELS`` pixels; None when even ``MIN_OCR_DPI``
+    would give more."""
+    scale = min(DPI / 72, math.sqrt(MAX_OCR_PIXELS / max(width * height, 1e-9)))
+    return scale if scale >= MIN_OCR_DPI / 72 else None
+
+
+def too_large(number: int, width: float, height: float) -> str:
+    """Why page ``number`` (from 1), of ``width`` by ``height`` points, is not read by OCR."""
+    return (
+        f"page {number} is too large to read by OCR ({width:,.0f} \u00d7 {height:,.0f} points: more than "
+        f"{MAX_OCR_PIXELS / 1e6:g} million pixels even at {MIN_OCR_DPI} dpi)"
+    )
+
+
+def ocr_pages(
+    data: bytes,
+    indexes: Sequence[int],
+    check: Callable[[int, str], None] | None = None,
+    refused: dict[int, str] | None = None,
+) -> dict[int, str]:
     """The text that OCR reads on the pages at ``indexes`` (0-based) of the PDF in ``data``; ``check``
-    sees each page's index and text as they come (to hold them to a budget, by raising). Raises
+    sees each page's index and text as they come (to hold them to a budget, by raising). A page too
+    large to render is left out, and why is put in ``refused`` under its index. Raises
     ``UnreadableFile`` as soon as the pages read so far say that all of them would take longer than
     ``OCR_SECONDS``."""
     import pypdfium2
@@ -55,7 +82,14 @@ def ocr_pages(data: bytes, indexes: Sequence[int], check: Callable[[int, str], N
                         f"OCR of its {len(indexes)} scanned pages would take longer than {PARSE_SECONDS:g} s, the "
                         f"limit for one file ({len(texts)} read in {time.monotonic() - started:.0f} s)"
                     )
-                image = document[index].render(scale=DPI / 72).to_pil()
+                page = document[index]
+                width, height = page.get_size()
+                scale = render_scale(width, height)
+                if scale is None:
+                    if refused is not None:
+                        refused[index] = too_large(index + 1, width, height)
+                    continue
+                image = page.render(scale=scale).to_pil()
                 texts[index] = pytesseract.image_to_string(image, lang=LANGUAGE)
                 if check is not None:
                     check(index, texts[index])

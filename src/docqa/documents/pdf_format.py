@@ -82,14 +82,19 @@ def _read_scanned(data: bytes, pages: list[str], scanned: list[int], budget: _Te
         budget.start_page(index + 1)
         budget.visit(text)
 
+    refused: dict[int, str] = {}  # pages too large to render for OCR, with why
     try:
-        for index, text in ocr_pages(data, scanned, check).items():
+        for index, text in ocr_pages(data, scanned, check, refused).items():
             pages[index] = text if text.strip() else pages[index]
     except UnreadableFile:
         raise
     except Exception as error:  # the renderer or Tesseract failing on one file must not stop the others
         raise UnreadableFile(f"OCR of its scanned pages failed ({type(error).__name__}: {error})") from error
+    for reason in refused.values():
+        log.warning("%s", reason)
     if not any(page.strip() for page in pages):
+        if refused:
+            raise UnreadableFile(f"PDF has no text layer, and {next(iter(refused.values()))}")
         raise UnreadableFile("PDF has no text layer, and OCR found no text on its pages")
 
 

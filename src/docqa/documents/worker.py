@@ -1,12 +1,21 @@
-"""Read files in a worker process, so that no file can hang or slow the process that answers questions.
+"""Read files in worker processes, so that no file can hang, slow or exhaust the process that answers questions.
 
-A parser is library code run on untrusted bytes: a crafted PDF can keep pypdf busy for minutes,
-and splitting a long text into sentences holds the interpreter lock in long stretches. Run in
-the serving process, either would stall every request. Here one long-lived worker process does
-that work, one file at a time: ``parse_file`` reads a file, and ``run`` calls any module-level
-function there (the indexer splits documents into passages with it). A call that takes longer
-than its time budget is stopped, with the worker, which starts afresh for the next call, and the
-file is skipped with the reason.
+A parser is library code run on untrusted bytes: a crafted PDF can keep pypdf busy for minutes, a
+small archive can unpack into gigabytes, and splitting a long text into sentences holds the
+interpreter lock in long stretches. Run in the serving process, any of them would stall every
+request or take the machine's memory. Here a pool of long-lived worker processes does that work,
+each one file at a time (as many workers as cores, unless ``configure`` says otherwise):
+``parse_file`` reads a file, ``run`` calls any module-level function in a worker (the indexer
+splits documents into passages with it), and ``in_parallel`` keeps the pool busy with a sequence of
+such calls.
+
+Each call has a time budget, and each worker a memory budget (``MEMORY_BYTES``): the worker's
+data size is limited by the operating system (``RLIMIT_DATA``, inherited by the programs it starts,
+such as ``tesseract``), and the resident size of its whole process group is watched while it works.
+A call over either budget is stopped with every process of the worker's group, which starts afresh
+for the next call, and the file is skipped with the reason ("reading it needed more than 1 GB").
+A worker also kills its group when the process that started it is gone, so that nothing started
+by docqa outlives it. Idle workers are stopped after ``IDLE_SECONDS``.
 
 The worker is a fresh interpreter running this module (not multiprocessing's spawn, which would
 import the caller's main script again). Where it cannot be started, the work is done in this
@@ -16,40 +25,50 @@ process, with a warning.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
 from docqa.documents import loading
 from docqa.documents.common import UnreadableFile
-from docqa.documents.limits import PARSE_SECONDS
+from docqa.documents.limits import MEMORY_BYTES, PARSE_SECONDS, size_label
 from docqa.documents.loading import SourceFile
 from docqa.schema import Document
 
 log = logging.getLogger(__name__)
 
+Item = TypeVar("Item")
 Result = TypeVar("Result")
 START_SECONDS = 120.0  # a fresh interpreter importing the parsers, on a busy machine
-_READY = ("ready", None)
+IDLE_SECONDS = 30.0  # a worker unused this long is stopped: each holds its parsers' libraries in memory
+WATCH_SECONDS = 0.2  # how often the resident size of a working worker's processes is measured
+# A call that failed after the worker's resident size reached this share of its budget ran out of
+# memory, whatever error the library made of it; after one that reached half, the worker is replaced
+# (the memory it freed is rarely given back to the system).
+_SPENT_SHARE = 0.75
+_READY = ("ready", None, 0)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the docqa package
-_WORKER_CODE = (
-    f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); from docqa.documents import worker; worker._worker_main()"
-)
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def parse_file(source_file: SourceFile, *, timeout: float | None = None) -> Document:
-    """The document in ``source_file``, parsed in the worker process within ``timeout`` seconds.
+    """The document in ``source_file``, parsed in a worker process within ``timeout`` seconds.
 
     The same as :func:`docqa.documents.loading.parse_file`, and raises ``UnreadableFile`` for the
-    same reasons, and also, ``transient``, for a file that takes longer than ``timeout``
-    (``PARSE_SECONDS`` when None) or while which the worker stops.
+    same reasons, and also for a file that needs more memory than the worker's budget, and,
+    ``transient``, for a file that takes longer than ``timeout`` (``PARSE_SECONDS`` when None) or
+    while which the worker stops.
     """
     return run(loading.parse_file, source_file, timeout=PARSE_SECONDS if timeout is None else timeout)
 
@@ -57,19 +76,54 @@ def parse_file(source_file: SourceFile, *, timeout: float | None = None) -> Docu
 def run(
     function: Callable[..., Result], *args: Any, timeout: float, doing: str = "reading it", **kwargs: Any
 ) -> Result:
-    """``function(*args, **kwargs)`` called in the worker process, within ``timeout`` seconds.
+    """``function(*args, **kwargs)`` called in a worker process, within ``timeout`` seconds.
 
     ``function`` is a module-level function and its arguments and result can be pickled. Its
     ``UnreadableFile`` is raised here; so is any other exception it raises, as an ``UnreadableFile``
-    that names it, and a call over ``timeout`` or during which the worker stops, as a ``transient``
-    one; ``doing`` says what the call does, for those reasons ("reading it").
+    that names it; a call that needs more than the memory budget as one that says so, and a call
+    over ``timeout`` or during which the worker stops as a ``transient`` one; ``doing`` says what
+    the call does, for those reasons ("reading it").
     """
-    return _WORKER.call(function, args, kwargs, timeout, doing)
+    return _POOL.call(function, args, kwargs, timeout, doing)
 
 
-def serve(requests: Connection, replies: Connection) -> None:
-    """The worker's loop: call each (function, args, kwargs) received, and send back ("result", value),
-    ("unreadable", (reason, transient)) or ("failed", description)."""
+def in_parallel(function: Callable[[Item], Result], items: Iterable[Item]) -> Iterator[Result]:
+    """``function(item)`` for each of ``items``, in their order, computed by as many threads at a
+    time as the pool has workers (``function`` hands its work to them with ``run``), a few ahead of
+    the caller."""
+    pending: deque[Future[Result]] = deque()
+    with ThreadPoolExecutor(max_workers=_POOL.size, thread_name_prefix="docqa-parse") as threads:
+        try:
+            for item in items:
+                pending.append(threads.submit(function, item))
+                if len(pending) >= 2 * _POOL.size:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def configure(workers: int = 0, memory_bytes: int = MEMORY_BYTES) -> None:
+    """At most ``workers`` worker processes (0: as many as this machine has cores), each with a memory
+    budget of ``memory_bytes``; idle workers started with another budget are stopped."""
+    if workers < 0 or memory_bytes <= 0:
+        raise ValueError("workers must not be negative, and the memory budget must be positive")
+    _POOL.configure(workers or os.cpu_count() or 1, memory_bytes)
+
+
+def memory_reason(doing: str, memory_bytes: int) -> str:
+    return f"{doing} needed more than {size_label(memory_bytes)}"
+
+
+# ----- in the worker -----------------------------------------------------------------------
+
+
+def serve(requests: Connection, replies: Connection, memory_bytes: int = MEMORY_BYTES) -> None:
+    """The worker's loop: call each (function, args, kwargs) received, and send back (kind, value,
+    peak resident bytes): ("result", value), ("unreadable", (reason, transient)), ("memory", None)
+    or ("failed", (description, transient))."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then stops the worker
     replies.send(_READY)
     while True:
@@ -77,50 +131,93 @@ def serve(requests: Connection, replies: Connection) -> None:
             function, args, kwargs = requests.recv()
         except EOFError:  # the server closed its end, or exited
             return
+        with contextlib.suppress(OSError):  # the peak is measured from here (Linux)
+            Path("/proc/self/clear_refs").write_text("5")
+        reply: tuple[str, object]
         try:
-            reply: tuple[str, object] = ("result", function(*args, **kwargs))
-        except UnreadableFile as error:
-            reply = ("unreadable", (error.reason, error.transient))
+            reply = ("result", function(*args, **kwargs))
         except Exception as error:  # reported to the caller, who skips the file; the worker goes on
-            reply = ("failed", (f"{type(error).__name__}: {error}", isinstance(error, MemoryError)))
-        replies.send(reply)
+            reply = _failure(error, _peak_bytes() >= _SPENT_SHARE * memory_bytes)
+        replies.send((*reply, _peak_bytes()))
 
 
-def _worker_main() -> None:
+def _failure(error: Exception, spent: bool) -> tuple[str, object]:
+    """The reply for a call that raised ``error``; ``spent`` when it used most of the memory budget."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, MemoryError):
+            spent = True
+        cause = cause.__cause__ or cause.__context__
+    if spent:
+        return ("memory", None)
+    if isinstance(error, UnreadableFile):
+        return ("unreadable", (error.reason, error.transient))
+    return ("failed", (f"{type(error).__name__}: {error}", False))
+
+
+def _peak_bytes() -> int:
+    """The highest resident size of this process since the last call started (0 where unknown)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _worker_main(memory_bytes: int) -> None:
     """Entry point of the worker process: requests on standard input, replies on what was standard output."""
     replies = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # anything a library prints goes to standard error, never into the replies
-    serve(Connection(0, writable=False), replies)
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource  # not on Windows
+
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    serve(Connection(0, writable=False), replies, memory_bytes)
+
+
+def _watch_parent(parent: int) -> None:
+    """Kill this worker's process group (itself and any program it started) once ``parent`` is gone."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.killpg(0, signal.SIGKILL)
+
+
+# ----- in the process that uses the workers ------------------------------------------------
 
 
 class _Worker:
-    """The worker process, started on first use and again after it was stopped; one call at a time."""
+    """One worker process in a process group of its own, started on first use and again after it was stopped."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, memory_bytes: int) -> None:
+        self.memory_bytes = memory_bytes
+        self.idle_since = time.monotonic()
         self._process: subprocess.Popen[bytes] | None = None
         self._requests: Connection | None = None
         self._replies: Connection | None = None
-        self._unavailable = False  # a worker failed to start: work here from then on
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def call(
         self, function: Callable[..., Any], args: tuple, kwargs: dict[str, Any], timeout: float, doing: str
     ) -> Any:
-        with self._lock:
-            if not self._start():
-                return function(*args, **kwargs)
-            assert self._requests is not None and self._replies is not None
-            try:
-                self._requests.send((function, args, kwargs))
-                if not self._replies.poll(timeout):
-                    self.stop()
-                    reason = f"{doing} took longer than {timeout:g} s, the limit for one file"
-                    raise UnreadableFile(reason, transient=True)
-                kind, value = self._replies.recv()
-            except (EOFError, OSError) as error:
-                code = self.stop()
-                reason = f"the worker stopped while {doing} (exit code {code})"
-                raise UnreadableFile(reason, transient=True) from error
+        process, requests = self._process, self._requests
+        try:
+            if process is None or requests is None:
+                raise OSError("the worker was stopped")
+            requests.send((function, args, kwargs))
+            kind, value, peak = self._reply(process.pid, timeout, doing)
+        except (EOFError, OSError) as error:
+            code = self.stop()
+            reason = f"the worker stopped while {doing} (exit code {code})"
+            raise UnreadableFile(reason, transient=True) from error
+        if peak > self.memory_bytes / 2 or kind == "memory":
+            self.stop()
+        if kind == "memory":
+            raise UnreadableFile(memory_reason(doing, self.memory_bytes))
         if kind == "unreadable":
             reason, transient = value
             raise UnreadableFile(reason, transient=transient)
@@ -129,16 +226,40 @@ class _Worker:
             raise UnreadableFile(f"{doing} failed ({description})", transient=transient)
         return value
 
-    def _start(self) -> bool:
-        """Whether a worker is running, started now if need be."""
+    def _reply(self, group: int, timeout: float, doing: str) -> tuple[str, Any, int]:
+        """The worker's reply, waited for within ``timeout`` while its group stays within its memory budget."""
+        replies = self._replies  # read once: stopping the pool at exit may close it from another thread
+        if replies is None:
+            raise OSError("the worker was stopped")
+        deadline = time.monotonic() + timeout
+        while not replies.poll(max(0.0, min(WATCH_SECONDS, deadline - time.monotonic()))):
+            if group_resident_bytes(group) > self.memory_bytes:
+                self.stop()
+                raise UnreadableFile(memory_reason(doing, self.memory_bytes))
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise UnreadableFile(f"{doing} took longer than {timeout:g} s, the limit for one file", transient=True)
+        return replies.recv()
+
+    def start(self) -> None:
+        """Start the worker unless it runs; raises ``OSError`` when it cannot be started."""
         if self._process is not None and self._process.poll() is None:
-            return True
+            return
         self.stop()
-        if self._unavailable:
-            return False
+        code = (
+            f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); from docqa.documents import worker; "
+            f"worker._worker_main({self.memory_bytes})"
+        )
+        # One thread of OpenMP for Tesseract: the pool already keeps every core busy.
+        environment = {**os.environ, "OMP_THREAD_LIMIT": "1"}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+                [sys.executable, "-c", code],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+                start_new_session=True,  # a process group of its own, killed whole
+                env=environment,
             )
             assert self._process.stdin is not None and self._process.stdout is not None
             self._requests = Connection(os.dup(self._process.stdin.fileno()), readable=False)
@@ -148,14 +269,11 @@ class _Worker:
             if not self._replies.poll(START_SECONDS) or self._replies.recv() != _READY:
                 raise OSError(f"no answer within {START_SECONDS:g} s")
         except (OSError, EOFError) as error:
-            log.warning("files are read in the serving process: the worker process did not start (%s)", error)
             self.stop()
-            self._unavailable = True
-            return False
-        return True
+            raise OSError(str(error)) from error
 
     def stop(self) -> int | None:
-        """Stop the worker, if any; its exit code."""
+        """Stop the worker and every process of its group, if any; its exit code."""
         process, connections = self._process, (self._requests, self._replies)
         self._process = self._requests = self._replies = None
         for connection in connections:
@@ -163,10 +281,118 @@ class _Worker:
                 connection.close()
         if process is None:
             return None
-        if process.poll() is None:
-            process.kill()
+        # The group outlives its leader while a program it started runs; the leader, not yet waited
+        # for, keeps the group's id from being reused.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         return process.wait()
 
 
-_WORKER = _Worker()
-atexit.register(_WORKER.stop)
+class _Pool:
+    """Worker processes handed out one per call, at most ``size`` at a time."""
+
+    def __init__(self) -> None:
+        self._available = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._working: set[_Worker] = set()
+        self.size = os.cpu_count() or 1
+        self.memory_bytes = MEMORY_BYTES
+        self._unavailable = False  # a worker failed to start: work here from then on
+        self._reaper: threading.Thread | None = None
+
+    def configure(self, size: int, memory_bytes: int) -> None:
+        with self._available:
+            self.size, self.memory_bytes = size, memory_bytes
+            stale = [worker for worker in self._idle if worker.memory_bytes != memory_bytes]
+            self._idle = [worker for worker in self._idle if worker.memory_bytes == memory_bytes]
+            self._available.notify_all()
+        for worker in stale:
+            worker.stop()
+
+    def call(
+        self, function: Callable[..., Any], args: tuple, kwargs: dict[str, Any], timeout: float, doing: str
+    ) -> Any:
+        worker = self._take()
+        if worker is None:
+            return function(*args, **kwargs)
+        try:
+            return worker.call(function, args, kwargs, timeout, doing)
+        finally:
+            self._give_back(worker)
+
+    def pids(self) -> list[int]:
+        """The process ids of the running workers."""
+        with self._available:
+            workers = [*self._idle, *self._working]
+        return [pid for pid in (worker.pid for worker in workers) if pid is not None]
+
+    def _take(self) -> _Worker | None:
+        """An idle worker, started if need be, once fewer than ``size`` work; None when workers cannot start."""
+        with self._available:
+            while not self._unavailable and len(self._working) >= self.size:
+                self._available.wait()
+            if self._unavailable:
+                return None
+            worker = self._idle.pop() if self._idle else _Worker(self.memory_bytes)
+            self._working.add(worker)
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._stop_idle, name="docqa-workers", daemon=True)
+                self._reaper.start()
+        try:
+            worker.start()
+        except OSError as error:
+            log.warning("files are read in the serving process: a worker process did not start (%s)", error)
+            with self._available:
+                self._working.discard(worker)
+                self._unavailable = True
+                self._available.notify_all()
+            return None
+        return worker
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._available:
+            self._working.discard(worker)
+            worker.idle_since = time.monotonic()
+            if worker.memory_bytes == self.memory_bytes:
+                self._idle.append(worker)
+            self._available.notify()
+        if worker.memory_bytes != self.memory_bytes:
+            worker.stop()
+
+    def _stop_idle(self) -> None:
+        while True:
+            time.sleep(IDLE_SECONDS / 3)
+            now = time.monotonic()
+            with self._available:
+                idle = [worker for worker in self._idle if now - worker.idle_since > IDLE_SECONDS]
+                self._idle = [worker for worker in self._idle if worker not in idle]
+            for worker in idle:
+                worker.stop()
+
+    def stop(self) -> None:
+        """Stop every worker: those at work fail their call, as if they had stopped."""
+        with self._available:
+            workers, self._idle = [*self._idle, *self._working], []
+        for worker in workers:
+            worker.stop()
+
+
+def group_resident_bytes(group: int) -> int:
+    """The resident size of every process in the process group ``group`` (0 where /proc cannot tell)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as file:
+                    fields = file.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):  # the process ended meanwhile
+                continue
+            if int(fields[2]) == group:
+                total += int(fields[21]) * _PAGE
+    return total
+
+
+_POOL = _Pool()
+atexit.register(_POOL.stop)

@@ -1,0 +1,264 @@
+"""Files built to take the machine's memory, each indexed by ``docqa index`` beside the shipped articles.
+
+For each case, a corpus of the shipped articles and one hostile file (all under the 20 MB size limit)
+is indexed with ``docqa index --embedding-model none --json``, and recorded: the exit status, what
+was added and the hostile file's skip reason, the wall time, the peak resident size of the whole
+process tree (``docqa index`` and every process under it, sampled every 20 ms from /proc), and the
+processes of the tree still alive 2 s after they left it (a killed worker's programs) or after the
+run exited. The cases:
+
+- ``.epub``, ``.pptx``, ``.docx``, ``.odt`` whose main part unpacks to just under 512 MB of tiny
+  elements (the unpacked-size limit) — parsed, they take gigabytes;
+- ``.html`` of 19 MB of tiny tags;
+- scanned ``.pdf`` whose one page is 20,000 pixels square at 300 dpi (4,800 points), and one of
+  14,400 points square (the largest page PDF allows);
+- ``.docx`` whose main part is packed with bzip2 (and one with LZMA) and declares 1,000 bytes where
+  it unpacks to 2 GB.
+
+Targets (issue "Hostile files get bounded memory too"): every case skipped with a clear reason, the
+articles indexed, exit status 0, peak RSS of the tree at most 1.5 GB, no process left 2 s after.
+
+    python benchmarks/memory_bombs.py            # a few minutes; results/memory_bombs.json and .md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from format_files import docx_bytes, epub_bytes, odt_bytes, pptx_bytes  # noqa: E402  (not a package)
+from hostile_files import lying_archive, swollen_archive, tiny_tags_html  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SAMPLE_S = 0.02
+GONE_S = 2.0
+MAX_TREE_RSS = int(1.5 * 2**30)
+UNPACKED = 500 * 2**20  # just under the 512 MB that an archive's parts may unpack to
+RUN_LIMIT_S = 600
+
+
+def scanned_pdf(points: float, pixels: int) -> bytes:
+    """A PDF of one ``points``-square page covered by a white ``pixels``-square grey image (deflated)."""
+    compressor = zlib.compressobj(9)
+    row = b"\xff" * pixels
+    packed = b"".join(compressor.compress(row) for _ in range(pixels)) + compressor.flush()
+    image = (
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 "
+        b"/Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (pixels, pixels, len(packed), packed)
+    )
+    content = b"q %g 0 0 %g 0 0 cm /Im1 Do Q" % (points, points)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %g %g] /Resources << /XObject << /Im1 4 0 R >> >> "
+        b"/Contents 5 0 R >>" % (points, points),
+        image,
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def cases(quick: bool) -> dict[str, Any]:
+    """Name -> a function that builds the file; ``quick`` builds smaller files (for a trial run)."""
+    size = UNPACKED // 8 if quick else UNPACKED
+    lie = 2**27 if quick else 2047 * 2**20  # under 2 GB: no ZIP64 fields to declare the lie in
+    text = "A plain paragraph of words."
+    return {
+        "swollen.epub": lambda: swollen_archive(epub_bytes([("Chapter", text)]), "chapter1.xhtml", size),
+        "swollen.pptx": lambda: swollen_archive(pptx_bytes([("Title", text)]), "slide1.xml", size),
+        "swollen.docx": lambda: swollen_archive(docx_bytes([("Normal", text)]), "word/document.xml", size),
+        "swollen.odt": lambda: swollen_archive(
+            odt_bytes([(0, text)]), "content.xml", size, b"<text:p>x</text:p>", b"</office:text>"
+        ),
+        "tiny-tags.html": lambda: tiny_tags_html(19 * 2**20),
+        "scan-20000px.pdf": lambda: scanned_pdf(4800, 20_000 if not quick else 5000),
+        "scan-14400pt.pdf": lambda: scanned_pdf(14_400, 2000),
+        "bzip2-liar.docx": lambda: lying_archive(
+            docx_bytes([("Normal", text)]), "word/document.xml", lie, zipfile.ZIP_BZIP2
+        ),
+        "lzma-liar.docx": lambda: lying_archive(
+            docx_bytes([("Normal", text)]), "word/document.xml", lie // 4, zipfile.ZIP_LZMA
+        ),
+        "control.txt": lambda: b"Nothing hostile: the ferry leaves at noon.\n",
+    }
+
+
+# ----- the process tree ----------------------------------------------------------------------
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """Every process: pid -> (parent pid, resident bytes, state)."""
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as file:
+                fields = file.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        found[int(entry.name)] = (int(fields[1]), int(fields[21]) * PAGE, fields[0].decode())
+    return found
+
+
+def _tree(root: int, processes: dict[int, tuple[int, int, str]]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in processes.items():
+        children.setdefault(parent, []).append(pid)
+    tree, pending = set(), [root]
+    while pending:
+        pid = pending.pop()
+        if pid in processes and pid not in tree:
+            tree.add(pid)
+            pending += children.get(pid, [])
+    return tree
+
+
+def run_case(corpus: Path, index: Path) -> dict[str, Any]:
+    """Index ``corpus`` with ``docqa index`` while measuring its process tree."""
+    command = [sys.executable, "-m", "docqa.cli", "index", "--corpus", str(corpus), "--index", str(index)]
+    command += ["--embedding-model", "none", "--json"]
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    outside: dict[int, float] = {}  # pid -> when it was first seen alive outside the tree
+    lingered: set[int] = set()
+    peak = 0
+    while process.poll() is None:
+        processes = _processes()
+        tree = _tree(process.pid, processes)
+        seen |= tree
+        peak = max(peak, sum(processes[pid][1] for pid in tree))
+        now = time.monotonic()
+        for pid in seen - tree:
+            if pid in processes and processes[pid][2] != "Z":
+                outside.setdefault(pid, now)
+                if now - outside[pid] > GONE_S:
+                    lingered.add(pid)
+        if now - started > RUN_LIMIT_S:
+            process.kill()
+        time.sleep(SAMPLE_S)
+    out, err = process.communicate()
+    wall = time.monotonic() - started
+    time.sleep(GONE_S)
+    processes = _processes()
+    left = sorted(pid for pid in seen if pid in processes and processes[pid][2] != "Z" and pid != process.pid)
+    try:
+        report = json.loads(out)
+    except json.JSONDecodeError:
+        report = {}
+    return {
+        "exit_status": process.returncode,
+        "wall_s": round(wall, 1),
+        "peak_tree_rss_mib": round(peak / 2**20),
+        "processes_in_tree": len(seen),
+        "lingered_2s_after_leaving_tree": sorted(lingered),
+        "alive_2s_after_exit": left,
+        "added": report.get("added", []),
+        "skipped": report.get("skipped", {}),
+        "stderr_tail": err[-300:] if process.returncode else "",
+    }
+
+
+def verdict(name: str, result: dict[str, Any], articles: list[str]) -> list[str]:
+    problems = []
+    if result["exit_status"] != 0:
+        problems.append(f"exit status {result['exit_status']}")
+    if sorted(result["added"]) != sorted(articles + (["control.txt"] if name == "control.txt" else [])):
+        problems.append(f"added {result['added']}")
+    if name != "control.txt" and not result["skipped"].get(name):
+        problems.append("not skipped")
+    if result["peak_tree_rss_mib"] * 2**20 > MAX_TREE_RSS:
+        problems.append(f"peak RSS {result['peak_tree_rss_mib']} MiB")
+    if result["lingered_2s_after_leaving_tree"] or result["alive_2s_after_exit"]:
+        problems.append("processes left behind")
+    return problems
+
+
+def markdown(record: dict[str, Any]) -> str:
+    lines = [
+        "# Memory bombs through `docqa index`",
+        "",
+        f"{record['when']}, {record['machine']}; each run: the {len(record['articles'])} shipped articles and one "
+        "hostile file, `docqa index --embedding-model none --json`, default budgets "
+        f"(memory {record['memory_budget']}, time 60 s a file, {record['workers']} workers).",
+        "",
+        "| file | size | exit | wall s | peak RSS of the tree | left 2 s after | skip reason | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, result in record["cases"].items():
+        left = len(result["lingered_2s_after_leaving_tree"]) + len(result["alive_2s_after_exit"])
+        reason = result["skipped"].get(name, "(indexed)")
+        verdict_text = "; ".join(result["problems"]) or "ok"
+        lines.append(
+            f"| `{name}` | {result['file_bytes'] / 2**20:.2f} MB | {result['exit_status']} | {result['wall_s']} | "
+            f"{result['peak_tree_rss_mib']} MiB | {left} | {reason} | {verdict_text} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller files, for a trial run")
+    parser.add_argument("--only", nargs="*", help="the cases to run (default: all)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for memory_bombs.json and .md")
+    options = parser.parse_args(argv)
+    articles = sorted(path.name for path in (ROOT / "corpus").iterdir() if path.is_file())
+    record: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start",
+        "memory_budget": "1 GB",
+        "workers": int(os.environ.get("DOCQA_PARSE_WORKERS") or 0) or os.cpu_count(),
+        "articles": articles,
+        "quick": options.quick,
+        "cases": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="docqa-bombs-") as folder:
+        for name, build in cases(options.quick).items():
+            if options.only and name not in options.only:
+                continue
+            corpus = Path(folder) / "corpus"
+            shutil.rmtree(corpus, ignore_errors=True)
+            shutil.copytree(ROOT / "corpus", corpus)
+            data = build()
+            (corpus / name).write_bytes(data)
+            result = run_case(corpus, Path(folder) / f"index-{name}")
+            result["file_bytes"] = len(data)
+            result["problems"] = verdict(name, result, articles)
+            record["cases"][name] = result
+            print(f"{name}: {json.dumps(result)}", file=sys.stderr, flush=True)
+    failures = {name: result["problems"] for name, result in record["cases"].items() if result["problems"]}
+    record["failures"] = failures
+    options.out.mkdir(parents=True, exist_ok=True)
+    suffix = "_quick" if options.quick else ""
+    (options.out / f"memory_bombs{suffix}.json").write_text(json.dumps(record, indent=2) + "\n")
+    (options.out / f"memory_bombs{suffix}.md").write_text(markdown(record))
+    print(markdown(record))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
