@@ -4,6 +4,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +231,61 @@ def test_the_assistant_keeps_the_copies_next_to_the_index(
 
 def test_physical_cores() -> None:
     assert 1 <= physical_cores() <= (os.cpu_count() or 1)
+
+
+def test_the_copies_tokenize_as_the_models_own_tokenizers(
+    tiny_reader_path: Path, tiny_embedder_path: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from docqa.reader.windows import context_mask, encode_windows, shorten_question
+    from docqa.tokenizing import Tokenizer
+
+    onnx_reader(tiny_reader_path, tmp_path)
+    (folder,) = tmp_path.glob("reader-*/tokenizer")
+    original, copied = AutoTokenizer.from_pretrained(str(tiny_reader_path)), Tokenizer(folder)
+    question = "Who was the first director of the harbour museum, and when did it open? " * 6
+    for tokenizer in (original, copied):
+        tokenizer.padding_side = "right"
+    shortened = [shorten_question(tokenizer, question, 96) for tokenizer in (original, copied)]
+    assert shortened[0] == shortened[1] and shortened[0][2]  # cut to its budget by both
+    contexts = [TEXT * 4, "Maps.", TEXT]
+    windows = [encode_windows(t, shortened[0][0], shortened[0][1], contexts, 96, 32) for t in (original, copied)]
+    assert len(windows[0]["input_ids"]) > len(contexts)  # long passages overflow into several windows
+    for name in ("input_ids", "token_type_ids", "attention_mask", "offset_mapping", "overflow_to_sample_mapping"):
+        np.testing.assert_array_equal(windows[0][name], windows[1][name])
+    np.testing.assert_array_equal(context_mask(windows[0]), context_mask(windows[1]))
+
+    embedder = Embedder(str(tiny_embedder_path), backend="onnx", cache_dir=tmp_path)
+    embedder.warm_up()
+    (folder,) = tmp_path.glob("embedder-*/tokenizer")
+    texts = [TEXT * 20, "  Maps.  ", "Who was the first director?"]
+    expected = embedder._model.preprocess(texts)
+    found = Tokenizer(folder)(texts, truncation="longest_first", max_length=embedder._model.max_seq_length)
+    for name in ("input_ids", "attention_mask"):
+        np.testing.assert_array_equal(expected[name].numpy(), found[name])
+
+
+def test_answers_from_the_copies_import_no_torch(
+    tiny_reader_path: Path, tiny_embedder_path: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "harbour.txt").write_text(TEXT, encoding="utf-8")
+    models = (str(tiny_embedder_path), str(tiny_reader_path))
+    with Assistant(corpus, tmp_path / "index", *models, backend="onnx") as assistant:  # exports the copies
+        expected = assistant.ask("Who was the first director?", retrieval="hybrid").to_dict()
+    probe = (
+        "import json, sys; from docqa.assistant import Assistant; "
+        f"a = Assistant({str(corpus)!r}, {str(tmp_path / 'index')!r}, *{models!r}, backend='onnx'); "
+        "answer = a.ask('Who was the first director?', retrieval='hybrid').to_dict(); "
+        "print(json.dumps([answer, sorted({m.split('.')[0] for m in sys.modules})]))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    answer, loaded = json.loads(result.stdout)
+    assert not {"torch", "transformers", "sentence_transformers"} & set(loaded)
+    assert {"onnxruntime", "tokenizers"} <= set(loaded)
+    assert answer["timings"]["loading"] > 0
+    same = ("answer", "score", "citations", "abstained")
+    assert [answer[key] for key in same] == [expected[key] for key in same]
+    assert [p["chunk_id"] for p in answer["passages"]] == [p["chunk_id"] for p in expected["passages"]]

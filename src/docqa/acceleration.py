@@ -1,10 +1,11 @@
 """Making the models fast on a CPU: thread settings, int8 quantization, and ONNX copies of the
 models, exported once, cached next to the index and run with ONNX Runtime.
 
-A copy lives in ``<cache>/<kind>-<key>/model.onnx``. The key is a hash of the model's name, its
-files (or its hub revision), the precision, the export format and the versions of docqa and of
-the libraries that write and read the copy, so a changed model, exporter or upgrade exports
-again, and nothing else does. A copy that is incomplete or cannot be opened is exported again.
+A copy lives in ``<cache>/<kind>-<key>/model.onnx``, with its model's tokenizer in ``tokenizer/``.
+The key is a hash of the model's name, its files (or its hub revision), the precision, the export
+format and the versions of docqa and of the libraries that write and read the copy, so a changed
+model, exporter or upgrade exports again, and nothing else does. A copy that is incomplete or
+cannot be opened is exported again.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import re
 import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
 from docqa.errors import DocqaError, ModelLoadError
+from docqa.tokenizing import TOKENIZER_FOLDER, saved
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -33,7 +36,8 @@ ONNX_FILE = "model.onnx"
 RECORD_FILE = "export.json"
 OPSET = 17
 # Part of the cache key: raise it whenever the exported graph changes, so older copies are made again.
-EXPORT_FORMAT = 4
+# 5: a copy keeps its model's tokenizer (docqa.tokenizing), so that it runs without torch.
+EXPORT_FORMAT = 5
 # Matrix products a reader keeps in fp32 at int8: the feed-forward output of its first layers, whose inputs
 # (after GELU) have outliers that one scale per tensor cannot hold. With the trained reader on the SQuAD 2.0
 # dev articles at threshold 0, F1 fell 1.3 points with every product int8, 0.3 with every layer's kept and
@@ -79,10 +83,9 @@ def cached_session(
 ) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session of the cached copy of ``model_name``, exporting it first if needed."""
     cache_dir.mkdir(parents=True, exist_ok=True)
+    folder = _copy_folder(cache_dir, kind, model_name, precision)
     local = Path(model_name).expanduser()
-    if local.is_dir():  # one copy for a folder, however its path is written
-        model_name = str(local.resolve())
-    folder = cache_dir / f"{kind}-{_cache_key(kind, model_name, precision)}"
+    model_name = str(local.resolve()) if local.is_dir() else model_name
     with FileLock(str(folder) + ".lock"):  # another process exporting the same model is waited for
         session = _open_if_complete(folder)
         if session is None:
@@ -106,20 +109,41 @@ def session_or_none(
         return None
 
 
-def _cache_key(kind: str, model_name: str, precision: str) -> str:
-    import onnxruntime
-    import torch
-    import transformers
+def open_copy(
+    cache_dir: Path, kind: str, model_name: str, precision: str
+) -> tuple[onnxruntime.InferenceSession, Path] | None:
+    """The session of a complete copy of ``model_name`` saved with its tokenizer, and the tokenizer's
+    folder; None when there is none (then the model loads, and exports its copy). Neither torch nor
+    transformers is imported: a start from the copies waits for neither."""
+    if not cache_dir.is_dir():
+        return None
+    folder = _copy_folder(cache_dir, kind, model_name, precision)
+    if not saved(folder / TOKENIZER_FOLDER):
+        return None
+    with FileLock(str(folder) + ".lock"):  # a copy being exported is waited for
+        session = _open_if_complete(folder)
+    return None if session is None else (session, folder / TOKENIZER_FOLDER)
 
+
+def _copy_folder(cache_dir: Path, kind: str, model_name: str, precision: str) -> Path:
+    local = Path(model_name).expanduser()
+    if local.is_dir():  # one copy for a folder, however its path is written
+        model_name = str(local.resolve())
+    return cache_dir / f"{kind}-{_cache_key(kind, model_name, precision)}"
+
+
+def _cache_key(kind: str, model_name: str, precision: str) -> str:
     from docqa.version import __version__
 
+    # The installed versions, read from the packages' metadata: importing torch to ask it takes seconds.
+    versions = [__version__, *(version(package) for package in ("torch", "transformers", "onnxruntime"))]
     described = {
         "kind": kind,
         "model": model_name,
         "files": _model_fingerprint(model_name),
         "precision": precision,
         "format": EXPORT_FORMAT,
-        "versions": [__version__, torch.__version__, transformers.__version__, onnxruntime.__version__],
+        "versions": versions,
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 

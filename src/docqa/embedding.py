@@ -2,7 +2,8 @@
 
 The model runs in PyTorch (``SentenceTransformer.encode``) or, with ``backend="onnx"``, in ONNX
 Runtime from a copy of the whole model (transformer, pooling, normalisation) exported once into
-a cache folder; the sentence-transformers model then only tokenises.
+a cache folder; the sentence-transformers model then only tokenises, and once the copy exists it is
+not loaded at all: the copy's own tokenizer (``docqa.tokenizing``) does that, without torch.
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
+from docqa.acceleration import (
+    export_module,
+    open_copy,
+    quantize_torch_int8,
+    session_or_none,
+    use_physical_cores_in_torch,
+)
 from docqa.caching import OBJECT_BYTES, SizedCache, memoized, text_bytes
 from docqa.config import DEFAULT_EMBEDDING_MODEL, check_runtime
 from docqa.models import load_model
+from docqa.tokenizing import TOKENIZER_FOLDER, Tokenizer, save
 
 EMBEDDING = "embedding"  # the output of the ONNX copy
 # Texts are encoded a few at a time: small batches stay in the CPU caches, and were measured
@@ -52,8 +60,9 @@ class Embedder:
         self.backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.active_backend: str | None = None  # the backend in use once loaded
-        self._model: Any = None
+        self._model: Any = None  # the sentence-transformers model, unless the ONNX copy loaded alone
         self._session: Any = None
+        self._tokenizer: Tokenizer | None = None  # the copy's own tokenizer, when the model was not loaded
         self._lock = threading.Lock()  # the fast tokenizer must not be used by two threads at once
         cache: SizedCache[str, np.ndarray] = SizedCache(
             QUERY_CACHE_BYTES, _query_entry_bytes, max_entries=QUERY_CACHE_ENTRIES
@@ -61,22 +70,32 @@ class Embedder:
         self.encode_query = memoized(self._encode_query, cache)  # the vector of one query, kept for a repeat
 
     def warm_up(self) -> None:
-        if self._model is not None:
+        if self.active_backend is not None:
             return
         with self._lock:
-            if self._model is not None:
+            if self.active_backend is not None:
+                return
+            copy = None
+            if self.backend == "onnx" and self.cache_dir is not None:
+                copy = open_copy(self.cache_dir, "embedder", self.model_name, self.precision)
+            if copy is not None:  # the copy and its tokenizer: neither torch nor sentence-transformers loads
+                self._session, folder = copy
+                self._tokenizer = Tokenizer(folder)
+                self.active_backend = "onnx"
                 return
             use_physical_cores_in_torch()
             model = load_model("embedding", self.model_name, _load_sentence_transformer)
             self._session = self._onnx_session(model) if self.backend == "onnx" else None
-            self.active_backend = "onnx" if self._session is not None else "torch"
             if self._session is None and self.precision == "int8":
                 model = quantize_torch_int8(model)
             self._model = model
+            self.active_backend = "onnx" if self._session is not None else "torch"
 
     @property
     def dimension(self) -> int:
         self.warm_up()
+        if self._model is None:
+            return int(self._session.get_outputs()[0].shape[-1])
         return int(self._model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
@@ -98,9 +117,14 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _encode_onnx(self, texts: list[str]) -> np.ndarray:
-        encoded = self._model.preprocess(texts)
-        features = {entry.name: encoded[entry.name].numpy() for entry in self._session.get_inputs()}
-        lengths = encoded["attention_mask"].sum(dim=1).numpy()
+        if self._tokenizer is not None:
+            limit = self._tokenizer.settings["max_seq_length"]
+            encoded = self._tokenizer(texts, truncation="longest_first", max_length=limit)
+        else:
+            features = self._model.preprocess(texts).items()
+            encoded = {name: value.numpy() for name, value in features if hasattr(value, "numpy")}
+        features = {entry.name: encoded[entry.name] for entry in self._session.get_inputs()}
+        lengths = encoded["attention_mask"].sum(axis=1)
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for length in np.unique(lengths).tolist():
             rows = np.flatnonzero(lengths == length)
@@ -138,6 +162,7 @@ def _export(model: Any, path: Path) -> None:
 
     features = model.preprocess(["A question?", "A longer passage of text, with more words in it."])
     inputs = {name: value for name, value in features.items() if isinstance(value, torch.Tensor)}
+    save(model.tokenizer, path.parent / TOKENIZER_FOLDER, max_seq_length=model.max_seq_length)
     export_module(
         model, lambda batch: model(batch)["sentence_embedding"], inputs, {EMBEDDING: ("batch",)}, path
     )

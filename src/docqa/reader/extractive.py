@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from docqa.acceleration import export_module, quantize_torch_int8, session_or_none, use_physical_cores_in_torch
+from docqa.acceleration import (
+    export_module,
+    open_copy,
+    quantize_torch_int8,
+    session_or_none,
+    use_physical_cores_in_torch,
+)
 from docqa.caching import OBJECT_BYTES, SizedCache, text_bytes
 from docqa.config import DEFAULT_READER_MODEL, check_runtime
 from docqa.errors import DocqaError
@@ -31,6 +37,7 @@ from docqa.reader.spans import (
 )
 from docqa.reader.windows import context_mask, encode_windows, shorten_question
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
+from docqa.tokenizing import TOKENIZER_FOLDER, Tokenizer, save
 
 if TYPE_CHECKING:  # torch is imported on first use, so the lexical mode starts without it
     import torch
@@ -128,6 +135,14 @@ class ExtractiveReader:
         with self._load_lock:
             if self._model is not None:
                 return
+            copy = None
+            if self.backend == "onnx" and self.cache_dir is not None:
+                copy = open_copy(self.cache_dir, "reader", self.model_name, self.precision)
+            if copy is not None:  # the copy and its tokenizer: neither torch nor transformers loads
+                self._model, folder = copy
+                self._tokenizer = Tokenizer(folder)
+                self.active_backend = "onnx"
+                return
             from transformers import AutoConfig, AutoTokenizer
 
             self._check_architecture(load_model("reader", self.model_name, AutoConfig.from_pretrained))
@@ -180,6 +195,7 @@ class ExtractiveReader:
             return outputs.start_logits, outputs.end_logits
 
         export_module(model, logits, inputs, dict.fromkeys(LOGITS, ("batch", "tokens")), path)
+        save(self._tokenizer, path.parent / TOKENIZER_FOLDER)  # a later start then loads no transformers
 
     def clear_cache(self) -> None:
         """Forget the results kept for questions asked again."""
