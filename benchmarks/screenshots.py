@@ -47,12 +47,19 @@ def wait_until_indexed(url: str) -> None:
         client.close()
 
 
+def settle(page: Page) -> None:
+    """Wait until no component waits for the server (Gradio dims those that do), then for the page to scroll."""
+    page.wait_for_function("() => !document.querySelector('.pending, .generating')", timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_timeout(300)
+
+
 def ask(page: Page, question: str) -> None:
     replies = page.locator(REPLIES)
     before = replies.count()
     page.fill("#docqa-question textarea", question)
     page.press("#docqa-question textarea", "Enter")
     replies.nth(before).wait_for(timeout=ANSWER_TIMEOUT_MS)
+    settle(page)
 
 
 def open_source(page: Page, which: int, words: str) -> None:
@@ -61,7 +68,7 @@ def open_source(page: Page, which: int, words: str) -> None:
     page.wait_for_function(
         "(words) => document.querySelector('#docqa-document #docqa-target')?.innerText.includes(words)", arg=words
     )
-    page.wait_for_timeout(300)  # the document box scrolls to the span
+    settle(page)
 
 
 def take(url: str, out: Path) -> list[Path]:
@@ -77,13 +84,13 @@ def take(url: str, out: Path) -> list[Path]:
         desktop.screenshot(path=str(written[0]))
         desktop.get_by_role("tab", name="Documents").click()
         desktop.locator("#docqa-documents table").wait_for()
+        settle(desktop)
         desktop.screenshot(path=str(written[2]))
 
         phone = browser.new_page(viewport=PHONE)
         phone.goto(url)
         phone.wait_for_selector("#docqa-chat .docqa-welcome")
         ask(phone, QUESTION)
-        phone.wait_for_timeout(300)  # the page scrolls to the question
         phone.screenshot(path=str(written[1]))
         browser.close()
     return written

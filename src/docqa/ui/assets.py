@@ -34,6 +34,7 @@ CSS = """
   overflow-wrap: anywhere; }
 .docqa-lead { font-weight: 600; font-size: 1.05em; line-height: 1.45; }
 .docqa-cite { text-decoration: none; cursor: pointer; }
+.docqa-citations .docqa-cite, .docqa-closest .docqa-cite { padding: 0; }  /* aligned with the line under it */
 sup .docqa-cite { display: inline-block; min-width: 1.5em; margin-left: 0.25em; padding: 0 0.3em; border-radius: 999px;
   text-align: center; font-size: 0.85em; line-height: 1.4; font-weight: 700; background: var(--color-accent-soft); }
 .docqa-controls button svg { vertical-align: -2px; }
