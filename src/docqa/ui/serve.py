@@ -15,9 +15,9 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from docqa.documents.formats import MAX_FILE_BYTES
 from docqa.errors import DocqaError
 from docqa.terminal import format_report
+from docqa.ui.logins import throttled_logins
 from docqa.watching import update_index, watch_in_background
 
 if TYPE_CHECKING:
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Gradio refuses a whole batch of uploads, in the browser, when one file is over its limit: so its limit
+# is far over a document's (MAX_FILE_BYTES), and a file between the two is sent and refused on its own,
+# with the reason, while the other files of its batch are added.
+MAX_UPLOAD_BYTES = 2**30
 
 
 def server_address(host: str | None, port: int | None, environ: Mapping[str, str] | None = None) -> tuple[str, int]:
@@ -117,7 +121,8 @@ def start(
             server_name=host,
             server_port=port,
             auth=auth,
-            max_file_size=MAX_FILE_BYTES,
+            max_file_size=MAX_UPLOAD_BYTES,
+            app_kwargs=throttled_logins(auth),
             theme=theme(),
             css=CSS,
             prevent_thread_lock=True,
