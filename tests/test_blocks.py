@@ -41,3 +41,37 @@ def test_a_slide_reads_title_bullets_and_notes_as_paragraphs_on_that_slide(tmp_p
     assert document.locations == ((0, "slide 1"), (document.text.index("Pilot budget\n"), "slide 2"))
     chunks = chunk_document(document, max_tokens=5, overlap_sentences=1)
     assert "three sites from June" in [chunk.text for chunk in chunks]  # a bullet never runs into the title
+
+
+def test_e_book_chapters_are_numbered_by_the_table_of_contents(tmp_path: Path) -> None:
+    pytest.importorskip("ebooklib", reason="the formats extra is not installed: pip install -e '.[formats]'")
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("history")
+    book.set_title("A history")
+    book.set_language("en")
+    pages = []
+    for name, heading, words in [
+        ("title.xhtml", "A history", "By the archivist of the town."),
+        ("one.xhtml", "Chapter 1: The shed", "The first bike was built in a shed in 1984."),
+        ("two.xhtml", "Chapter 2: The fire", "The paint shop burned down in 1996."),
+    ]:
+        page = epub.EpubHtml(title=heading, file_name=name, lang="en")
+        page.content = f"<html><body><h1>{heading}</h1><p>{words}</p></body></html>"
+        book.add_item(page)
+        pages.append(page)
+    book.toc = pages[1:]  # the title page is no chapter
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *pages]
+    buffer = io.BytesIO()
+    epub.write_epub(buffer, book)
+    path = tmp_path / "history.epub"
+    path.write_bytes(buffer.getvalue())
+    document = load_document(path, tmp_path)
+    assert [label for _, label in document.locations] == [
+        "chapter 1: Chapter 1: The shed",
+        "chapter 2: Chapter 2: The fire",
+    ]
+    assert document.text.index("By the archivist") < document.locations[0][0]

@@ -1,7 +1,10 @@
 """E-books (.epub), read with EbookLib: the chapters of the reading order, one chapter a location.
 
-Each chapter is XHTML, reduced to its visible text by the HTML reader; its location is "chapter N"
-with its title from the table of contents where it has one. The title and the date are the
+Each chapter is XHTML, reduced to its visible text by the HTML reader; its location is "chapter N:
+TITLE", N and TITLE its place and title in the table of contents. A part of the reading order that
+the table of contents leaves out (a title page, a chapter's second file) belongs to the chapter
+before it, or to none before the first. A book without a table of contents numbers the parts of
+its reading order. The title and the date are the
 book's own metadata (``dc:title``, ``dc:date``).
 """
 
@@ -27,8 +30,10 @@ def parse_epub(data: bytes) -> Parsed:
             warnings.simplefilter("ignore")  # EbookLib warns of options that change in its next version
             book = epub.read_epub(io.BytesIO(data), options={"ignore_ncx": False})
         titles = _toc_titles(book.toc)
+        numbers = {name: number for number, name in enumerate(titles, start=1)}
         sections: list[Section] = []
         number = 0
+        label = ""
         for item_id, _ in book.spine:
             item = book.get_item_with_id(item_id)
             # The navigation document is the table of contents, not a chapter.
@@ -37,9 +42,11 @@ def parse_epub(data: bytes) -> Parsed:
             texts = "\n\n".join(text for _, text in html_sections(item.get_content()) if text)
             if not texts.strip():
                 continue
-            number += 1
-            name = titles.get(item.get_name().split("#")[0], "")
-            sections.append((f"chapter {number}" + (f": {name}" if name else ""), texts))
+            name = item.get_name().split("#")[0]
+            if name in numbers or not numbers:
+                number = numbers.get(name, number + 1)
+                label = f"chapter {number}" + (f": {titles[name]}" if name in titles else "")
+            sections.append((label, texts))
         title = _metadata(book, "title")
         date = iso_date(_metadata(book, "date"))
     except UnreadableFile:
