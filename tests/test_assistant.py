@@ -330,7 +330,9 @@ def test_an_index_keeps_its_vectors_while_its_embedding_model_cannot_load(
         assert back.store.manifest()["vectors_count"] == back.store.count_passages()  # type: ignore[attr-defined]
 
 
-def test_only_a_rebuild_or_another_model_drops_the_vectors(tmp_path: Path, corpus: Path, tiny_embedder_path: Path) -> None:
+def test_only_a_rebuild_or_another_model_drops_the_vectors(
+    tmp_path: Path, corpus: Path, tiny_embedder_path: Path
+) -> None:
     model = Path(shutil.copytree(tiny_embedder_path, tmp_path / "embedder"))
     index = tmp_path / "index"
     with Assistant(corpus, index, embedding_model=str(model), reader_model="none") as first:

@@ -73,7 +73,7 @@ def test_ask_builds_a_missing_index_and_prints_json(
     [
         (["ask", "   "], "the question is empty"),
         (["index", "--corpus", "/no/such/folder"], "/no/such/folder"),
-        (["ask", "Who?", "--top-k", "0"], "top_k must be at least 1"),
+        (["ask", "Who?", "--top-k", "0"], "--top-k must be at least 1"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(
@@ -173,3 +173,53 @@ def test_output_to_a_closed_pipe_ends_quietly(folders: list[str]) -> None:
         os.close(write_end)
     assert finished.returncode == BROKEN_PIPE_STATUS == 141
     assert "Traceback" not in finished.stderr and "BrokenPipeError" not in finished.stderr
+
+
+def test_ask_brings_the_index_up_to_date_first(folders: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A file deleted since indexing is never cited, and one added is answered from."""
+    assert main(["index", *folders, *LEXICAL]) == 0
+    corpus = Path(folders[1])
+    (corpus / "001_2552add6c2b4445d.txt").unlink()
+    (corpus / "harbour.txt").write_text("The harbour master of Port Wren is Quentin Abernathy.\n")
+    capsys.readouterr()
+    assert main(["ask", "Who sang the song that played before the rally speeches?", *folders, *LEXICAL, "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    cited = {citation["source"] for citation in answer["citations"]} | {p["source"] for p in answer["passages"]}
+    assert "001_2552add6c2b4445d.txt" not in cited
+    assert main(["ask", "Who is the harbour master of Port Wren?", *folders, *LEXICAL, "--json"]) == 0
+    assert "Quentin Abernathy" in json.loads(capsys.readouterr().out)["answer"]
+    assert main(["index", *folders, *LEXICAL]) == 0
+    assert "0 added, 0 updated, 0 removed, 3 unchanged" in capsys.readouterr().out
+
+
+def test_ask_answers_from_a_read_only_index_as_it_stands_and_says_why(
+    folders: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert main(["index", *folders, *LEXICAL]) == 0
+    question = ["ask", "Who sang the song that played before the rally speeches?", *folders, *LEXICAL]
+    with read_only(Path(folders[3]), monkeypatch):
+        assert main(question) == 0  # unchanged: nothing to write, nothing said
+        assert "Elton John" in capsys.readouterr().out and not caplog.records
+        (Path(folders[1]) / "harbour.txt").write_text("The harbour master of Port Wren is Quentin Abernathy.\n")
+        assert main(question) == 0
+    assert "Elton John" in capsys.readouterr().out
+    [warning] = [record.getMessage() for record in caplog.records]
+    assert "corpus folder changed since it was indexed" in warning and "Permission denied" in warning
+
+
+def test_a_skipped_file_is_reported_once(folders: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    (Path(folders[1]) / "empty.txt").write_text("")
+    assert main(["index", *folders, *LEXICAL]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("empty.txt") == 1 and "Skipped empty.txt: " in captured.out
+    assert "empty.txt" not in captured.err
+
+
+def test_index_and_report_counts_read_in_the_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "one.txt").write_text("The harbour master of Port Wren is Quentin Abernathy.\n")
+    assert main(["index", "--corpus", str(tmp_path / "corpus"), "--index", str(tmp_path / "index"), *LEXICAL]) == 0
+    assert "passages from 1 document." in capsys.readouterr().out

@@ -216,6 +216,37 @@ def test_a_reader_model_without_a_question_answering_head_is_refused(
     assert "\x1b" not in err and not (tmp_path / "index" / "index.sqlite").exists()
 
 
+def test_dense_search_without_the_embedding_model_exits_2_with_one_line(
+    corpus: Path, tmp_path: Path, offline: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Never BM25 reported as dense: 'none', or a default model missing offline, refuses --retrieval dense."""
+    folders = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    assert main(["ask", QUESTION, *folders, *LEXICAL, "--retrieval", "dense"]) == 2
+    assert "dense search (--retrieval dense) needs the embedding model" in one_line_error(capsys)
+    assert not (tmp_path / "index" / "index.sqlite").exists()
+    dense = ["--reader-model", "none", "--retrieval", "dense"]
+    finished = docqa("ask", QUESTION, *folders, *dense, env=offline, cwd=tmp_path)
+    assert finished.returncode == 2 and finished.stdout == "" and len(finished.stderr.splitlines()) == 1
+    assert finished.stderr.startswith("docqa: error: could not load the embedding model"), finished.stderr
+    assert not (tmp_path / "index" / "index.sqlite").exists()
+
+
+def test_the_index_report_says_the_vectors_are_kept_while_the_model_cannot_load(
+    corpus: Path, tmp_path: Path, tiny_embedder_path: Path, offline: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = Path(shutil.copytree(tiny_embedder_path, tmp_path / "embedder"))
+    folders = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    assert main(["index", *folders, "--embedding-model", str(model)]) == 0
+    model.rename(tmp_path / "away")
+    (corpus / "harbour.txt").write_text("The harbour master of Port Wren is Quentin Abernathy.\n")
+    finished = docqa("index", *folders, env=offline, cwd=tmp_path)  # no model named: the index's own
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.startswith("Updated ") and "1 added, 0 updated, 0 removed, 3 unchanged" in finished.stdout
+    assert f"embedding model: {model} (not loaded: its vectors are kept" in finished.stdout
+    assert "1 document is searched by BM25 only until the embedding model loads" in finished.stdout
+    assert "the index keeps its vectors" in finished.stderr and len(finished.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize("command", [["ask", QUESTION], ["index"]])
 def test_the_default_models_missing_offline_fall_back_without_loading_torch(
     command: list[str], corpus: Path, tmp_path: Path, offline: dict[str, str]
@@ -235,10 +266,12 @@ def test_the_default_models_missing_offline_fall_back_without_loading_torch(
     payload = json.loads("\n".join(output))
     if command[0] == "ask":
         assert payload["mode"] == "sentence" and "Elton John" in payload["answer"]
-        assert "could not load the reader model" in finished.stderr
-        # building the index on the way is loading, not retrieval
+        # One line says what is missing, what that changes and the fix, once; the answer says why, without it.
+        assert len(finished.stderr.splitlines()) == 1 and finished.stderr.count("Fix:") == 1
+        assert "and the reader model 'deepset/tinyroberta-squad2'" in finished.stderr
+        assert "BM25 only" in finished.stderr and "lexical mode" in finished.stderr
+        assert "could not load the reader model 'deepset" in payload["message"] and "Fix" not in payload["message"]
         assert {"loading", "retrieval", "total"} <= set(payload["timings"])
-        assert payload["timings"]["loading"] > payload["timings"]["retrieval"]
     else:
         assert len(payload["added"]) == 3
         assert "reader model" not in finished.stderr  # indexing reads no answers: no reader, no warning
@@ -249,7 +282,7 @@ def test_eval_with_the_default_models_missing_offline_falls_back_and_says_so(
 ) -> None:
     finished = docqa("eval", str(TINY_SQUAD), env=offline, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr
-    assert "could not load the reader model" in finished.stderr
+    assert "and the reader model 'deepset/tinyroberta-squad2'" in finished.stderr
     assert "mode sentence" in finished.stdout and "retrieval bm25" in finished.stdout
     assert "%|" not in finished.stderr  # stderr is a pipe: no progress bars
 
@@ -284,6 +317,21 @@ def test_no_progress_bar_where_stderr_is_not_a_terminal(
     finished = docqa("index", *folders, "--embedding-model", str(tiny_embedder_path), env=environment, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr
     assert "%|" not in finished.stderr and "\r" not in finished.stderr, finished.stderr
+
+
+def test_no_loading_bars_from_the_python_api_where_stderr_is_not_a_terminal(
+    corpus: Path, tmp_path: Path, tiny_embedder_path: Path, tiny_reader_path: Path, offline: dict[str, str]
+) -> None:
+    program = (
+        "from docqa import Assistant; "
+        f"Assistant({str(corpus)!r}, {str(tmp_path / 'index')!r}, embedding_model={str(tiny_embedder_path)!r}, "
+        f"reader_model={str(tiny_reader_path)!r}, backend='torch').ask({QUESTION!r})"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", program], env=offline, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "Loading weights" not in finished.stderr and "%|" not in finished.stderr, finished.stderr
 
 
 def test_library_bars_stay_on_for_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -325,8 +373,30 @@ def test_subcommands_are_added_by_one_function_each() -> None:
     ],
 )
 def test_the_index_report_names_where_the_passages_live(location: str, shown: str) -> None:
-    status = SimpleNamespace(documents=3, retrieval="bm25", embedding_model="none", embedder_loaded=False)
+    status = SimpleNamespace(
+        documents=3, retrieval="bm25", embedding_model="none", embedder_loaded=False, vectors_kept=False
+    )
     assistant = SimpleNamespace(settings=SimpleNamespace(index_dir="embeddings", store_location=location))
     assistant.status = lambda: status
     report = format_report(IndexReport(added=["a.txt"], chunks=4), assistant)  # type: ignore[arg-type]
     assert report.startswith(f"Updated {shown}: 1 added,") and "secret" not in report
+
+
+def test_serving_prints_its_address_without_gradio_advice(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from docqa.assistant import Assistant
+    from docqa.ui.serve import start
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assistant = Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none")
+    app, indexing = start(assistant, host="127.0.0.1", port=port, auth=None, watch=False)
+    try:
+        indexing.join(60)
+    finally:
+        app.close()
+    out = capsys.readouterr().out
+    assert f"docqa: serving on http://127.0.0.1:{port}/ (Ctrl+C stops it)" in out
+    assert "share=True" not in out and "public link" not in out and "Running on" not in out

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from docqa.citation import cite
-from docqa.config import NO_MODEL, Settings, checked_threshold, checked_top_k
+from docqa.components import dense_problem, index_settings, keeps_vectors, lexical_reason, load_models, needs_build
+from docqa.config import DEFAULT_EMBEDDING_MODEL, Settings, checked_threshold, checked_top_k
 from docqa.conversation import History, clean_question, rewrite_follow_up
 from docqa.documents.worker import configure as configure_parsing
 from docqa.embedding import Embedder
-from docqa.errors import DocqaError, IndexLoadError, ModelLoadError
+from docqa.errors import DocqaError, IndexLoadError
 from docqa.indexing import Indexer, Progress
-from docqa.models import find_model, is_disabled
-from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader, effective_threshold
+from docqa.reader import Reader, ReaderResult, SentenceReader, effective_threshold
 from docqa.reader.closest import CLOSEST_NOTE, closest_sentence
 from docqa.retrieval import Retriever
 from docqa.schema import (
     Answer,
     AnswerMode,
+    AssistantStatus,
     Document,
     ExtractedAnswer,
     IndexReport,
@@ -32,25 +34,12 @@ from docqa.schema import (
     RetrievedPassage,
 )
 from docqa.shards import Shard
-from docqa.store import DocumentInfo, IndexSettings, PassageStore, open_store
+from docqa.store import DocumentInfo, PassageStore, open_store
 
 # Two notes of Answer.message that the chat app says in its own way (once, not in every answer).
 ABSTENTION_NOTE = "The documents do not seem to contain the answer; these are the closest passages."
 LEXICAL_NOTE_START = "This is the best-matching sentence, not an extracted answer"
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class AssistantStatus:
-    embedding_model: str
-    reader_model: str
-    embedder_loaded: bool
-    reader_loaded: bool
-    mode: AnswerMode
-    retrieval: RetrievalMode
-    documents: int
-    passages: int
-    problems: list[str] = field(default_factory=list)
-    indexing: bool = False
 
 
 class Assistant:
@@ -87,13 +76,17 @@ class Assistant:
             **overrides,
         )
         self.settings = settings.replace(**arguments) if settings else Settings.from_env(**arguments)
+        # Named: by argument or environment. Else the index's own model is loaded (see docqa.components).
+        named = embedding_model if settings else embedding_model or os.environ.get("DOCQA_EMBEDDING_MODEL")
+        self._embedder_named = bool(named) or self.settings.embedding_model != DEFAULT_EMBEDDING_MODEL
         self.store: PassageStore = store or open_store(
             self.settings.store_location, shard=Shard.parse(self.settings.shard)
         )
         self.embedder: Embedder | None = None
         self.reader: Reader | None = None
         self.problems: list[str] = []
-        self.require = frozenset(require)
+        # Dense search as the setting needs the embedding model: refused when it cannot load, not run as BM25.
+        self.require = frozenset(require) | ({"embedding"} if self.settings.retrieval == "dense" else set())
         self._models_loaded = False
         self._loading_seconds = 0.0  # the models' loading, told by the next answer (it may have waited for it)
         self._warm = False
@@ -134,53 +127,17 @@ class Assistant:
             if self._models_loaded:
                 return
             began = time.perf_counter()
-            cache_dir = self.settings.index_dir / "models"  # ONNX copies of the models, made once
-            self.embedder = self._load(
-                "embedding",
-                self.settings.embedding_model,
-                lambda name: Embedder(
-                    name, precision=self.settings.precision, backend=self.settings.backend, cache_dir=cache_dir
-                ),
+            # A model that fails to load leaves the lexical mode (or BM25 search), the problem recorded.
+            self.settings, self.embedder, reader, errors = load_models(
+                self.settings, self.store, named_embedder=self._embedder_named, require=self.require
             )
-            # A reader model that fails to load leaves the lexical mode, with the problem recorded.
-            self.reader = (
-                self._load("reader", self.settings.reader_model, lambda _: build_reader(self.settings, cache_dir))
-                or SentenceReader()
-            )
+            self.reader = reader or SentenceReader()
+            self.problems += [str(error) for error in errors]
             self._models_loaded = True
             self._loading_seconds = time.perf_counter() - began
 
-    def _load(self, kind: str, name: str, make: Callable[[str], Any]) -> Any:
-        if is_disabled(name):
-            return None
-        component = make(name)
-        try:
-            find_model(kind, name)  # a missing model is found before its (slow to import) library loads
-            component.warm_up()
-        except ModelLoadError as error:
-            if kind in self.require:  # else the lexical mode takes over, the problem recorded
-                raise
-            log.warning("%s", error)
-            self.problems.append(str(error))
-            return None
-        return component
-
-    def _index_settings(self) -> IndexSettings:
-        return IndexSettings(
-            embedding_model=self.settings.embedding_model if self.embedder else NO_MODEL,
-            chunk_tokens=self.settings.chunk_tokens,
-            chunk_overlap=self.settings.chunk_overlap,
-        )
-
     def _needs_build(self) -> bool:
-        stored = self.store.settings()
-        if stored is None:
-            return True
-        wanted = self._index_settings()
-        if self.embedder is None and not is_disabled(self.settings.embedding_model):
-            # The embedder failed to load: search the stored index by BM25 rather than drop its vectors.
-            return (stored.chunk_tokens, stored.chunk_overlap) != (wanted.chunk_tokens, wanted.chunk_overlap)
-        return stored != wanted
+        return needs_build(self.settings, self.store, embedded=self.embedder is not None)
 
     # ----- indexing ----------------------------------------------------------------------
 
@@ -198,28 +155,15 @@ class Assistant:
             self._indexing = True
             try:
                 self.load_models()
-                self._refuse_to_drop_vectors(rebuild)
                 configure_parsing(self.settings.parse_workers, self.settings.parse_memory_mb * 2**20)
-                indexer = Indexer(
-                    self.store, self.embedder, self._index_settings(), shard=Shard.parse(self.settings.shard)
-                )
+                written = index_settings(self.settings, self.store, embedded=self.embedder is not None, rebuild=rebuild)
+                indexer = Indexer(self.store, self.embedder, written, shard=Shard.parse(self.settings.shard))
                 corpus_dir = self.settings.corpus_dir if documents is None else None
                 return indexer.update(
                     corpus_dir, documents=documents, rebuild=rebuild, retry_skipped=retry_skipped, progress=progress
                 )
             finally:
                 self._indexing = False
-
-    def _refuse_to_drop_vectors(self, rebuild: bool) -> None:
-        if rebuild:
-            return
-        stored = self.store.settings()
-        failed = self.embedder is None and not is_disabled(self.settings.embedding_model)
-        if failed and stored and stored.embedding_model == self.settings.embedding_model:
-            raise DocqaError(
-                f"the index holds vectors of {stored.embedding_model!r}, which could not be loaded, so new "
-                "files cannot be embedded; fix the model, or re-index with --embedding-model none or --rebuild"
-            )
 
     # ----- questions ---------------------------------------------------------------------
 
@@ -233,9 +177,22 @@ class Assistant:
     ) -> list[RetrievedPassage]:
         """The best passages for ``query``; only of the documents ``sources`` when given."""
         top_k = self.settings.top_k if top_k is None else checked_top_k(top_k)
+        mode = self.check_retrieval(retrieval)
         self._warm_for_questions()
         retriever = Retriever(self.store, self.embedder)
-        return retriever.retrieve(query, top_k=top_k, mode=retrieval or self.settings.retrieval, sources=sources)
+        if retriever.effective_mode(mode) != mode and mode == "dense":  # an index without vectors
+            raise DocqaError("dense search needs an index with vectors: run 'docqa index --rebuild' with the model")
+        return retriever.retrieve(query, top_k=top_k, mode=mode, sources=sources)
+
+    def check_retrieval(self, retrieval: RetrievalMode | None = None) -> RetrievalMode:
+        """The search method asked for (else the settings'), refused when it cannot run: dense search
+        without the embedding model is an error, never BM25 under another name."""
+        mode = retrieval or self.settings.retrieval
+        if mode == "dense":
+            self.load_models()
+            if self.embedder is None:
+                raise DocqaError(dense_problem(self.settings.embedding_model, self.problems))
+        return mode
 
     def read(
         self, question: str, passages: Sequence[RetrievedPassage], *, confidence_threshold: float | None = None
@@ -277,6 +234,7 @@ class Assistant:
         top_k = None if top_k is None else checked_top_k(top_k)  # refused before any searching or reading
         if confidence_threshold is not None:
             checked_threshold(confidence_threshold)
+        self.check_retrieval(retrieval)  # before a first build of the index
         self._warm_for_questions()
         assert self.reader is not None
         mode = self.reader.mode
@@ -386,6 +344,7 @@ class Assistant:
             passages=passages,
             problems=problems,
             indexing=self._indexing,
+            vectors_kept=self.embedder is None and keeps_vectors(self.settings, self.store),
         )
 
     def documents(self) -> list[DocumentInfo]:
@@ -402,13 +361,6 @@ class Assistant:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def lexical_reason(reader_model: str, problems: Sequence[str]) -> str:
-    """Why answers are whole sentences: the reader was switched off, or failed to load."""
-    if is_disabled(reader_model):
-        return "the reader model is set to 'none'"
-    return next((problem for problem in problems if "reader model" in problem), "the reader model is not loaded")
 
 
 @cache

@@ -86,7 +86,7 @@ def assistant_from(args: argparse.Namespace, **overrides: Any) -> Assistant:
 
     models = {"embedding_model": args.embedding_model, "reader_model": args.reader_model, **overrides}
     settings = Settings.from_env(corpus_dir=args.corpus_dir, index_dir=args.index_dir, store=args.store, **models)
-    if not settings.store or args.corpus_dir is not None or os.environ.get("DOCQA_CORPUS_DIR"):
+    if reads_corpus(args, settings):
         check_corpus(settings.corpus_dir)  # a shared store answers without a corpus folder here, unless one is named
     required = find_named_models(models["embedding_model"], models["reader_model"])
     if not settings.store:  # the passages live in the index folder
@@ -102,6 +102,36 @@ def assistant_from(args: argparse.Namespace, **overrides: Any) -> Assistant:
             assistant.close()
             raise
     return assistant
+
+
+def reads_corpus(args: argparse.Namespace, settings: Settings) -> bool:
+    """Whether the command works from a corpus folder: always with the index folder; with a shared store
+    (--store), only where one is named (a replica answers from the store without one)."""
+    return not settings.store or args.corpus_dir is not None or bool(os.environ.get("DOCQA_CORPUS_DIR"))
+
+
+def update_before_asking(assistant: Assistant) -> None:
+    """Bring the index up to date with the corpus folder, as ``docqa serve`` does at start, so that an
+    answer never cites a file deleted since: only new and changed files are read, and when nothing
+    changed (hashing the files says so) nothing is written. An index that cannot be written (a
+    read-only folder) answers as it stands, with a warning."""
+    from docqa.errors import IndexLoadError
+
+    try:
+        existed = assistant.store.settings() is not None
+    except IndexLoadError:
+        existed = False  # a damaged index: the update says what to do
+    try:
+        with progress_bar("updating the index") as progress:
+            assistant.index(progress=progress)
+    except (IndexLoadError, OSError) as error:
+        if not existed:
+            raise
+        logging.getLogger("docqa").warning(
+            "the corpus folder changed since it was indexed, and the index could not be updated (%s): "
+            "answering from the index as it stands",
+            error,
+        )
 
 
 def check_corpus(corpus: Path) -> None:
@@ -149,6 +179,9 @@ def run_ask(args: argparse.Namespace) -> int:
     as_flag(checked_top_k, args.top_k, "top_k", "--top-k")
     as_flag(checked_threshold, args.threshold, "the confidence threshold", "--threshold")
     assistant = assistant_from(args, top_k=args.top_k, retrieval=args.retrieval, confidence_threshold=args.threshold)
+    assistant.check_retrieval()  # dense search without the embedding model is refused before any indexing
+    if reads_corpus(args, assistant.settings):
+        update_before_asking(assistant)
     result = assistant.ask(args.question)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

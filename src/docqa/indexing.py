@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,9 @@ from docqa.shards import WHOLE, Shard
 from docqa.store.base import IndexSettings, PassageStore, StoreWriter
 
 WRITE_BATCH = 512  # passages chunked, embedded and written at a time
+# Marks the stored content hash of a document written without vectors (its embedding model did not
+# load): the next update that has the model finds the hash changed, and embeds the document.
+UNEMBEDDED = "unembedded:"
 STAGES = ("scan", "parse", "chunk", "embed", "write")  # the keys of IndexReport.timings
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
@@ -58,14 +61,23 @@ class _Item:
 class Indexer:
     """Makes a store hold exactly the documents of a corpus, embedding only what is new or changed.
 
-    ``embedder`` is None exactly when ``settings.embedding_model`` is ``"none"`` (no vectors).
+    ``settings.embedding_model`` names the embedder, or is ``"none"`` (no vectors). Without the
+    embedder of a model, in a store that holds its vectors already, new and changed documents are
+    written with their text only (searched by BM25), each marked to be embedded by the next update
+    that has the embedder; the vectors stored are kept.
     """
 
     def __init__(
         self, store: PassageStore, embedder: Embedder | None, settings: IndexSettings, *, shard: Shard | None = None
     ) -> None:
-        if (settings.embedding_model == NO_MODEL) != (embedder is None):
+        if settings.embedding_model == NO_MODEL and embedder is not None:
             raise ValueError("settings.embedding_model must name the embedder, or be 'none' without one")
+        # Text only: vectors of zeros stand for the vectors to come (they score 0 against any query).
+        self.pending_dimension = 0
+        if embedder is None and settings.embedding_model != NO_MODEL:
+            self.pending_dimension = stored_dimension(store)
+            if not self.pending_dimension or store.settings() != settings:
+                raise ValueError("without its embedder, a model's documents are only added to a store of its vectors")
         self.store = store
         self.embedder = embedder
         self.settings = settings
@@ -103,9 +115,17 @@ class Indexer:
             skipped = {source: why for source, why in skipped.items() if self.shard.owns(source)}
         timings["scan"] = time.perf_counter() - started
 
+        # Nothing changed: said without the store's write lock, so a read-only index is read as it is.
+        if not rebuild and self.store.settings() == self.settings:
+            stored = self._stored_hashes()
+            if stored == {source: item.content_hash for source, item in items.items()}:
+                report(1.0, "index is up to date")
+                return IndexReport(
+                    unchanged=sorted(items), skipped=dict(sorted(skipped.items())),
+                    chunks=self.store.count_passages(), timings=timings, unembedded=self._unembedded(),
+                )  # fmt: skip
         with self.store.writer(self.settings, rebuild=rebuild) as writer:
-            stored = {} if writer.rebuilding else self.store.stored_hashes()
-            stored = {source: hashed for source, hashed in stored.items() if self.shard.owns(source)}
+            stored = {} if writer.rebuilding else self._stored_hashes()
             added = sorted(s for s in items if s not in stored)
             updated = sorted(s for s in items if s in stored and stored[s] != items[s].content_hash)
             removed = sorted(s for s in stored if s not in items)
@@ -125,10 +145,13 @@ class Indexer:
         self._slow.save(keep={_key(item) for item in items.values()} if whole else None)
         count = self.store.count_passages()
         skipped = dict(sorted(skipped.items()))
+        unembedded = self._unembedded()
         if not (writer.rebuilding or added or updated or removed):
             report(1.0, "index is up to date")
-            return IndexReport(unchanged=unchanged, skipped=skipped, chunks=count, timings=timings)
-        report(1.0, f"indexed {len(added) + len(updated)} documents, {count} passages in all")
+            return IndexReport(
+                unchanged=unchanged, skipped=skipped, chunks=count, timings=timings, unembedded=unembedded
+            )
+        report(1.0, f"indexed {_documents(len(added) + len(updated))}, {count} passages in all")
         return IndexReport(
             added=added,
             updated=updated,
@@ -138,7 +161,23 @@ class Indexer:
             chunks=count,
             rebuilt=writer.rebuilding,
             timings=timings,
+            unembedded=unembedded,
         )
+
+    def _stored_hashes(self) -> dict[str, str]:
+        """The stored content hash of each document of this shard; without the embedder, a document
+        written without vectors compares by its own hash (it is not read again until the model loads)."""
+        stored = self.store.stored_hashes()
+        if self.pending_dimension:
+            stored = {source: hashed.removeprefix(UNEMBEDDED) for source, hashed in stored.items()}
+        return {source: hashed for source, hashed in stored.items() if self.shard.owns(source)}
+
+    def _unembedded(self) -> list[str]:
+        """The documents of this shard stored without vectors, waiting for their embedding model."""
+        if self.settings.embedding_model == NO_MODEL:
+            return []
+        stored = self.store.stored_hashes()
+        return [s for s, hashed in stored.items() if hashed.startswith(UNEMBEDDED) and self.shard.owns(s)]
 
     def _write(
         self,
@@ -152,15 +191,17 @@ class Indexer:
         total = max(sum(item.weight for item in items), 1)
         done_weight = done = 0
         unreadable: set[str] = set()
-        report(0.0, f"indexing {len(items)} documents")
+        report(0.0, f"indexing {_documents(len(items))}")
         for batch, chunks, weight in self._batches(items, skipped, unreadable, timings):
             vectors = self._embed(chunks, timings)
+            if self.pending_dimension:
+                batch = [replace(document, content_hash=UNEMBEDDED + document.content_hash) for document in batch]
             started = time.perf_counter()
             writer.add(batch, chunks, vectors)
             timings["write"] += time.perf_counter() - started
             done += weight[0]
             done_weight += weight[1]
-            report(0.9 * done_weight / total, f"indexed {done}/{len(items)} documents")
+            report(0.9 * done_weight / total, f"indexed {done}/{_documents(len(items))}")
         return unreadable
 
     def _batches(
@@ -212,7 +253,10 @@ class Indexer:
         return document, found, "", False
 
     def _embed(self, chunks: Sequence[Chunk], timings: dict[str, float]) -> np.ndarray | None:
-        """One vector row per chunk, encoded ``WRITE_BATCH`` at a time; None without an embedder or chunks."""
+        """One vector row per chunk, encoded ``WRITE_BATCH`` at a time; None without an embedder or chunks
+        (zeros, written with the text only, when the embedding model is not loaded)."""
+        if self.pending_dimension and chunks:
+            return np.zeros((len(chunks), self.pending_dimension), dtype=np.float32)
         if self.embedder is None or not chunks:
             return None
         started = time.perf_counter()
@@ -249,8 +293,9 @@ def _key(item: _Item) -> tuple[str, str]:
 
 
 def _skip(item: _Item, reason: str, skipped: dict[str, str], unreadable: set[str], *, remember: bool = False) -> None:
-    """Report ``item`` as skipped for ``reason``; ``remember`` it for later updates when that cannot change."""
-    log.warning("skipped %s: %s", item.source, reason)
+    """Report ``item`` as skipped for ``reason`` (in the report, which every caller shows: logged only
+    for -v); ``remember`` it for later updates when that cannot change."""
+    log.info("skipped %s: %s", item.source, reason)
     skipped[item.source] = reason
     unreadable.add(item.source)
     if remember:
@@ -261,3 +306,14 @@ def _skip(item: _Item, reason: str, skipped: dict[str, str], unreadable: set[str
 
 def _no_progress(fraction: float, description: str) -> None:
     return None
+
+
+def _documents(count: int) -> str:
+    return f"{count} document{'' if count == 1 else 's'}"
+
+
+def stored_dimension(store: PassageStore) -> int:
+    """The dimension of the vectors ``store`` holds, from its manifest; 0 when it holds none or cannot say."""
+    manifest = getattr(store, "manifest", None)
+    stated = manifest() if callable(manifest) else None
+    return int((stated or {}).get("embedding_dimension") or 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -69,6 +70,25 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return reachable
 
 
+def quiet_progress_bars_off_terminal() -> None:
+    """Turn off the Hugging Face libraries' own progress bars ("Loading weights") unless stderr is a
+    terminal, where they can redraw in place; in a log or a pipe each redraw is another line.
+
+    The libraries read the setting when first imported; one imported already is told directly. A
+    value of HF_HUB_DISABLE_PROGRESS_BARS set by the user is left as it is.
+    """
+    if sys.stderr.isatty() or os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1") != "1":
+        return
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
 def load_model(kind: str, name: str, load: Callable[..., T]) -> T:
     """Call ``load(name, local_files_only=...)`` for a local folder, a cached copy, or the hub.
 
@@ -77,6 +97,7 @@ def load_model(kind: str, name: str, load: Callable[..., T]) -> T:
     ``ModelLoadError`` naming the model, the reason and the fix.
     """
     source, local_only = find_model(kind, name)
+    quiet_progress_bars_off_terminal()  # also where docqa is used from a program, not the command line
     try:
         return load(source, local_files_only=local_only)
     except Exception as error:  # any failure to build the model is reported the same way

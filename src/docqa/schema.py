@@ -176,6 +176,23 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class AssistantStatus:
+    """What an assistant runs with: its models, how it answers and searches, and what its index holds."""
+
+    embedding_model: str
+    reader_model: str
+    embedder_loaded: bool
+    reader_loaded: bool
+    mode: AnswerMode
+    retrieval: RetrievalMode
+    documents: int
+    passages: int
+    problems: list[str] = field(default_factory=list)
+    indexing: bool = False
+    vectors_kept: bool = False  # the index holds vectors of an embedding model that is not loaded
+
+
+@dataclass(frozen=True)
 class IndexReport:
     """What an indexing run (``Indexer.update``) changed, by source path, and how long it took."""
 
@@ -187,6 +204,8 @@ class IndexReport:
     chunks: int = 0  # chunks in the index after the update
     rebuilt: bool = False  # everything was re-indexed (new index, model or chunking settings)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: scan, parse, chunk, embed, write
+    # Documents stored with their text only, their embedding model not loaded: embedded once it loads.
+    unembedded: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

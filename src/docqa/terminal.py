@@ -5,7 +5,6 @@ Both the command line and the chat app's server use these, so they live below ei
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
+from docqa.models import quiet_progress_bars_off_terminal
 from docqa.schema import IndexReport
 
 if TYPE_CHECKING:
@@ -24,13 +24,9 @@ Progress = Callable[[float, str], None]  # progress(fraction done, what is happe
 
 
 def quiet_libraries_off_terminal() -> None:
-    """Turn off the Hugging Face libraries' own progress bars ("Loading weights") unless stderr is a
-    terminal, where they can redraw in place; in a log or a pipe each redraw is another line.
-
-    They read the setting when first imported, so this is called before any model is looked for.
-    """
-    if not sys.stderr.isatty():
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    """Turn off the Hugging Face libraries' own progress bars unless stderr is a terminal; called before
+    any model is looked for (and again by each model's loading: see ``docqa.models``)."""
+    quiet_progress_bars_off_terminal()
 
 
 @contextmanager
@@ -66,13 +62,23 @@ def progress_bar(description: str) -> Iterator[Progress]:
 def format_report(report: IndexReport, assistant: Assistant) -> str:
     """What an index update changed and what the index now holds, in plain text."""
     status = assistant.status()
+    model = status.embedding_model
+    if not status.embedder_loaded:
+        kept = report.unembedded or status.vectors_kept
+        model = f"{model} (not loaded: its vectors are kept, for when it loads)" if kept else "none (BM25 only)"
     lines = [
         f"{'Rebuilt' if report.rebuilt else 'Updated'} {shown_location(assistant.settings.store_location)}: "
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
-        f"{len(report.unchanged)} unchanged; {report.chunks} passages from {status.documents} documents.",
-        f"Search: {status.retrieval}; embedding model: "
-        f"{status.embedding_model if status.embedder_loaded else 'none (BM25 only)'}.",
+        f"{len(report.unchanged)} unchanged; {report.chunks} passages from {status.documents} "
+        f"document{'' if status.documents == 1 else 's'}.",
+        f"Search: {status.retrieval}; embedding model: {model}.",
     ]
+    if report.unembedded:
+        count = len(report.unembedded)
+        lines.append(
+            f"{count} document{' is' if count == 1 else 's are'} searched by BM25 only until the embedding model "
+            "loads: the next update with the model embeds them."
+        )
     lines += [f"Skipped {source}: {reason}" for source, reason in report.skipped.items()]
     return "\n".join(lines)
 

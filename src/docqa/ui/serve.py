@@ -126,9 +126,12 @@ def start(
             theme=theme(),
             css=CSS,
             prevent_thread_lock=True,
+            quiet=True,  # Gradio's own lines advise its API (share=True), which docqa users cannot act on
         )
     except OSError as error:  # the port was taken after check_port found it free; Gradio's advice names its own API
         raise DocqaError(f"port {port} on {host} is in use: choose another with --port") from error
+    url = getattr(app, "local_url", None) or f"http://{host}:{port}/"
+    print(f"docqa: serving on {url} (Ctrl+C stops it)", flush=True)
     if watch:
         watch_in_background(assistant, stop_event=_Closed(app))
     return app, indexing
