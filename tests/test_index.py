@@ -221,3 +221,14 @@ def test_a_changed_file_that_can_no_longer_be_read_is_removed_and_listed(tmp_pat
     assert (report.added, report.updated, report.removed) == ([], [], [emptied.name])
     assert report.skipped == {"blank.txt": "empty", emptied.name: "empty"}
     assert emptied.name not in index.stored_hashes() and len(index.documents()) == 2
+
+
+def test_progress_counts_one_document_in_the_singular(tmp_path: Path) -> None:
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "harbour.txt").write_text("The harbour master of Port Wren is Quentin Abernathy.\n")
+    said: list[str] = []
+    update(SQLiteStore(tmp_path / "index"), folder, progress=lambda fraction, text: said.append(text))
+    assert {"indexing 1 document", "indexed 1/1 document"} <= set(said)
+    assert any(text.startswith("indexed 1 document, ") for text in said)
+    assert not any("1 documents" in text for text in said)
