@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tiny_models import TINY_CALIBRATION
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 
 import docqa.reader.extractive as extractive_module
@@ -19,7 +20,8 @@ from docqa.config import Settings
 from docqa.errors import DocqaError, ModelLoadError
 from docqa.reader import ExtractiveReader, Reader, ReaderResult, SentenceReader, build_reader
 from docqa.reader.base import merge_duplicates
-from docqa.reader.spans import SCORE_MIDPOINT, SCORE_SLOPE, decode_spans, sigmoid, span_score, widen_to_words
+from docqa.reader.calibration import Calibration, sigmoid
+from docqa.reader.spans import decode_spans, widen_to_words
 from docqa.schema import Chunk, ExtractedAnswer, RetrievedPassage
 from docqa.text import question_terms
 
@@ -112,8 +114,8 @@ def planted_reader(
 
 
 def calibrated(logit_sum: float) -> float:
-    """The score the reader's defaults give a start + end logit of ``logit_sum``."""
-    return sigmoid(SCORE_SLOPE * (logit_sum - SCORE_MIDPOINT))
+    """The score the tiny reader's calibration gives a start + end logit of ``logit_sum``."""
+    return TINY_CALIBRATION.score(logit_sum, 0.0)
 
 
 def assert_exact(answer: ExtractedAnswer) -> None:
@@ -436,11 +438,12 @@ def test_merge_duplicates() -> None:
 
 
 def test_span_score_is_a_calibrated_sigmoid_of_the_logit_sum() -> None:
-    assert span_score(SCORE_MIDPOINT) == 0.5  # the logit sum of a span that is right half the time
-    assert span_score(SCORE_MIDPOINT + 1 / SCORE_SLOPE) == pytest.approx(sigmoid(1.0))
-    assert span_score(4.0, slope=2.0, midpoint=3.0) == pytest.approx(sigmoid(2.0))
+    fitted = Calibration(slope=0.9, midpoint=9.1, threshold=0.4, fitted_on="test")
+    assert fitted.score(9.1, -50.0) == 0.5  # the logit sum of a span that is right half the time
+    assert fitted.score(9.1 + 1 / 0.9, 3.0) == pytest.approx(sigmoid(1.0))  # the null logit plays no part
+    assert Calibration(2.0, 3.0, 0.4).score(4.0, 0.0) == pytest.approx(sigmoid(2.0))
     sums = [-20.0, 0.0, 8.0, 9.8, 12.0, 30.0]
-    scores = [span_score(total) for total in sums]
+    scores = [fitted.score(total, 0.0) for total in sums]
     assert scores == sorted(scores) and all(0.0 <= score <= 1.0 for score in scores)  # keeps the model's order
 
 
@@ -450,7 +453,7 @@ def test_custom_calibration_applies_to_spans_and_no_answer(
     passage = passage_of(300, 700)
     start, end = phrase_in(passage, "a bakery oven")
     reader, forward = planted_reader(
-        tiny_reader_path, monkeypatch, [Plant(0, start, end, 8.0)], calibration=0.5, calibration_midpoint=16.0
+        tiny_reader_path, monkeypatch, [Plant(0, start, end, 8.0)], calibration=Calibration(0.5, 16.0, 0.3)
     )
     forward.null_logit = 1.0
 
@@ -458,6 +461,7 @@ def test_custom_calibration_applies_to_spans_and_no_answer(
 
     assert result.answers[0].score == pytest.approx(0.5)  # its logit sum is the midpoint
     assert result.no_answer_score == pytest.approx(sigmoid(0.5 * (2.0 - 16.0)))
+    assert reader.default_threshold == 0.3
 
 
 def test_sigmoid_is_stable() -> None:
@@ -699,8 +703,7 @@ def test_missing_model_raises_model_load_error() -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    [{"precision": "fp16"}, {"max_answer_tokens": 0}, {"top_answers": 0}, {"max_seq_length": 8}, {"stride": -1},
-     {"calibration": 0.0}],
+    [{"precision": "fp16"}, {"max_answer_tokens": 0}, {"top_answers": 0}, {"max_seq_length": 8}, {"stride": -1}],
 )
 def test_invalid_settings_are_rejected(settings: dict[str, Any]) -> None:
     with pytest.raises(DocqaError):

@@ -14,6 +14,8 @@ from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, process
 from tokenizers.models import WordPiece
 from transformers import BertConfig, BertForQuestionAnswering, BertModel, PreTrainedTokenizerFast
 
+from docqa.reader.calibration import Calibration, write_calibration
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VOCAB_SIZE = 2000
 
@@ -67,11 +69,19 @@ def _tiny_config(vocab_size: int) -> BertConfig:
     )
 
 
-def build_tiny_reader(folder: Path, texts: Iterable[str]) -> Path:
-    """An extractive QA model (random weights, fixed seed) with its tokenizer, saved to ``folder``."""
+# The calibration the tiny reader is saved with, so that tests know what a planted logit scores: a
+# span whose start + end logit is 9.1 scores 0.5, and answers below 0.4 are not shown.
+TINY_CALIBRATION = Calibration(slope=0.9, midpoint=9.1, threshold=0.4, fitted_on="tests: the planted logits' scale")
+
+
+def build_tiny_reader(folder: Path, texts: Iterable[str], calibration: Calibration | None = TINY_CALIBRATION) -> Path:
+    """An extractive QA model (random weights, fixed seed) with its tokenizer, saved to ``folder``
+    with ``calibration`` (None: uncalibrated)."""
     tokenizer = train_tokenizer(texts, folder)
     torch.manual_seed(0)
     BertForQuestionAnswering(_tiny_config(len(tokenizer))).save_pretrained(folder)
+    if calibration is not None:
+        write_calibration(calibration, folder)
     return folder
 
 

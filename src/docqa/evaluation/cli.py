@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a SQuAD 1.1 or 2.0 JSON file; with --corpus, questions about that folder (the realdocs format)",
     )
     parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="fit the reader's calibration on FILE (a SQuAD file; docqa annotations export makes one of the "
+        "corrections) and record it where the reader finds it: the model's folder, else docqa's calibration cache",
+    )
+    parser.add_argument(
         "--corpus",
         type=Path,
         metavar="DIR",
@@ -101,6 +107,8 @@ def _suffixed(path: Path, k: int, several: bool) -> Path:
 def run_folder_cli(args: argparse.Namespace) -> int:
     from docqa.evaluation.folder import evaluate_folder, format_folder_report
 
+    if args.calibrate:
+        raise DocqaError("--calibrate takes a SQuAD file, not --corpus questions")
     top_ks: tuple[int, ...] | None = args.top_k
     if top_ks and len(top_ks) > 1:
         raise DocqaError("--corpus takes one --top-k")
@@ -149,6 +157,11 @@ def run_cli(args: argparse.Namespace) -> int:
             title = f"{args.file.name}, top-k {k}, {report['settings']['questions']} questions"
             rows = report["confidence"]["risk_coverage"]
             notes.append(write_plot(rows, plot_path(_suffixed(args.json_path, k, several)), title))
+    if args.calibrate:
+        from docqa.evaluation.calibrate import calibrate_reader
+
+        first = next(iter(run.reports))
+        notes.append(calibrate_reader(run.reports[first], run.results[first]))
     if args.predictions is not None:
         for k, results in run.results.items():
             written = write_predictions(results, _suffixed(args.predictions, k, several), run.has_unanswerable)

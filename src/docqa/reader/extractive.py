@@ -26,15 +26,8 @@ from docqa.config import DEFAULT_READER_MODEL, check_runtime
 from docqa.errors import DocqaError
 from docqa.models import load_model
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
-from docqa.reader.spans import (
-    SCORE_MIDPOINT,
-    SCORE_SLOPE,
-    SPANS_PER_WINDOW,
-    SpanCandidate,
-    decode_spans,
-    span_score,
-    widen_to_words,
-)
+from docqa.reader.calibration import Calibration, load_calibration
+from docqa.reader.spans import SPANS_PER_WINDOW, SpanCandidate, decode_spans, widen_to_words
 from docqa.reader.windows import context_mask, encode_windows, shorten_question
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
 from docqa.tokenizing import TOKENIZER_FOLDER, Tokenizer, save
@@ -68,10 +61,10 @@ class ExtractiveReader:
 
     Every passage is split into overlapping windows that fit the model (a passage that fits
     needs one window). Windows of the same length go through the model together, none padded,
-    so no time is spent on padding. A span's score is
-    ``sigmoid(calibration * (start_logit + end_logit - calibration_midpoint))``: it compares across
-    windows and passages, and with the defaults (fitted to a SQuAD reader, see ``docqa.reader.spans``)
-    it is roughly the chance that the span is exactly right; the no-answer score is the same function
+    so no time is spent on padding. A span's score comes from its start + end logit through the
+    model's calibration (``docqa.reader.calibration``): fitted for the model, it is roughly the chance
+    that the span is exactly right, and it compares across windows and passages; uncalibrated, it is
+    how far the span beats the window's no-answer logit. The no-answer score is the same function
     of the no-answer logit. The reader abstains only when the model's no-answer score beats every
     span; the confidence threshold is the caller's to apply. The model is loaded on first use (or by
     ``warm_up``); ``read`` is thread-safe and remembers its last ``cached_results`` results (as many
@@ -86,8 +79,6 @@ class ExtractiveReader:
     """
 
     mode: AnswerMode = "extractive"
-    # docqa eval's rule (README, "Confidence and abstaining") picks it on both SQuAD dev files.
-    default_threshold: float = 0.4
 
     def __init__(
         self,
@@ -98,14 +89,13 @@ class ExtractiveReader:
         stride: int = 128,
         top_answers: int = 3,
         precision: str = "fp32",
-        calibration: float = SCORE_SLOPE,
-        calibration_midpoint: float = SCORE_MIDPOINT,
+        calibration: Calibration | None = None,
         backend: str = "torch",
         cache_dir: str | Path | None = None,
         cached_results: int = 256,
         read_first: int = 0,
     ) -> None:
-        _check_settings(max_answer_tokens, max_seq_length, stride, top_answers, calibration)
+        _check_settings(max_answer_tokens, max_seq_length, stride, top_answers)
         if read_first < 0:
             raise DocqaError(f"read_first must not be negative, not {read_first}")
         check_runtime(precision, backend, cache_dir)
@@ -115,8 +105,8 @@ class ExtractiveReader:
         self.stride = stride
         self.top_answers = top_answers
         self.precision = precision
-        self.calibration = calibration
-        self.calibration_midpoint = calibration_midpoint
+        # The model's own calibration (reader/calibration.py), read from its folder or docqa's cache.
+        self.calibration = calibration if calibration is not None else load_calibration(model)
         self.backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.read_first = read_first
@@ -129,6 +119,11 @@ class ExtractiveReader:
         self._readings: SizedCache[tuple[str, tuple[RetrievedPassage, ...]], ReaderResult] = SizedCache(
             READINGS_CACHE_BYTES, _reading_bytes, max_entries=max(0, cached_results)
         )
+
+    @property
+    def default_threshold(self) -> float:
+        """The threshold of the model's calibration (0.5 for an uncalibrated model)."""
+        return self.calibration.threshold
 
     def warm_up(self) -> None:
         """Load the tokenizer and model (once); raises ``ModelLoadError`` when they cannot be loaded."""
@@ -302,9 +297,13 @@ class ExtractiveReader:
         return ReaderResult(
             answers=answers,
             abstained=not confident or not answers,
-            no_answer_score=span_score(null_logit, self.calibration, self.calibration_midpoint),
+            no_answer_score=self._no_answer_score(null_logit, candidates),
             truncated_question=logits.truncated_question,
         )
+
+    def _no_answer_score(self, null_logit: float, candidates: Sequence[SpanCandidate]) -> float:
+        """The score of "no answer", against the best span when the calibration is relative to it."""
+        return self.calibration.score(null_logit, max((c.logit for c in candidates), default=null_logit))
 
     def _to_answer(
         self, candidate: SpanCandidate, passage: RetrievedPassage, offsets: list[list[int]]
@@ -314,7 +313,7 @@ class ExtractiveReader:
         )
         return ExtractedAnswer(
             text=passage.chunk.text[char_start:char_end],
-            score=span_score(candidate.logit, self.calibration, self.calibration_midpoint),
+            score=self.calibration.score(candidate.logit, candidate.null_logit),
             passage=passage,
             start=passage.chunk.start + char_start,
             end=passage.chunk.start + char_end,
@@ -354,15 +353,12 @@ def _reading_bytes(key: tuple[str, tuple[RetrievedPassage, ...]], result: Reader
     return text_bytes([question]) + passage_bytes + answer_bytes + 3 * OBJECT_BYTES
 
 
-def _check_settings(
-    max_answer_tokens: int, max_seq_length: int, stride: int, top_answers: int, calibration: float
-) -> None:
+def _check_settings(max_answer_tokens: int, max_seq_length: int, stride: int, top_answers: int) -> None:
     problems = [
         (max_answer_tokens < 1, f"max_answer_tokens must be at least 1, not {max_answer_tokens}"),
         (max_seq_length < 32, f"max_seq_length must be at least 32, not {max_seq_length}"),
         (stride < 0, f"stride must not be negative, not {stride}"),
         (top_answers < 1, f"top_answers must be at least 1, not {top_answers}"),
-        (calibration <= 0, f"calibration must be positive, not {calibration}"),
     ]
     for failed, message in problems:
         if failed:

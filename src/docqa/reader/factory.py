@@ -7,6 +7,7 @@ from pathlib import Path
 from docqa.config import Settings
 from docqa.models import is_disabled
 from docqa.reader.base import Reader
+from docqa.reader.calibration import load_calibration
 from docqa.reader.extractive import ExtractiveReader
 from docqa.reader.sentence import SentenceReader
 
@@ -37,4 +38,6 @@ def effective_threshold(settings: Settings, reader: Reader | None) -> float:
         return settings.confidence_threshold
     if reader is not None:
         return reader.default_threshold
-    return (SentenceReader if is_disabled(settings.reader_model) else ExtractiveReader).default_threshold
+    if is_disabled(settings.reader_model):
+        return SentenceReader.default_threshold
+    return load_calibration(settings.reader_model).threshold

@@ -5,7 +5,6 @@ Pure functions of arrays and text, so they are tested without a model.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,31 +21,6 @@ class SpanCandidate:
     end_token: int
     logit: float  # start logit + end logit
     null_logit: float  # the window's no-answer logit: start + end logit at the first position
-
-
-def sigmoid(value: float) -> float:
-    return 0.5 * (1.0 + math.tanh(0.5 * value))  # no overflow for large |value|
-
-
-# Platt scaling of the start + end logit: score = sigmoid(SCORE_SLOPE * (logit - SCORE_MIDPOINT)).
-# Fitted (logistic regression of exact match on the logit) on the answers the reader gives, from the
-# best-ranked passage with a span, for half the paragraphs of the SQuAD dev articles that the shipped
-# stand-in reader never saw (both dev files, top-k 5), then rounded. Chosen over a softmax over each
-# window and sigmoid(span - null) because it had the lowest calibration error on the held-out half
-# and on each file while ranking the answers as well as the logit itself (README, "Confidence and
-# abstaining"). Another model's logits have another scale: check it with docqa eval.
-SCORE_SLOPE = 0.9
-SCORE_MIDPOINT = 9.1  # the start + end logit of a span that is exactly right half the time
-
-
-def span_score(logit: float, slope: float = SCORE_SLOPE, midpoint: float = SCORE_MIDPOINT) -> float:
-    """The score of a span (or of "no answer") whose start + end logit is ``logit``, in [0, 1]:
-    ``sigmoid(slope * (logit - midpoint))``, roughly the chance that the span is exactly right.
-
-    A sum of logits, unlike a softmax over one window, compares across windows, passages and
-    questions, and a monotone map of it keeps the answers in the model's order.
-    """
-    return sigmoid(slope * (logit - midpoint))
 
 
 def decode_spans(

@@ -33,6 +33,16 @@ def figure_rows(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _calibration_line(calibration: dict[str, Any] | None) -> str:
+    if not calibration:
+        return "- Calibration: none could be fitted (too few answers both right and wrong): its scores are uncalibrated"
+    return (
+        f"- Calibration (`docqa_calibration.json`): score = sigmoid({calibration['slope']:.3f} x (logit - "
+        f"{calibration['midpoint']:.3f})), threshold {calibration['threshold']:.2f}, "
+        f"fitted on {calibration['fitted_on']}"
+    )
+
+
 def write_card(folder: Path, figures: dict[str, Any], final: Path) -> None:
     """Write the card of the reader in ``folder``, to be moved to ``final``, from the figures of
     its training run."""
@@ -55,6 +65,7 @@ def write_card(folder: Path, figures: dict[str, Any], final: Path) -> None:
         f"- Training: {figures['steps']} steps in {figures['train_seconds']:.0f} s on {figures['device']}, "
         f"{figures['examples_per_second']:.2f} examples/s ({figures['windows_per_second']:.2f} windows/s); "
         f"loss {figures['first_loss']:.3f} at the first step, {figures['last_loss']:.3f} at the last",
+        _calibration_line(figures.get("calibration")),
         "",
         "Held-out figures (%), read from each question's own context at the confidence threshold "
         f"{figures['threshold']}, as `docqa eval` scores its oracle reading:",

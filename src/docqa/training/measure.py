@@ -46,6 +46,23 @@ def measure(
     label: str = "measuring",
     show_progress: bool | None = None,
 ) -> dict[str, Any]:
+    """The figures of ``measure_readings``."""
+    return measure_readings(
+        model, examples, threshold, max_seq_length=max_seq_length, stride=stride, label=label,
+        show_progress=show_progress,
+    )[0]
+
+
+def measure_readings(
+    model: str | Path,
+    examples: Sequence[Example],
+    threshold: float | None,
+    *,
+    max_seq_length: int = 384,
+    stride: int = 128,
+    label: str = "measuring",
+    show_progress: bool | None = None,
+) -> tuple[dict[str, Any], list[QuestionResult]]:
     """EM and F1 (fractions) of the reader in ``model`` on ``examples``, overall and, where some
     have no answer, for the answerable and unanswerable ones, with the abstention counts and the
     threshold used (None: the reader's own default, as the assistant takes it); ``best_span`` scores
@@ -69,4 +86,4 @@ def measure(
         "f1": sum(f1 for _, f1 in spans) / len(spans) if spans else None,
     }
     summary = answer_summary(results, lambda result: result.oracle, has_unanswerable)
-    return {**summary, "best_span": best_span, "threshold": threshold}
+    return {**summary, "best_span": best_span, "threshold": threshold}, results

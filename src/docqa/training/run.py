@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from docqa.errors import DocqaError
+from docqa.evaluation.calibrate import refit
 from docqa.models import load_model
+from docqa.reader.calibration import load_calibration, write_calibration
 from docqa.training.card import write_card
 from docqa.training.data import Example, correction_examples, load_examples, split_held_out
 from docqa.training.features import build_features
 from docqa.training.loop import TrainOptions, TrainStats, train_model
-from docqa.training.measure import measure
+from docqa.training.measure import measure, measure_readings
 from docqa.version import __version__
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,20 @@ def gather(request: TrainRequest) -> tuple[list[Example], list[Example], list[st
     return training, held_out, sources, f"{request.held_out:.0%} of the data held out (seed {request.options.seed})"
 
 
+def calibrate(
+    folder: Path, held_out: list[Example], held_name: str, threshold: float | None, scoring: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Fit the trained reader's calibration on its held-out readings and save it in ``folder``, so the
+    reader's scores are chances and its threshold its own; None where too few answers fit one."""
+    _, readings = measure_readings(folder, held_out, threshold, label="calibrating", **scoring)
+    try:
+        fitted = refit(readings, load_calibration(str(folder)), f"held-out {held_name} ({len(held_out)} questions)")
+    except DocqaError:
+        return None  # all right or all wrong: the reader stays uncalibrated, as its card says
+    write_calibration(fitted, folder)
+    return asdict(fitted)
+
+
 def run_training(request: TrainRequest) -> TrainResult:
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
@@ -87,6 +103,7 @@ def run_training(request: TrainRequest) -> TrainResult:
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    calibration = calibrate(partial, held_out, held_name, request.threshold, scoring)
     after = measure(partial, held_out, request.threshold, label="after", **scoring)
     examples_per_second = len(training) * options.epochs / stats.seconds if stats.seconds > 0 else 0.0
     figures = {
@@ -104,6 +121,7 @@ def run_training(request: TrainRequest) -> TrainResult:
         },
         "settings": asdict(options),
         "threshold": after["threshold"],
+        "calibration": calibration,
         "device": stats.device,
         "steps": stats.steps,
         "train_seconds": stats.seconds,
