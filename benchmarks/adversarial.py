@@ -8,37 +8,50 @@ second, in three phases:
 2. uploads: headless Chromium adds each hostile file through the Documents tab, one at a time,
    as a person would (the upload button is a browser event, not an API endpoint): 200,000 dots on
    one line, a 3 KB PDF whose one deflated stream of 200,000 text operators is shown by 4 pages,
-   a name that NFKC makes 304 bytes long, a 1 MB line of words without a sentence stop, and text
-   with binary past its first 8 KB (``--no-browser`` copies them into the corpus instead);
+   a name that NFKC makes 304 bytes long, a 1 MB line of words without a sentence stop, text
+   with binary past its first 8 KB, a workbook whose recorded dimension (A1:B2) hides 98 of its
+   rows, a Word file of 70,000 paragraphs, an e-book whose package is an entity bomb, a CSV file
+   with a quotation mark never closed, and then a batch of two files, one over the size limit
+   (``--no-browser`` copies the single files into the corpus instead);
 3. restart: copies of the hostile files are put in the corpus folder and the app is started again
    on the same index, which it brings up to date while it serves.
+
+Then, beside the app: one-line uploads while three files over their (lowered) time budget are in
+the folder, which must not be read again; 300 wrong passwords against the app served with a login,
+which must be slowed down; and ``docqa annotations export`` over a hostile ``annotations.jsonl``,
+which must skip its bad lines without a traceback and leave the file as it was.
 
 Recorded: every request's latency (a freeze is a reply, question or page, over 2 s; each client's
 first request after a start is shown apart), errors, whether each answer cites the file that
 holds it, the app's exits, each upload's message, and the files: every added file in the corpus
 folder with the bytes uploaded, nothing empty, nothing left in Gradio's upload folder, and the
-hostile files' own questions answered from them. Results go to ``results/adversarial.json`` and
-``results/adversarial.md``; the exit status is 1 on a freeze, a crash, an error of the app, a wrong
-citation or a lost or misplaced file.
+hostile files' own questions answered from them, and why files were skipped. Results go to
+``results/adversarial.json`` and ``results/adversarial.md``; the exit status is 1 on a freeze, a
+crash, an error of the app, a wrong citation, a lost or misplaced file, or a failed check beside it.
 
-    python benchmarks/adversarial.py            # about 2 minutes on 2 cores
+    python benchmarks/adversarial.py            # about 4 minutes on 2 cores
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import platform
 import random
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +61,7 @@ from typing import Any
 
 from load_test import ask, connect, free_port
 
+from docqa.documents.limits import MAX_FILE_BYTES
 from docqa.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,9 +84,10 @@ NFKC_SAVED_PREFIX = "\u682a\u5f0f\u4f1a\u793e"
 # ----- the hostile files ---------------------------------------------------------------------
 
 
-def pdf_bomb(pages: int = 4, operators: int = 200_000) -> bytes:
-    """A PDF whose every page shows one deflated content stream of ``operators`` text operators."""
-    shown = " ".join(["(x) Tj T*"] * (operators // 2))
+def pdf_bomb(pages: int = 4, operators: int = 200_000, text: str = "x") -> bytes:
+    """A PDF whose every page shows one deflated content stream of ``operators`` text operators,
+    each pair a line of ``text``."""
+    shown = " ".join([f"({text}) Tj T*"] * (operators // 2))
     stream = zlib.compress(f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode(), 9)
     first_page = 5
     kids = " ".join(f"{first_page + number} 0 R" for number in range(pages))
@@ -108,6 +123,87 @@ def one_line_of_words(marker: str, size: int = 2**20) -> bytes:
     return (line[: size // 2] + f" {marker} " + line[size // 2 :])[:size].encode()
 
 
+def rezipped(data: bytes, change: dict[str, Any]) -> bytes:
+    """The ZIP archive ``data`` with each part named in ``change`` rewritten by its function."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in source.namelist():
+            part = source.read(name)
+            target.writestr(name, change[name](part) if name in change else part)
+    return out.getvalue()
+
+
+def saved(document: Any) -> bytes:
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def understated_xlsx(fact: str) -> bytes:
+    """100 rows, ``fact`` in row 50, under a sheet dimension that says A1:B2 (as some writers leave it)."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Row", "Note"])
+    for number in range(1, 100):
+        sheet.append([number, fact if number == 50 else f"routine entry {number}"])
+    return rezipped(
+        saved(workbook),
+        {"xl/worksheets/sheet1.xml": lambda part: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:B2"', part)},
+    )
+
+
+def long_docx(fact: str, paragraphs: int = 70_000) -> bytes:
+    """A Word document of ``paragraphs`` short paragraphs (about 225 KB), ``fact`` among the last."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Long register", level=1)
+
+    def body(part: bytes) -> bytes:
+        many = "".join(f"<w:p><w:r><w:t>Entry {n} of the register.</w:t></w:r></w:p>" for n in range(paragraphs))
+        many += f"<w:p><w:r><w:t>{fact}.</w:t></w:r></w:p>"
+        return part.replace(b"</w:p>", b"</w:p>" + many.encode(), 1)
+
+    return rezipped(saved(document), {"word/document.xml": body})
+
+
+def entity_bomb_epub() -> bytes:
+    """An e-book whose package document defines nine levels of entities, each ten of the one below."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("bomb")
+    book.set_title("A book")
+    book.set_language("en")
+    chapter = epub.EpubHtml(title="One", file_name="one.xhtml", lang="en")
+    chapter.content = "<h1>One</h1><p>The only chapter.</p>"
+    book.add_item(chapter)
+    book.toc = [chapter]
+    book.spine = ["nav", chapter]
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    buffer = io.BytesIO()
+    epub.write_epub(buffer, book)
+    entities = '<!ENTITY lol0 "lol">' + "".join(
+        f'<!ENTITY lol{level} "' + f"&lol{level - 1};" * 10 + '">' for level in range(1, 10)
+    )
+
+    def bomb(part: bytes) -> bytes:
+        declaration, rest = part.split(b"?>", 1)
+        rest = re.sub(rb"(<dc:title[^>]*>)", rb"\1&lol9;", rest, count=1)
+        return declaration + b"?>" + f"<!DOCTYPE package [{entities}]>".encode() + rest
+
+    return rezipped(buffer.getvalue(), {"EPUB/content.opf": bomb})
+
+
+def unclosed_quote_csv() -> bytes:
+    """A CSV file whose second row opens a quotation mark that never closes, 150,000 characters long."""
+    return b'name,notes\nOne,"an opening quote that never closes ' + b"word " * 30_000 + b"\nTwo,short\n"
+
+
 @dataclass(frozen=True)
 class Hostile:
     name: str
@@ -134,7 +230,53 @@ def hostile_files(suffix: str = "") -> list[Hostile]:
             NFKC_SAVED_PREFIX,
         ),
         Hostile(f"late-binary{suffix}.txt", b"Plain words for a while. " * 400 + b"\x00\x01binary", False),
+        Hostile(
+            f"understated{suffix}.xlsx",
+            understated_xlsx("Wendel Parr mended the sluice gate" if not suffix else "Ilse Marrow tuned the bells"),
+            True,
+            "Who mended the sluice gate?" if not suffix else "Who tuned the bells?",
+        ),
+        Hostile(
+            f"long{suffix}.docx",
+            long_docx("Corvin Ashby painted the lighthouse" if not suffix else "Petra Quill drew the harbour map"),
+            True,
+            "Who painted the lighthouse?" if not suffix else "Who drew the harbour map?",
+        ),
+        Hostile(f"entity-bomb{suffix}.epub", entity_bomb_epub(), True),
+        Hostile(f"unclosed-quote{suffix}.csv", unclosed_quote_csv(), True),
     ]
+
+
+def upload_batch() -> list[Hostile]:
+    """Two files uploaded as one batch, the first over the size limit: the second is added all the same."""
+    return [
+        Hostile("oversized.txt", b"x " * (MAX_FILE_BYTES // 2 + 1), False),
+        Hostile(
+            "beside-oversized.txt", b"Maren Holt rowed the mail boat to Skerry.\n", True, "Who rowed the mail boat?"
+        ),
+    ]
+
+
+def hostile_annotations() -> bytes:
+    """annotations.jsonl with one good correction (behind a byte order mark) among lines no reader
+    should choke on: cut inside a character, lists where text belongs, 200,000-deep JSON, a 5,000-digit
+    number, answers of the wrong type."""
+    context = "The pump is fixed to the wall with four M8 bolts. Tighten them to 25 Nm."
+    good = {
+        "id": "good", "question": "How tight are the bolts?", "context": context, "is_impossible": False,
+        "answers": [{"text": "25 Nm", "answer_start": context.index("25 Nm")}], "source": "manual.txt",
+        "content_hash": "0" * 64, "conversation": "c", "turn": 0,
+    }  # fmt: skip
+    bad = [
+        '{"question": "\u00e9'.encode()[:-1],
+        json.dumps({**good, "turn": [1, 2]}).encode(),
+        json.dumps({**good, "source": ["a"], "turn": 3}).encode(),
+        json.dumps({**good, "id": {"x": 1}, "turn": 4}).encode(),
+        b"[" * 200_000 + b"]" * 200_000,
+        b'{"turn": ' + b"7" * 5000 + b"}",
+        json.dumps({**good, "answers": "25 Nm", "turn": 5}).encode(),
+    ]
+    return b"\xef\xbb\xbf" + b"\n".join([json.dumps(good).encode(), *bad]) + b"\n"
 
 
 # ----- the app and its clients ---------------------------------------------------------------
@@ -143,7 +285,7 @@ def hostile_files(suffix: str = "") -> list[Hostile]:
 class App:
     """``app.py`` in a child process, lexical mode, on a free port of 127.0.0.1."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, auth: tuple[str, str] | None = None) -> None:
         self.work, self.port = work, free_port()
         self.url = f"http://{HOST}:{self.port}/"
         self.env = {
@@ -154,6 +296,8 @@ class App:
         }
         for inherited in ("DOCQA_AUTH_USERNAME", "DOCQA_AUTH_PASSWORD", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
             self.env.pop(inherited, None)
+        if auth is not None:
+            self.env["DOCQA_AUTH_USERNAME"], self.env["DOCQA_AUTH_PASSWORD"] = auth
         self.process: subprocess.Popen[bytes] | None = None
         self.exits: list[int] = []  # exit codes of the app's processes that ended on their own
 
@@ -298,14 +442,16 @@ def documents_tab(url: str) -> Iterator[Any]:
         browser.close()
 
 
-def upload(page: Any, path: Path) -> tuple[str, float]:
-    """Add the file at ``path`` through the Documents tab; the message shown, and the seconds it took."""
+def upload(page: Any, *paths: Path) -> tuple[str, float]:
+    """Add the files at ``paths`` through the Documents tab, as one batch; the message shown, and the
+    seconds it took."""
     message = page.locator("#docqa-documents-message")
     before = message.inner_text()
-    page.set_input_files("#docqa-upload input[type=file]", str(path))
-    page.wait_for_function(  # the file is listed once it is uploaded
+    page.set_input_files("#docqa-upload input[type=file]", [str(path) for path in paths])
+    stem = paths[-1].stem[:8]
+    page.wait_for_function(  # the files are listed once they are uploaded
         "stem => document.querySelector('#docqa-upload').innerText.includes(stem)",
-        arg=path.stem[:8],
+        arg=stem,
         timeout=UPLOAD_TIMEOUT_MS,
     )
     started = time.monotonic()
@@ -314,7 +460,7 @@ def upload(page: Any, path: Path) -> tuple[str, float]:
     page.wait_for_function(
         "([stem, before]) => !document.querySelector('#docqa-upload').innerText.includes(stem)"
         " && document.querySelector('#docqa-documents-message').innerText !== before",
-        arg=[path.stem[:8], before],
+        arg=[stem, before],
         timeout=UPLOAD_TIMEOUT_MS,
     )
     return message.inner_text(), time.monotonic() - started
@@ -369,6 +515,11 @@ def own_questions(url: str, files: list[Hostile], found: dict[str, Path | None])
         checks.append({"file": path.name, "question": hostile.question, "cited": cited, "ok": cited[:1] == [path.name]})
     client.close()
     return checks
+
+
+def skipped_reasons(log: str) -> dict[str, str]:
+    """The files skipped by the index updates in the app's log ("Skipped NAME: reason"), the last reason of each."""
+    return dict(re.findall(r"^Skipped (.+?): (.+)$", log, flags=re.MULTILINE))
 
 
 def wait_until_indexed(url: str, question: str, source: str, timeout: float) -> float | None:
@@ -435,6 +586,7 @@ def run(work: Path, use_browser: bool) -> dict[str, Any]:
     traffic = Traffic(app.url)
     try:
         uploads, files = [], hostile_files()
+        batch = upload_batch() if use_browser else []
         before = {path.name for path in (work / "corpus").iterdir()}
         traffic.phase = "steady"  # the same traffic with nothing else going on: what the machine allows
         traffic.start()
@@ -457,17 +609,28 @@ def run(work: Path, use_browser: bool) -> dict[str, Any]:
                             "message": message,
                         }
                     )
+                for hostile in batch:
+                    (hostile_dir / hostile.name).write_bytes(hostile.data)
+                message, seconds = upload(page, *(hostile_dir / hostile.name for hostile in batch))
+                uploads.append(
+                    {
+                        "file": " + ".join(hostile.name for hostile in batch),
+                        "bytes": sum(len(hostile.data) for hostile in batch),
+                        "seconds": round(seconds, 2),
+                        "message": message,
+                    }
+                )
         else:  # without a browser the files are only copied, and indexed by the restart below
             for hostile in files:
                 (work / "corpus" / hostile.name).write_bytes(hostile.data)
         time.sleep(3)
         traffic.stop()
         loads["uploads"].append(os.getloadavg()[0])
-        found = {hostile.name: saved_file(work / "corpus", hostile, before) for hostile in files}
+        found = {hostile.name: saved_file(work / "corpus", hostile, before) for hostile in files + batch}
         result["uploads"] = uploads
         result["upload_files"] = {name: path.name if path else None for name, path in found.items()}
-        result["upload_problems"] = check_files(work, files, found) if use_browser else []
-        result["upload_own_questions"] = own_questions(app.url, files, found) if use_browser else []
+        result["upload_problems"] = check_files(work, files + batch, found) if use_browser else []
+        result["upload_own_questions"] = own_questions(app.url, files + batch, found) if use_browser else []
 
         copies = hostile_files("-copy")
         for hostile in copies:
@@ -483,6 +646,7 @@ def run(work: Path, use_browser: bool) -> dict[str, Any]:
         traffic.stop()
         loads["restart"].append(os.getloadavg()[0])
         result["load_by_phase"] = loads
+        result["skipped"] = skipped_reasons(app.log_tail(200_000))
         result["restart_own_questions"] = own_questions(
             app.url, copies, {h.name: work / "corpus" / h.name for h in copies if h.added}
         )
@@ -493,9 +657,115 @@ def run(work: Path, use_browser: bool) -> dict[str, Any]:
         app.stop()
     result["phases"] = {phase: summary(traffic.requests, phase) for phase in ("steady", "uploads", "restart")}
     result["crashes"] = app.exits
+    extra = work.parent / f"{work.name}-beside"  # outside the work folder, whose contents are checked
+    try:
+        result["remembered_timeouts"] = remembered_timeouts(extra / "slow")
+        result["wrong_logins"] = wrong_logins(extra / "login")
+        result["annotations_export"] = annotations_export(extra / "annotations")
+    finally:
+        shutil.rmtree(extra, ignore_errors=True)
     result["load_after"] = os.getloadavg()
     result["app_log_tail"] = app.log_tail(1500)
     return result
+
+
+# ----- the checks beside the running app ----------------------------------------------------
+
+
+def remembered_timeouts(folder: Path, budget_s: float = 2.0) -> dict[str, Any]:
+    """Uploads of a one-line file while three files over their time budget are in the folder.
+
+    The budget (``PARSE_SECONDS``) is lowered to ``budget_s`` here, so that the slow files run out of
+    it in seconds rather than a minute each; each upload is one index update, as the Documents tab runs.
+    """
+    from docqa import indexing
+    from docqa.documents import worker
+    from docqa.store import IndexSettings
+    from docqa.store.sqlite import SQLiteStore
+
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    for number in range(3):
+        (corpus / f"slow-{number}.pdf").write_bytes(pdf_bomb(4, 2000, f"Line {number} of a long plain report"))
+    (corpus / "notes.txt").write_text("The ferry leaves at noon.\n")
+    settings = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
+    real_budget, worker.PARSE_SECONDS = worker.PARSE_SECONDS, budget_s
+    read: list[str] = []
+    real_parse = indexing.parse_file
+    indexing.parse_file = lambda file: read.append(file.source) or real_parse(file)  # type: ignore[assignment]
+    try:
+        started = time.monotonic()
+        first = indexing.Indexer(SQLiteStore(folder / "index"), None, settings).update(corpus)
+        out: dict[str, Any] = {"budget_s": budget_s, "first_update_s": round(time.monotonic() - started, 2)}
+        out["skipped"] = first.skipped
+        out["uploads"] = []
+        for number in range(3):
+            (corpus / f"upload-{number}.txt").write_text(f"Upload {number}: the bus leaves at one.\n")
+            read.clear()
+            started = time.monotonic()
+            report = indexing.Indexer(SQLiteStore(folder / "index"), None, settings).update(corpus)
+            seconds = round(time.monotonic() - started, 2)
+            out["uploads"].append({"seconds": seconds, "added": report.added, "read": sorted(read)})
+    finally:
+        worker.PARSE_SECONDS = real_budget
+        indexing.parse_file = real_parse  # type: ignore[assignment]
+    return out
+
+
+def wrong_logins(folder: Path, tries: int = 300) -> dict[str, Any]:
+    """``tries`` wrong passwords in a row against the app served with a login, then the right one."""
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "a.txt").write_text("The ferry leaves at noon.\n")
+    app = App(folder, auth=("reader", "correct horse"))
+    app.start()
+
+    def login(password: str) -> tuple[int, str]:
+        form = urllib.parse.urlencode({"username": "reader", "password": password}).encode()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(app.url + "login", data=form), timeout=30) as reply:
+                return reply.status, ""
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Retry-After") or ""
+
+    try:
+        started = time.monotonic()
+        answers = [login(f"guess {number}") for number in range(tries)]
+        seconds = time.monotonic() - started
+        status, wait = login("correct horse")
+        time.sleep(float(wait or 0))
+        after_wait, _ = login("correct horse")
+    finally:
+        app.stop()
+    codes = [code for code, _ in answers]
+    return {
+        "tries": tries,
+        "seconds": round(seconds, 2),
+        "checked": codes.count(400),
+        "refused_unchecked": codes.count(429),
+        "other": len(codes) - codes.count(400) - codes.count(429),
+        "right_password_at_once": status,
+        "right_password_after_wait": after_wait,
+        "wait_s": wait,
+        "exits": app.exits,
+    }
+
+
+def annotations_export(folder: Path) -> dict[str, Any]:
+    """``docqa annotations export`` over a hostile annotations.jsonl: its exit, what it said, the file kept."""
+    index = folder / "index"
+    index.mkdir(parents=True)
+    data = hostile_annotations()
+    (index / "annotations.jsonl").write_bytes(data)
+    command = [sys.executable, "-m", "docqa.cli", "annotations", "export", str(folder / "out.json")]
+    command += ["--index", str(index), "--corpus", str(folder), "--all"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=folder)
+    return {
+        "exit": done.returncode,
+        "said": done.stdout.strip()[-300:],
+        "traceback": "Traceback" in done.stderr,
+        "unchanged": (index / "annotations.jsonl").read_bytes() == data,
+    }
 
 
 def verdict(result: dict[str, Any]) -> list[str]:
@@ -517,6 +787,21 @@ def verdict(result: dict[str, Any]) -> list[str]:
     failures += [f"{check['file']!r} was not found by its question" for check in checks if not check["ok"]]
     if result["restart_indexed_s"] is None:
         failures.append("the restarted app did not index the hostile copies within 120 s")
+    slow = result["remembered_timeouts"]
+    failures += [
+        f"an upload read the slow files again ({', '.join(upload['read'])})"
+        for upload in slow["uploads"]
+        if any(name.startswith("slow-") for name in upload["read"])
+    ]
+    logins = result["wrong_logins"]
+    if logins["checked"] > 10 or logins["right_password_after_wait"] != 200 or logins["other"]:
+        failures.append(
+            f"logins: {logins['checked']} of {logins['tries']} wrong passwords checked, "
+            f"the right one after the wait answered {logins['right_password_after_wait']}"
+        )
+    export = result["annotations_export"]
+    if export["exit"] != 0 or export["traceback"] or not export["unchanged"]:
+        failures.append(f"docqa annotations export over a hostile file: exit {export['exit']}, {export['said']!r}")
     return failures
 
 
@@ -569,6 +854,27 @@ def markdown(result: dict[str, Any]) -> str:
         "Each hostile file's own question: "
         + ", ".join(f"{check['file']} {'found' if check['ok'] else 'NOT found'}" for check in checks)
         + ".",
+    ]
+    lines += ["", "| skipped file | reason |", "|---|---|"]
+    lines += [f"| {name} | {reason.replace('|', '/')} |" for name, reason in result.get("skipped", {}).items()]
+    slow, logins, export = result["remembered_timeouts"], result["wrong_logins"], result["annotations_export"]
+    lines += [
+        "",
+        f"Files over their time budget (lowered to {slow['budget_s']:g} s; three slow PDFs in the folder): first "
+        f"update {slow['first_update_s']} s; each upload of a one-line file after it: "
+        + ", ".join(
+            f"{upload['seconds']} s (read {', '.join(upload['read']) or 'nothing'})" for upload in slow["uploads"]
+        )
+        + ".",
+        "",
+        f"Wrong logins: {logins['tries']} in {logins['seconds']} s, {logins['checked']} checked, "
+        f"{logins['refused_unchecked']} refused unchecked (429); the right password at once: "
+        f"{logins['right_password_at_once']}, after the {logins['wait_s'] or 0} s asked: "
+        f"{logins['right_password_after_wait']}.",
+        "",
+        f"docqa annotations export over a hostile annotations.jsonl: exit {export['exit']}, "
+        f"{'a traceback' if export['traceback'] else 'no traceback'}, the file "
+        f"{'unchanged' if export['unchanged'] else 'CHANGED'}: {export['said']}",
     ]
     failures = result["failures"]
     lines += [
