@@ -29,7 +29,13 @@ hostile files' own questions answered from them, and why files were skipped. Res
 ``results/adversarial.json`` and ``results/adversarial.md``; the exit status is 1 on a freeze, a
 crash, an error of the app, a wrong citation, a lost or misplaced file, or a failed check beside it.
 
+``--memory-bombs`` then runs ``memory_bombs.py``: files built to take gigabytes of memory (archives
+that swell or lie about their size, tiny tags, pages too large to render), each indexed by ``docqa
+index`` beside the shipped articles, with the peak resident size of its process tree and the
+processes left behind (``results/memory_bombs.json`` and ``.md``).
+
     python benchmarks/adversarial.py            # about 4 minutes on 2 cores
+    python benchmarks/adversarial.py --memory-bombs   # and 2 minutes more
 """
 
 from __future__ import annotations
@@ -891,6 +897,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-browser", action="store_true", help="copy the hostile files instead of uploading")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for adversarial.json and .md")
+    parser.add_argument("--memory-bombs", action="store_true", help="then run memory_bombs.py (docqa index)")
     options = parser.parse_args(argv)
     use_browser = not options.no_browser and CHROMIUM.exists()
     started = time.monotonic()
@@ -905,7 +912,12 @@ def main(argv: list[str] | None = None) -> int:
     (options.out / "adversarial.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     (options.out / "adversarial.md").write_text(markdown(result))
     print(markdown(result))
-    return 1 if result["failures"] else 0
+    bombs_failed = 0
+    if options.memory_bombs:
+        import memory_bombs
+
+        bombs_failed = memory_bombs.main(["--out", str(options.out)])
+    return 1 if result["failures"] or bombs_failed else 0
 
 
 if __name__ == "__main__":
