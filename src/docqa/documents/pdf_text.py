@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -128,10 +129,10 @@ def _vocabulary(pages: list[list[str]]) -> Counter[str]:
     lines = [line for page in pages for line in page if line.strip()]
     for index, line in enumerate(lines):
         text = line.strip()
-        broken = _BROKEN_WORD.search(text)
+        broken = _broken_word(text)
         if broken:
             text = text[: broken.start()]
-        if index > 0 and _BROKEN_WORD.search(lines[index - 1].strip()):
+        if index > 0 and _broken_word(lines[index - 1].strip()):
             text = _FIRST_WORD.sub("", text, count=1)
         lowered = text.lower()
         words.update(_WORD.findall(lowered))
@@ -159,10 +160,12 @@ def _page_blocks(lines: list[str], width: int, words: Counter[str]) -> list[_Blo
 
     def end_paragraph() -> None:
         if current:
-            text = current[0]
-            for line in current[1:]:
-                text = _joined_words(text, line, words)
-            blocks.append(_Block(text, True, len(current[-1]) >= _SHORT_LINE * width))
+            parts = []
+            for before, line in itertools.pairwise(current):
+                joined = _joined_words(before, line, words)  # ends with ``line``, whatever came before it
+                parts.append(joined[: len(joined) - len(line)])
+            parts.append(current[-1])
+            blocks.append(_Block("".join(parts), True, len(current[-1]) >= _SHORT_LINE * width))
             current.clear()
 
     while position < len(lines):
@@ -262,7 +265,7 @@ def _column_of(position: int, columns: list[int]) -> int | None:
 def _joined_words(text: str, line: str, words: Counter[str]) -> str:
     """``text`` and the ``line`` after it as one run of text, a word broken over the two joined
     where the document says it is one word."""
-    broken = _BROKEN_WORD.search(text)
+    broken = _broken_word(text)
     following = _FIRST_WORD.match(line)
     if broken is None or following is None or not following.group(1)[:1].islower():
         return f"{text} {line}"
@@ -270,6 +273,11 @@ def _joined_words(text: str, line: str, words: Counter[str]) -> str:
     if words[head + tail] or not (words[f"{head}-{tail}"] or words[head]):
         return text[:-1] + line
     return text + line
+
+
+def _broken_word(text: str) -> re.Match[str] | None:
+    """The word broken by a hyphen at the end of ``text``, if any."""
+    return _BROKEN_WORD.search(text, max(0, len(text) - 100)) if text.endswith("-") else None
 
 
 def _last_sentence(text: str) -> tuple[str, str]:
