@@ -395,7 +395,8 @@ def test_a_short_standalone_question_is_never_answered_from_the_previous_turns_d
             _, turn = chat.take(session, question)
             reply = chat.answer(session, turn)
         assert session.history(turn) == [(first["question"], first["answer"])]
-        assert reply.answer is not None and reply.answer.citations[0].source == "doc0042.txt"
+        assert reply.answer is not None and reply.answer.passages[0].chunk.source == "doc0042.txt"
+        assert [citation.source for citation in reply.answer.citations] in (["doc0042.txt"], [])  # or it abstains
 
 
 def test_the_served_app_keeps_few_gradio_events_and_summarises_them_rarely(
