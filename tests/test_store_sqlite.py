@@ -195,3 +195,28 @@ def test_a_writer_used_outside_its_block_says_so(store: SQLiteStore) -> None:
     writer = store.writer(DENSE)
     with pytest.raises(DocqaError, match="'with' block"):
         writer.add([HARBOUR[0]], HARBOUR[1], vectors_of(HARBOUR[1]))
+
+
+def test_the_counts_are_read_from_the_manifest_without_scanning_a_table(store: SQLiteStore) -> None:
+    write(store, [HARBOUR, BRIDGE], DENSE)
+    write(store, [MARKET], DENSE, remove=["harbour.txt"])
+    statements: list[str] = []
+    store._reader().set_trace_callback(statements.append)
+    assert (store.count_documents(), store.count_passages()) == (2, 4)
+    assert statements and not any("chunks" in sql or "documents" in sql for sql in statements)
+
+
+def test_an_index_written_before_vector_bases_is_searched_and_then_updated(store: SQLiteStore) -> None:
+    write(store, [HARBOUR, BRIDGE], DENSE)
+    manifest = store.manifest()
+    assert manifest is not None
+    older = {key: value for key, value in manifest.items() if key != "vectors_base"}  # its file held everything
+    with sqlite3.connect(store.db_path) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps(older),))
+    reopened = SQLiteStore(store.folder)
+    assert top_source(reopened, BRIDGE[1][0]) == "notes/bridge.md"
+    write(reopened, [MARKET], DENSE)
+    updated = reopened.manifest()
+    assert updated is not None and updated["vectors_base"]["generation"] == 2  # a new file with a base
+    assert top_source(reopened, MARKET[1][1]) == "market.txt" and top_source(store, MARKET[1][1]) == "market.txt"
+    reopened.close()
