@@ -75,3 +75,50 @@ def test_e_book_chapters_are_numbered_by_the_table_of_contents(tmp_path: Path) -
         "chapter 2: Chapter 2: The fire",
     ]
     assert document.text.index("By the archivist") < document.locations[0][0]
+
+
+RTF_HEAD = r"{\rtf1\ansi\ansicpg1252{\fonttbl{\f0\froman Times;}}"
+
+
+def rtf_text(tmp_path: Path, markup: str) -> tuple[str, tuple[tuple[int, str], ...]]:
+    path = tmp_path / "terms.rtf"
+    path.write_bytes(markup.encode("ascii"))
+    document = load_document(path, tmp_path)
+    return document.text, document.locations
+
+
+def test_rtf_headings_by_style_sheet_outline_level_or_bold_size_give_heading_paths(tmp_path: Path) -> None:
+    styles = r"{\stylesheet{\s0 Normal;}{\s1\b\fs32 heading 1;}{\s2\b\fs28 heading 2;}}"
+    body = (
+        r"\pard\s1 Supply terms\par\pard\s2 Payment\par\pard\s0 Invoices are paid within 30 days.\par"
+        r"\pard\s0\b Bold but no heading style.\b0\par"
+    )
+    text, locations = rtf_text(tmp_path, RTF_HEAD + styles + body + "}")
+    assert text.split("\n\n") == [
+        "Supply terms",
+        "Payment",
+        "Invoices are paid within 30 days.",
+        "Bold but no heading style.",
+    ]
+    assert locations[-1] == (text.index("Payment"), "Supply terms \u203a Payment")
+    outlined = RTF_HEAD + r"\pard\outlinelevel0 Terms\par\pard Prices are fixed for a year.\par}"
+    assert rtf_text(tmp_path, outlined)[1] == ((0, "Terms"),)
+    bold = (
+        RTF_HEAD + r"\pard\fs34\b Supply Agreement \u8211? Summary\b0\par"
+        r"\pard\fs28\b 2. Prices\b0\par\pard\fs22 Prices are fixed for the first {\b twelve} months.\par}"
+    )
+    text, locations = rtf_text(tmp_path, bold)
+    assert locations[-1] == (text.index("2. Prices"), "Supply Agreement \u2013 Summary \u203a 2. Prices")
+    assert "\ue000" not in text and "\ue001" not in text
+
+
+def test_rtf_table_rows_are_records(tmp_path: Path) -> None:
+    row = r"\trowd\cellx3000\cellx6000\pard\intbl {0}\cell {1}\cell\row"
+    rows = "".join(row.replace("{0}", a).replace("{1}", b) for a, b in [("Role", "Contact"), ("Orders", "Orders desk")])
+    text, _ = rtf_text(tmp_path, RTF_HEAD + r"\pard Contacts:\par" + rows + r"\pard After the table.\par}")
+    assert text.split("\n\n") == [
+        "Contacts:",
+        "Role \u00b7 Contact",
+        "Role: Orders \u00b7 Contact: Orders desk",
+        "After the table.",
+    ]
