@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -89,18 +90,16 @@ def wait_until_indexed(url: str, log: Path) -> None:
     client.close()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    folder = tmp_path_factory.mktemp("app")
+@contextmanager
+def running_app(folder: Path, models: list[str], environment: dict[str, str]) -> Iterator[Served]:
+    """``app.py`` over a copy of the corpus in ``folder``, with ``models`` (its model flags), until the block ends."""
     shutil.copytree(ROOT / "corpus", folder / "corpus")
     port = free_port()
     log = folder / "app.log"
     command = [sys.executable, str(ROOT / "app.py"), "--corpus", str(folder / "corpus"),
-               "--index", str(folder / "index"), "--embedding-model", "none", "--reader-model", "none",
-               "--port", str(port)]
-    # Five passages a question, so that the passage test finds one that starts far into its document.
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "DOCQA_TOP_K": "5"}
-    for inherited in ("DOCQA_AUTH_USERNAME", "DOCQA_AUTH_PASSWORD", "GRADIO_SERVER_NAME"):
+               "--index", str(folder / "index"), *models, "--port", str(port)]  # fmt: skip
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", **environment}
+    for inherited in ("DOCQA_AUTH_USERNAME", "DOCQA_AUTH_PASSWORD", "GRADIO_SERVER_NAME", "DOCQA_READER_MODEL"):
         env.pop(inherited, None)
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -115,6 +114,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    # Five passages a question, so that the passage test finds one that starts far into its document.
+    no_models = ["--embedding-model", "none", "--reader-model", "none"]
+    with running_app(tmp_path_factory.mktemp("app"), no_models, {"DOCQA_TOP_K": "5"}) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
@@ -411,6 +418,23 @@ def test_the_lexical_mode_shows_no_chances_and_names_the_reader_it_lacks(sized: 
     reader = sized.locator("#docqa-reader input").first
     reader.wait_for()
     assert "lexical mode" in reader.input_value() and "started with" not in reader.input_value()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_default_reader_that_did_not_load_is_named_so_in_the_settings(
+    browser: Browser, alerts: list[str], tmp_path: Path, viewport: dict[str, int]
+) -> None:
+    """The default reader is not in an empty Hugging Face cache, offline: the app falls back to the lexical mode."""
+    (tmp_path / "cache").mkdir()
+    no_embedder = ["--embedding-model", "none"]  # and the default reader
+    with running_app(tmp_path, no_embedder, {"HF_HOME": str(tmp_path / "cache")}) as app:
+        page = open_page(browser, app.url, alerts, viewport)
+        assert "Lexical mode" in page.locator("#docqa-mode").inner_text()
+        page.get_by_text("Settings", exact=True).filter(visible=True).click()
+        reader = page.locator("#docqa-reader input").first
+        reader.wait_for()
+        assert "(not loaded: lexical mode" in reader.input_value() and "started with" not in reader.input_value()
+        page.context.close()
 
 
 def test_a_source_reads_title_first_then_file_and_date_on_a_line_of_their_own(sized: Page) -> None:
