@@ -10,9 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from format_files import docx_bytes
 from ui_fakes import ALLOWED_TAGS, HOSTILE, RecordingAssistant, cited_answer, passage, status, tags_in
 
-from docqa.assistant import ABSTENTION_NOTE, LEXICAL_NOTE_START, AssistantStatus, cite
+from docqa.assistant import ABSTENTION_NOTE, LEXICAL_NOTE_START, Assistant, AssistantStatus, cite
 from docqa.errors import DocqaError
 from docqa.feedback import FEEDBACK_FILE, FeedbackStore
 from docqa.schema import Answer, ExtractedAnswer
@@ -116,6 +117,22 @@ def test_a_source_says_its_title_then_where_it_is_never_the_title_twice() -> Non
     assert own_location("Setup guide", "Setup guide") is None  # a Word file's Title heading alone
     assert own_location("A very long title cut \u2026", "A very long title cut short \u203a Part 2") == "Part 2"
     assert own_location("Setup guide", "Page 3") == "Page 3" and own_location("", "Page 3") == "Page 3"
+
+
+def test_a_word_files_source_names_its_title_once(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    blocks = [("Heading 1", "Harbour handbook"), ("Heading 2", "Moorings"),
+              ("Normal", "The harbour master of Varnholm is Ivo Brandt.")]  # fmt: skip
+    (corpus / "handbook.docx").write_bytes(docx_bytes(blocks, title="Harbour handbook"))
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
+        chat, session = Chat(assistant), ChatSession()
+        _, turn = chat.take(session, "Who is the harbour master of Varnholm?")
+        reply = chat.answer(session, turn)
+    shown = text_of(reply.log["html"])
+    assert reply.answer is not None and reply.answer.citations[0].location == "Harbour handbook \u203a Moorings"
+    assert "[1] Harbour handbookhandbook.docx \u00b7 Moorings" in shown and shown.count("Harbour handbook") == 1
+    assert "handbook.docx \u00b7 Moorings" in text_of(reply.sources.document_html)
 
 
 def test_a_passage_in_the_document_view_is_not_shown_as_an_answer() -> None:
