@@ -118,6 +118,8 @@ def update_before_asking(assistant: Assistant) -> None:
     from docqa.errors import IndexLoadError
 
     try:
+        if assistant.up_to_date():  # nothing to write: a read-only index answers as it is
+            return
         existed = assistant.store.settings() is not None
     except IndexLoadError:
         existed = False  # a damaged index: the update says what to do

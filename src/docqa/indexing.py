@@ -115,15 +115,6 @@ class Indexer:
             skipped = {source: why for source, why in skipped.items() if self.shard.owns(source)}
         timings["scan"] = time.perf_counter() - started
 
-        # Nothing changed: said without the store's write lock, so a read-only index is read as it is.
-        if not rebuild and self.store.settings() == self.settings:
-            stored = self._stored_hashes()
-            if stored == {source: item.content_hash for source, item in items.items()}:
-                report(1.0, "index is up to date")
-                return IndexReport(
-                    unchanged=sorted(items), skipped=dict(sorted(skipped.items())),
-                    chunks=self.store.count_passages(), timings=timings, unembedded=self._unembedded(),
-                )  # fmt: skip
         with self.store.writer(self.settings, rebuild=rebuild) as writer:
             stored = {} if writer.rebuilding else self._stored_hashes()
             added = sorted(s for s in items if s not in stored)
@@ -163,6 +154,15 @@ class Indexer:
             timings=timings,
             unembedded=unembedded,
         )
+
+    def up_to_date(self, corpus_dir: str | Path) -> bool:
+        """Whether the store holds exactly the files of ``corpus_dir``, as they are, with these settings:
+        the files are hashed (unchanged ones are not read again), none parsed, and nothing is written."""
+        if self.store.settings() != self.settings:
+            return False
+        items, _ = _items(corpus_dir, None)
+        owned = {source: item.content_hash for source, item in items.items() if self.shard.owns(source)}
+        return self._stored_hashes() == owned
 
     def _stored_hashes(self) -> dict[str, str]:
         """The stored content hash of each document of this shard; without the embedder, a document
