@@ -130,6 +130,10 @@ def test_the_header_is_one_compact_badge_with_the_how_to_on_demand() -> None:
     assert "Exact answers \u00b7 BM25 search" in html.unescape(
         format_header(status(embedder_loaded=False, retrieval="bm25"))
     )
+    assert "uncalibrated" not in exact
+    uncalibrated = html.unescape(format_header(status(scores_calibrated=False)))
+    assert "Exact answers \u00b7 hybrid search \u00b7 uncalibrated scores" in uncalibrated
+    assert "docqa eval --calibrate" in uncalibrated
     chosen = html.unescape(format_header(status(reader_loaded=False, reader_model="none", documents=1)))
     assert "Lexical mode: no reader model" in chosen and "1 document<" in chosen
     assert "set to 'none'" in chosen

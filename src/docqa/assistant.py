@@ -165,13 +165,6 @@ class Assistant:
             finally:
                 self._indexing = False
 
-    def up_to_date(self) -> bool:
-        """Whether the index holds the corpus folder's files as they are (hashing them, reading none)."""
-        self.load_models()
-        written = index_settings(self.settings, self.store, embedded=self.embedder is not None, rebuild=False)
-        indexer = Indexer(self.store, self.embedder, written, shard=Shard.parse(self.settings.shard))
-        return indexer.up_to_date(self.settings.corpus_dir)
-
     # ----- questions ---------------------------------------------------------------------
 
     def retrieve(
@@ -352,6 +345,7 @@ class Assistant:
             problems=problems,
             indexing=self._indexing,
             vectors_kept=self.embedder is None and keeps_vectors(self.settings, self.store),
+            scores_calibrated=getattr(getattr(self.reader, "calibration", None), "calibrated", True),
         )
 
     def documents(self) -> list[DocumentInfo]:

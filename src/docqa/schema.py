@@ -190,6 +190,9 @@ class AssistantStatus:
     problems: list[str] = field(default_factory=list)
     indexing: bool = False
     vectors_kept: bool = False  # the index holds vectors of an embedding model that is not loaded
+    # The reader model's scores are fitted to be chances (its docqa_calibration.json); an uncalibrated
+    # model's are not, and the app says so.
+    scores_calibrated: bool = True
 
 
 @dataclass(frozen=True)

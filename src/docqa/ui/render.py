@@ -215,7 +215,8 @@ def mode_badge(status: AssistantStatus) -> tuple[str, str]:
     if not status.reader_loaded:
         words = "Lexical mode: no models loaded" if not status.embedder_loaded else "Lexical mode: no reader model"
         return words, "lexical"
-    return f"Exact answers \u00b7 {'BM25' if status.retrieval == 'bm25' else status.retrieval} search", "exact"
+    search = f"Exact answers \u00b7 {'BM25' if status.retrieval == 'bm25' else status.retrieval} search"
+    return (search if status.scores_calibrated else f"{search} \u00b7 uncalibrated scores"), "exact"
 
 
 def format_header(status: AssistantStatus) -> str:
@@ -238,6 +239,12 @@ def _models_html(status: AssistantStatus) -> str:
         _model_line("Reader", status.reader_model, status.reader_loaded, "answers are best-matching sentences"),
         _model_line("Embeddings", status.embedding_model, status.embedder_loaded, "search is BM25 only"),
     ]
+    if status.reader_loaded and not status.scores_calibrated:
+        lines.append(
+            "<li>The reader&#39;s scores are not calibrated for this model: they rank its answers, but are not "
+            "chances. docqa eval --calibrate FILE fits them on a SQuAD file (docqa annotations export makes one "
+            "of your corrections).</li>"
+        )
     lines += [f"<li>\u26a0 {escape_text(problem)}</li>" for problem in status.problems]
     if not status.reader_loaded or not status.embedder_loaded:
         lines.append(
