@@ -165,6 +165,13 @@ class Assistant:
             finally:
                 self._indexing = False
 
+    def up_to_date(self) -> bool:
+        """Whether the index holds the corpus folder's files as they are (hashing them, reading none)."""
+        self.load_models()
+        written = index_settings(self.settings, self.store, embedded=self.embedder is not None, rebuild=False)
+        indexer = Indexer(self.store, self.embedder, written, shard=Shard.parse(self.settings.shard))
+        return indexer.up_to_date(self.settings.corpus_dir)
+
     # ----- questions ---------------------------------------------------------------------
 
     def retrieve(
