@@ -72,6 +72,11 @@ def test_a_sheet_finds_its_header_below_its_title_and_keeps_notes_as_text() -> N
     ]
 
 
+def test_a_sheet_header_with_an_empty_cell_still_names_the_other_columns() -> None:
+    rows = table_rows([["Region", "Q2 2024", "", "Q2 2023"], ["North", "£1.48m", "+5%", "£1.41m"]], sheet=True)
+    assert rows[1].text == "Region: North \u00b7 Q2 2024: £1.48m \u00b7 +5% \u00b7 Q2 2023: £1.41m"
+
+
 def test_a_sheet_whose_first_row_holds_numbers_has_no_header() -> None:
     rows = table_rows([["Width", "12"], ["Height", "30"]], sheet=True)
     assert [(row.kind, row.text) for row in rows] == [("text", "Width \u00b7 12"), ("text", "Height \u00b7 30")]

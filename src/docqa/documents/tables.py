@@ -34,8 +34,8 @@ class TableRow(NamedTuple):
 def table_text(rows: Iterable[Sequence[object]], *, header_rows: int | None = None) -> str:
     """The rows of a table (Word, slides, Markdown, HTML, PDF) as records, one paragraph each.
 
-    ``header_rows`` leading rows are the header where the file marks them; otherwise the first row
-    is the header when it names at least two columns.
+    ``header_rows`` leading rows are the header where the file marks them; otherwise the header is
+    the first row of at least two filled cells (a row of one cell above it is the table's title).
     """
     return ROW_SEPARATOR.join(row.text for row in table_rows(rows, header_rows=header_rows))
 
@@ -46,8 +46,8 @@ def table_rows(
     """The non-empty rows of a table as records under its header.
 
     With ``sheet`` (a spreadsheet, a CSV file) the header is the first row of at least two filled
-    cells, all of them names rather than numbers, with none empty between them; rows above it are
-    text (a sheet's title). A row whose only filled cell holds a sentence is text too (a note).
+    cells, all of them names rather than numbers; rows above it are text (a sheet's title). A row
+    whose only filled cell holds a sentence is text too (a note).
     """
     cells = [[_cell_text(cell) for cell in row] for row in rows]
     for row in cells:
@@ -91,9 +91,8 @@ def _header_index(rows: list[list[str]], *, sheet: bool) -> int:
             continue
         if not sheet:
             return index
-        start = next(position for position, cell in enumerate(row) if cell)
         # A sheet's first row of values before any row of names: it has no header.
-        return index if all(row[start:]) and not any(_NUMBER.fullmatch(cell) for cell in filled) else -1
+        return -1 if any(_NUMBER.fullmatch(cell) for cell in filled) else index
     return -1
 
 
