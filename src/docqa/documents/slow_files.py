@@ -5,7 +5,8 @@ as long at the next update, and every update (an upload of a one-line file, a ch
 sees) would wait for it again. So it is remembered by its suffix and the SHA-256 of its bytes, in
 ``slow_files.json`` beside the index where the store has a folder (else for the life of the
 process), and skipped unread, with the reason, until its bytes change. ``docqa index
---retry-skipped`` and a rebuild (the Documents tab's Rebuild) forget them and read them again.
+--retry-skipped`` and a rebuild (the Documents tab's "Rebuild the index") forget them and read
+them again.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from docqa.documents.common import UnreadableFile
 FILE_NAME = "slow_files.json"
 MAX_ENTRIES = 4096
 RETRY_HINT = (
-    "; not read again until the file changes (docqa index --retry-skipped, or Rebuild in the Documents tab, "
-    "tries again)"
+    "; not read again until the file changes (docqa index --retry-skipped, or Rebuild the index in the "
+    "Documents tab, tries again)"
 )
 _OVER_TIME = "took longer than"  # how the worker process says that a call ran out of its time budget
 log = logging.getLogger(__name__)
