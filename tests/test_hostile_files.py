@@ -4,6 +4,7 @@ and skip reasons a user can act on."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -220,3 +221,32 @@ def test_a_file_over_its_time_budget_is_read_again_once_changed(
         "other.txt": "the worker stopped while reading it (exit code -9)"
     }
     assert Indexer(store, None, settings).update(corpus).added == ["other.txt"]
+
+
+def test_docqa_index_retry_skipped_reads_a_slow_file_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from docqa import indexing
+    from docqa.cli import main
+    from docqa.documents.common import UnreadableFile
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "report.txt").write_text("A report that reads slowly.\n")
+    parsed: list[str] = []
+    parse_file = indexing.parse_file
+
+    def slow_once(file: object) -> object:
+        parsed.append(file.source)  # type: ignore[attr-defined]
+        if len(parsed) == 1:
+            raise UnreadableFile("reading it took longer than 60 s, the limit for one file", transient=True)
+        return parse_file(file)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(indexing, "parse_file", slow_once)
+    command = ["index", "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--embedding-model", "none"]
+    assert main([*command, "--json"]) == 0
+    assert "not read again until the file changes" in json.loads(capsys.readouterr().out)["skipped"]["report.txt"]
+    assert main([*command, "--json"]) == 0 and parsed == ["report.txt"]
+    assert json.loads(capsys.readouterr().out)["added"] == []
+    assert main([*command, "--json", "--retry-skipped"]) == 0 and parsed == ["report.txt", "report.txt"]
+    assert json.loads(capsys.readouterr().out)["added"] == ["report.txt"]
