@@ -159,3 +159,23 @@ def test_columns_of_cells_are_a_table_of_records(tmp_path: Path) -> None:
         "Component: Paint and decals \u00b7 Warranty period: 2 years \u00b7 Conditions: Excludes stone chips",
         "3. What is not covered",
     ]
+
+
+def test_a_page_in_two_columns_of_text_is_read_column_by_column(tmp_path: Path) -> None:
+    left = [
+        "The harbour board met on Monday to agree",
+        "the budget for the new breakwater, which",
+        "will cost four million pounds over three",
+        "years and is paid for by the port dues.",
+    ]
+    right = [
+        "The ferry company said that it would run",
+        "an extra sailing on Saturdays from June",
+        "until the end of September, weather and",
+        "tides permitting, as it did last summer.",
+    ]
+    items = [(50.0, 700 - 14 * n, line) for n, line in enumerate(left)]
+    items += [(320.0, 700 - 14 * n, line) for n, line in enumerate(right)]
+    document = load(tmp_path, placed_pdf([items]))
+    assert "The harbour board met on Monday to agree the budget for the new breakwater" in document.text
+    assert "\u00b7" not in document.text  # no table made of the two columns

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from docqa.documents.common import Parsed, UnreadableFile, iso_date, parsed
 from docqa.documents.limits import MAX_PAGE_CHARS, MAX_TEXT_CHARS
-from docqa.documents.pdf_text import pdf_sections
+from docqa.documents.pdf_text import in_columns_of_prose, pdf_sections
 
 if TYPE_CHECKING:
     import pypdf
@@ -135,14 +135,17 @@ def _page_texts(reader: pypdf.PdfReader, budget: _TextBudget) -> list[str]:
 
 def _laid_out(page: pypdf.PageObject, text: str) -> str:
     """The page's text with its lines and columns where they stand on the page (pypdf's layout mode:
-    one line of text a line, cells of a table apart), else ``text``, read within the budget already."""
+    one line of text a line, cells of a table apart), else ``text``, read within the budget already:
+    also for a page set in columns of running text, which layout mode would read across."""
     if not text.strip():
         return text
     try:
         laid_out = page.extract_text(extraction_mode="layout")
     except Exception:  # layout mode fails on some fonts that plain extraction reads
         return text
-    return laid_out if len(laid_out.split()) >= len(text.split()) else text
+    if len(laid_out.split()) < len(text.split()) or in_columns_of_prose(laid_out):
+        return text
+    return laid_out
 
 
 def _open_pdf(data: bytes) -> pypdf.PdfReader:

@@ -14,6 +14,8 @@
   the joined word.
 - Lines whose cells stand apart in columns (three spaces or more between them) are a table: each
   row becomes a record under the first row (its header), a cell wrapped over several lines joined.
+  Cells of five words or more on average are running text set in columns instead, not a table; a
+  page set so is read in the order of its text (``in_columns_of_prose``), not across.
 - A sentence left unfinished at the foot of a page (its last line reaching the margin) goes on with
   the text at the top of the next, in one paragraph; that sentence is located on both pages
   ("pages 2-3"), the rest of the paragraph on its own page.
@@ -42,6 +44,9 @@ _BROKEN_WORD = re.compile(r"([^\W\d_]+)-$")
 _FIRST_WORD = re.compile(r"([^\W\d_]+)")
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*(?=\s|$)")
 _LIST_ITEM = re.compile(r"(?:[-\u2022\u2023\u25e6\u2043\u2219*]|\(?[0-9]{1,2}[.)]|\(?[a-z][.)])\s")
+# A page most of whose lines are in columns, of this many words a cell on average, is running text.
+_COLUMN_SHARE = 0.6
+_PROSE_WORDS = 5
 # A line this much shorter than the text's usual full line ends short of the right margin.
 _SHORT_LINE = 0.8
 
@@ -148,6 +153,17 @@ def _full_width(lengths: list[int]) -> int:
     return ordered[round(0.9 * (len(ordered) - 1))]
 
 
+def in_columns_of_prose(laid_out: str) -> bool:
+    """Whether a page laid out as ``laid_out`` is set in columns of running text (most lines hold
+    two cells or more, of several words each on average), which layout mode reads across."""
+    lines = [line for line in laid_out.split("\n") if line.strip()]
+    cells = [cell for line in lines if _is_columnar(line) for cell in _CELL_GAP.split(line.strip()) if cell]
+    columnar = sum(1 for line in lines if _is_columnar(line))
+    return columnar >= _COLUMN_SHARE * len(lines) > 0 and sum(
+        len(cell.split()) for cell in cells
+    ) >= _PROSE_WORDS * len(cells)
+
+
 def _is_columnar(line: str) -> bool:
     return len([cell for cell in _CELL_GAP.split(line.strip()) if cell]) > 1
 
@@ -235,8 +251,9 @@ def _table_at(lines: list[str], start: int) -> tuple[list[list[str]], int]:
         else:
             rows[-1] = [" ".join(part for part in pair if part) for pair in zip(rows[-1], cells, strict=True)]
         position += 1
-    if len(rows) < 2:
-        return [], start
+    cells = [cell for row in rows for cell in row if cell]
+    if len(rows) < 2 or sum(len(cell.split()) for cell in cells) >= _PROSE_WORDS * len(cells):
+        return [], start  # not a table: too few rows, or running text in columns
     while position > start and not lines[position - 1].strip():
         position -= 1
     return rows, position
