@@ -13,6 +13,7 @@ import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -81,19 +82,24 @@ def write(index: faiss.Index, path: Path) -> None:
     os.replace(temporary, path)
 
 
+def excluding(index: faiss.Index, excluded: np.ndarray) -> tuple[faiss.SearchParameters | None, tuple[Any, ...]]:
+    """Search parameters of ``index`` that leave out the ids in ``excluded`` (None for none), and the
+    selectors they point to, which must be kept alive as long as the parameters are used."""
+    if not len(excluded):
+        return None, ()
+    batch = faiss.IDSelectorBatch(excluded)
+    selector = faiss.IDSelectorNot(batch)
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    if isinstance(inner, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch), (batch, selector)
+    return faiss.SearchParameters(sel=selector), (batch, selector)
+
+
 def search(
-    index: faiss.Index, query: np.ndarray, k: int, excluded: np.ndarray | None = None
+    index: faiss.Index, query: np.ndarray, k: int, params: faiss.SearchParameters | None = None
 ) -> list[tuple[int, float]]:
-    """Ids and inner products of the ``k`` nearest vectors to one query row, best first, leaving out
-    the ids in ``excluded``."""
-    params = None
-    if excluded is not None and len(excluded):
-        selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(excluded))
-        inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
-        if isinstance(inner, faiss.IndexHNSW):
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
-        else:
-            params = faiss.SearchParameters(sel=selector)
+    """Ids and inner products of the ``k`` nearest vectors to one query row, best first (with
+    ``params`` from ``excluding``, the ids it names are left out)."""
     # One query gains nothing from FAISS's thread pool, and waiting for its threads, which
     # share the cores with the models' threads, took up to 20 times as long as the search.
     # The setting belongs to the calling thread, and is put back for whatever it does next.

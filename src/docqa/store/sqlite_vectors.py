@@ -19,6 +19,7 @@ import contextlib
 import logging
 import sqlite3
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,14 @@ class LiveVectors:
     count: int  # vectors in the generation
     dimension: int
 
+    @cached_property
+    def _main_params(self) -> tuple[Any, tuple[Any, ...]]:
+        """The parameters of searches of ``main`` that leave ``removed`` out (made once for the generation)."""
+        return faiss_vectors.excluding(self.main, self.removed)
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Ids and inner products of the ``k`` nearest vectors to one query row, best first."""
-        hits = faiss_vectors.search(self.main, query, k, self.removed) if self.main.ntotal else []
+        hits = faiss_vectors.search(self.main, query, k, self._main_params[0]) if self.main.ntotal else []
         if self.delta is not None and self.delta.ntotal:
             hits = sorted(hits + faiss_vectors.search(self.delta, query, k), key=lambda hit: -hit[1])[:k]
         return hits
