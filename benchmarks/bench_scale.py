@@ -9,8 +9,9 @@ search latency (it is measured apart, with the real-architecture embedder).
 
 The index is docqa's own, loaded through the store's public bulk-load entry: one write session
 (``store.writer``) takes the documents, passages and precomputed vectors ``BATCH`` passages at a
-time, and its commit builds the FAISS file as any update does (exact search below 50k vectors,
-HNSW above). The recall of dense search against exact search is reported at every size.
+time, and its commit builds the FAISS file as a rebuild does (exact search below 200k vectors,
+HNSW above; ``faiss_vectors.HNSW_MIN_VECTORS``). What a small update then costs is measured by
+``bench_updates.py``. The recall of dense search against exact search is reported at every size.
 """
 
 from __future__ import annotations
