@@ -213,3 +213,16 @@ def test_docqa_annotations_export_and_training_data_skip_damaged_lines(tmp_path:
         ("Who printed it?", True),
     ]
     assert (index / ANNOTATIONS_FILE).read_bytes() == data
+
+
+def test_a_line_too_long_to_be_a_correction_is_passed_over_unread(tmp_path: Path, monkeypatch) -> None:
+    from docqa import annotations
+
+    monkeypatch.setattr(annotations, "MAX_LINE_BYTES", 1000)
+    add_both(AnnotationStore(tmp_path))
+    path = tmp_path / ANNOTATIONS_FILE
+    first, second = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(first + b'{"question": "' + b"x" * 5000 + b'"}\n' + second)
+    store = AnnotationStore(tmp_path)
+    assert [record["question"] for record in store.records()] == ["How tight are the bolts?", "Who printed it?"]
+    assert store.skipped == ["line 2: longer than 1,000 bytes"]

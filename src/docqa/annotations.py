@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from docqa.errors import DocqaError
 
@@ -67,7 +67,7 @@ class JsonLines:
         if not self.path.exists():
             return
         with self.path.open("rb") as lines:
-            for number, line in enumerate(lines, start=1):
+            for number, line in enumerate(iter(lambda: _line(lines), b""), start=1):
                 entry, problem = _decoded(line[3:] if number == 1 and line.startswith(codecs.BOM_UTF8) else line)
                 if problem and skipped is not None:
                     skipped.append(f"line {number}: {problem}")
@@ -75,12 +75,22 @@ class JsonLines:
                     yield entry
 
 
+def _line(lines: BinaryIO) -> bytes:
+    """The next line of ``lines``, read to at most ``MAX_LINE_BYTES`` + 1 bytes (the rest of a longer
+    one is passed over, so that no line is ever held whole); b"" at the end."""
+    line = lines.readline(MAX_LINE_BYTES + 1)
+    if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+        while (rest := lines.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            pass
+    return line
+
+
 def _decoded(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """The JSON object on ``line``, or None and why it is not one (None for a blank line)."""
     if not line.strip():
         return None, None
     if len(line) > MAX_LINE_BYTES:
-        return None, f"longer than {MAX_LINE_BYTES // 2**20} MB"
+        return None, f"longer than {MAX_LINE_BYTES:,} bytes"
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
