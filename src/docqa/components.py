@@ -56,17 +56,17 @@ def load_models(
     def embedder(name: str) -> Embedder:
         return Embedder(name, precision=settings.precision, backend=settings.backend, cache_dir=cache_dir)
 
-    loaded = [
-        None if is_disabled(model) else load_component(kind, model, make, require)
-        for kind, model, make in (
-            ("embedding", name, embedder),
-            ("reader", settings.reader_model, lambda _: build_reader(settings, cache_dir)),
-        )
-    ]
-    errors = [error for error in loaded if isinstance(error, ModelLoadError)]
-    embedding, reader = (None if isinstance(one, ModelLoadError) else one for one in loaded)
+    def reader(_: str) -> Reader:
+        return build_reader(settings, cache_dir)
+
+    loaded_embedder = None if is_disabled(name) else load_component("embedding", name, embedder, require)
+    loaded_reader = (
+        None if is_disabled(settings.reader_model) else load_component("reader", settings.reader_model, reader, require)
+    )
+    errors = [error for error in (loaded_embedder, loaded_reader) if isinstance(error, ModelLoadError)]
+    embedding = None if isinstance(loaded_embedder, ModelLoadError) else loaded_embedder
     warn_fallback(errors, kept_vectors=embedding is None and keeps_vectors(settings, store))
-    return settings, embedding, reader, errors
+    return settings, embedding, None if isinstance(loaded_reader, ModelLoadError) else loaded_reader, errors
 
 
 def keeps_vectors(settings: Settings, store: PassageStore) -> bool:
