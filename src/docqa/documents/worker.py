@@ -28,6 +28,7 @@ import atexit
 import contextlib
 import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -35,12 +36,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from docqa.documents import loading
+from docqa.documents import loading, resident
 from docqa.documents.common import UnreadableFile
 from docqa.documents.limits import MEMORY_BYTES, PARSE_SECONDS, size_label
 from docqa.documents.loading import SourceFile
@@ -55,11 +56,11 @@ IDLE_SECONDS = 30.0  # a worker unused this long is stopped: each holds its pars
 WATCH_SECONDS = 0.2  # how often the resident size of a working worker's processes is measured
 # A call that failed after the worker's resident size reached this share of its budget ran out of
 # memory, whatever error the library made of it; after one that reached half, the worker is replaced
-# (the memory it freed is rarely given back to the system).
+# (the memory it freed is rarely given back to the system). So a worker's highest resident size
+# since it started is that of its last call, whenever it is over half the budget.
 _SPENT_SHARE = 0.75
 _READY = ("ready", None, 0)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the docqa package
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def parse_file(source_file: SourceFile, *, timeout: float | None = None) -> Document:
@@ -90,19 +91,36 @@ def run(
 def in_parallel(function: Callable[[Item], Result], items: Iterable[Item]) -> Iterator[Result]:
     """``function(item)`` for each of ``items``, in their order, computed by as many threads at a
     time as the pool has workers (``function`` hands its work to them with ``run``), a few ahead of
-    the caller."""
+    the caller. The threads are daemons: at exit, the workers they wait for are stopped, not waited for."""
+    tasks: queue.SimpleQueue[tuple[Future[Result], Item] | None] = queue.SimpleQueue()
+
+    def work() -> None:
+        while (task := tasks.get()) is not None:
+            future, item = task
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(function(item))
+                except BaseException as error:  # handed to the caller, who raises it
+                    future.set_exception(error)
+
+    size = _POOL.size
+    threads = [threading.Thread(target=work, name="docqa-parse", daemon=True) for _ in range(size)]
+    for thread in threads:
+        thread.start()
     pending: deque[Future[Result]] = deque()
-    with ThreadPoolExecutor(max_workers=_POOL.size, thread_name_prefix="docqa-parse") as threads:
-        try:
-            for item in items:
-                pending.append(threads.submit(function, item))
-                if len(pending) >= 2 * _POOL.size:
-                    yield pending.popleft().result()
-            while pending:
+    try:
+        for item in items:
+            pending.append(Future())
+            tasks.put((pending[-1], item))
+            if len(pending) >= 2 * size:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        for _ in threads:
+            tasks.put(None)
 
 
 def configure(workers: int = 0, memory_bytes: int = MEMORY_BYTES) -> None:
@@ -131,14 +149,12 @@ def serve(requests: Connection, replies: Connection, memory_bytes: int = MEMORY_
             function, args, kwargs = requests.recv()
         except EOFError:  # the server closed its end, or exited
             return
-        with contextlib.suppress(OSError):  # the peak is measured from here (Linux)
-            Path("/proc/self/clear_refs").write_text("5")
         reply: tuple[str, object]
         try:
             reply = ("result", function(*args, **kwargs))
         except Exception as error:  # reported to the caller, who skips the file; the worker goes on
-            reply = _failure(error, _peak_bytes() >= _SPENT_SHARE * memory_bytes)
-        replies.send((*reply, _peak_bytes()))
+            reply = _failure(error, resident.peak_bytes() >= _SPENT_SHARE * memory_bytes)
+        replies.send((*reply, resident.peak_bytes()))
 
 
 def _failure(error: Exception, spent: bool) -> tuple[str, object]:
@@ -153,15 +169,6 @@ def _failure(error: Exception, spent: bool) -> tuple[str, object]:
     if isinstance(error, UnreadableFile):
         return ("unreadable", (error.reason, error.transient))
     return ("failed", (f"{type(error).__name__}: {error}", False))
-
-
-def _peak_bytes() -> int:
-    """The highest resident size of this process since the last call started (0 where unknown)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def _worker_main(memory_bytes: int) -> None:
@@ -233,7 +240,7 @@ class _Worker:
             raise OSError("the worker was stopped")
         deadline = time.monotonic() + timeout
         while not replies.poll(max(0.0, min(WATCH_SECONDS, deadline - time.monotonic()))):
-            if group_resident_bytes(group) > self.memory_bytes:
+            if resident.group_bytes(group) > self.memory_bytes:
                 self.stop()
                 raise UnreadableFile(memory_reason(doing, self.memory_bytes))
             if time.monotonic() >= deadline:
@@ -375,23 +382,6 @@ class _Pool:
             workers, self._idle = [*self._idle, *self._working], []
         for worker in workers:
             worker.stop()
-
-
-def group_resident_bytes(group: int) -> int:
-    """The resident size of every process in the process group ``group`` (0 where /proc cannot tell)."""
-    total = 0
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as file:
-                    fields = file.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):  # the process ended meanwhile
-                continue
-            if int(fields[2]) == group:
-                total += int(fields[21]) * _PAGE
-    return total
 
 
 _POOL = _Pool()
