@@ -15,6 +15,7 @@ from docqa.indexing import Indexer
 from docqa.retrieval import Retriever
 from docqa.schema import Document, IndexReport
 from docqa.store import IndexSettings, SQLiteStore
+from docqa.store.base import FORMAT_VERSION
 from docqa.store.sqlite_schema import fts_query
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -45,7 +46,7 @@ def test_first_update_indexes_every_file_and_writes_the_manifest(tmp_path: Path,
     assert sorted(report.added) == sorted(p.name for p in corpus.iterdir())
     assert report.chunks == index.count_passages() > 3
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["embedding_model"] == "none"
     assert manifest["chunking"] == {"chunk_tokens": 200, "chunk_overlap": 1}
     assert set(manifest["files"]) == set(report.added)
