@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from docqa.chunking import chunk_document
+from docqa.chunking import chunk_document, sentence_spans
 from docqa.documents import load_document
 from docqa.documents.cell_format import cell_text
 from docqa.documents.tables import table_rows, table_text
@@ -234,3 +234,14 @@ def test_a_paragraph_that_fits_a_passage_is_never_split_between_two() -> None:
     doc = Document(source="dealers.csv", text=text, title="", content_hash="x", date=None)
     chunks = chunk_document(doc, max_tokens=25, overlap_sentences=1)  # the row is 25 tokens
     assert [chunk.text for chunk in chunks] == ["Dealers", row, "Dealer: Downs Cycles · Notes: Opened in 2014."]
+
+
+def test_a_row_is_one_sentence_for_the_reader_and_the_citation() -> None:
+    row = "Dealer: Thames Cycle Co. \u00b7 Notes: Opened in 2018. Sells e-bikes."
+    text = f"Dealers. They are listed here.\n\n{row}\n\nThe end."
+    assert [text[start:end] for start, end in sentence_spans(text)] == [
+        "Dealers.",
+        "They are listed here.",
+        row,
+        "The end.",
+    ]

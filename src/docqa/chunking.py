@@ -13,7 +13,7 @@ import pysbd
 
 from docqa.errors import DocqaError
 from docqa.schema import Chunk, Document, Location
-from docqa.text import has_words
+from docqa.text import CELL_SEPARATOR, has_words
 
 Span = tuple[int, int]
 
@@ -147,7 +147,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text``, without surrounding white space.
 
     Spans are ordered, do not overlap, and together hold every non-space character of ``text``.
-    pysbd finds the sentences; where its output does not match the text, a simple splitter does.
+    pysbd finds the sentences; where its output does not match the text, a simple splitter does. A
+    line that holds a table row's record (cells set apart by ``CELL_SEPARATOR``) is one sentence.
     """
     prepared = _join_wrapped_lines(text)
     spans: list[Span] = []
@@ -157,7 +158,26 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if block_spans is None:
             block_spans = _simple_spans(block)
         spans.extend((start + first, start + last) for first, last in block_spans)
-    return spans
+    return _whole_records(text, spans) if CELL_SEPARATOR in text else spans
+
+
+_RECORD_LINE = re.compile(rf"[^\n]*{re.escape(CELL_SEPARATOR)}[^\n]*")
+
+
+def _whole_records(text: str, spans: list[Span]) -> list[Span]:
+    """``spans`` with those inside one line that holds a table row's record (cells set apart by
+    ``CELL_SEPARATOR``) made one: a row is read and shown whole, never half of it."""
+    merged: list[Span] = []
+    lines = iter(_RECORD_LINE.finditer(text))
+    line = next(lines, None)
+    for start, end in spans:
+        while line is not None and line.end() <= start:
+            line = next(lines, None)
+        if line is not None and merged and line.start() <= merged[-1][0] and end <= line.end():
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 _WORD = re.compile(r"\w+|[^\w\s]")

@@ -1,4 +1,5 @@
-"""Word splitting and stop words, shared by the BM25 query and the sentence reader."""
+"""Word splitting and stop words, shared by the BM25 query and the sentence reader; the separator
+of a table row's cells, shared by the documents and the sentence splitter."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ SENTENCE_STOP_WORDS = STOP_WORDS | frozenset(
     """about been but can could i if into me my our so than them then these they those us we would you
     your s t""".split()
 )
+
+# Between the cells of a table row read as one record ("Band: 5 to 9 years · Days: 28"): a line
+# holding it is one record, which sentence splitting keeps whole.
+CELL_SEPARATOR = " \u00b7 "
 
 _SEPARATOR_CATEGORIES = ("P", "Z", "S", "Cc", "Cf", "Cs")
 _LETTERS_AND_DIGITS = re.compile(r"[^\W_]+")  # FTS5 splits words at "_" too

@@ -13,8 +13,8 @@ from typing import Literal, NamedTuple
 
 from docqa.documents.common import UnreadableFile
 from docqa.documents.limits import MAX_TEXT_CHARS
+from docqa.text import CELL_SEPARATOR
 
-CELL_SEPARATOR = " \u00b7 "  # "Band: 5 to 9 years · Days: 28"
 ROW_SEPARATOR = "\n\n"
 # A row with a single filled cell of at least this many words is a note or a title, not a record.
 _NOTE_WORDS = 4
