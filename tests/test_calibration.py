@@ -113,6 +113,22 @@ def _results(count: int) -> list[QuestionResult]:
     return results
 
 
+def test_readings_with_logits_are_fitted_on_the_logits_whatever_the_calibration_was() -> None:
+    chance = random.Random(2)
+    results = []
+    for number in range(3000):
+        logit = chance.uniform(0.0, 18.0)
+        right = chance.random() < sigmoid(0.9 * (logit - 9.1))
+        question = SquadQuestion(str(number), "Where?", ("the pier",), False, "doc.txt")
+        reading = Reading("", True, 0.0, 0.0, 0.0, guess="the pier" if right else "the town", score=0.5,
+                          reader_abstained=False, logit=logit)
+        results.append(QuestionResult(question, 1, 0.0, reading, reading))
+    fitted = refit(results, UNCALIBRATED, "test")
+    assert not fitted.relative and fitted.calibrated
+    assert fitted.slope == pytest.approx(0.9, rel=0.15) and fitted.midpoint == pytest.approx(9.1, abs=0.5)
+    assert 0.0 <= fitted.threshold <= 1.0
+
+
 def test_eval_calibrate_refits_and_records_where_the_reader_finds_it(tiny_reader_path: Path, tmp_path: Path) -> None:
     model = tmp_path / "reader"
     shutil.copytree(tiny_reader_path, model)

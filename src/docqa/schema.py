@@ -110,6 +110,7 @@ class ExtractedAnswer:
     passage: RetrievedPassage
     start: int
     end: int
+    logit: float | None = None  # a model's start + end logit behind the score, which calibrations are fitted on
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Every question the reader answered (did not abstain on by itself) is a point: its best answer's
 score against whether that answer is exactly right (an answer to an unanswerable question never is).
-A logistic regression on the score's log-odds refits the calibration the reader used, so the new
-score is roughly the chance of being right; the threshold is then docqa eval's rule (the lowest one
+A logistic regression on the answer's start + end logit (or, without logits, on the log-odds of
+the score the reader gave) fits the calibration, so the new score is roughly the chance of being
+right; the threshold is then docqa eval's rule (the lowest one
 whose answered-F1 is 10 points above answering everything) on the refitted scores.
 """
 
@@ -16,26 +17,44 @@ from typing import Any
 from docqa.errors import DocqaError
 from docqa.evaluation.confidence import picked_threshold, risk_coverage
 from docqa.evaluation.metrics import answer_scores
-from docqa.evaluation.results import QuestionResult
-from docqa.reader.calibration import Calibration, fit_platt, load_calibration, log_odds, save_calibration, sigmoid
+from docqa.evaluation.results import QuestionResult, Reading
+from docqa.reader.calibration import (
+    Calibration,
+    fit_logit,
+    fit_platt,
+    load_calibration,
+    log_odds,
+    save_calibration,
+    sigmoid,
+)
 
 FALLBACK_THRESHOLD = 0.5  # where no threshold meets the rule: the score of an even chance
 
 
 def refit(results: Sequence[QuestionResult], current: Calibration, fitted_on: str) -> Calibration:
-    """The calibration that makes ``results``' scores (given by ``current``) chances of being right."""
+    """The calibration that makes ``results``' scores chances of being right: fitted on the model's raw
+    start + end logits where the readings carry them (Platt scaling, whatever ``current`` was), else on
+    the log-odds of the scores ``current`` gave."""
     answered = [r for r in results if not r.end_to_end.reader_abstained]
-    scores = [r.end_to_end.score for r in answered]
     correct = [answer_scores(r.end_to_end.guess, r.question.answers)[0] for r in answered]
-    scale, shift = fit_platt(scores, correct)
-    rescored = [_rescored(result, scale, shift) for result in results]
-    threshold = picked_threshold(risk_coverage(rescored, any(r.question.is_impossible for r in results)))["threshold"]
-    return current.rescaled(scale, shift, FALLBACK_THRESHOLD if threshold is None else threshold, fitted_on)
+    logits = [r.end_to_end.logit for r in answered]
+    if all(logit is not None for logit in logits):
+        fitted = fit_logit([float(logit) for logit in logits if logit is not None], correct, 0.0, fitted_on)
 
+        def score(reading: Reading) -> float:
+            return fitted.score(reading.logit, 0.0) if reading.logit is not None else 0.0
 
-def _rescored(result: QuestionResult, scale: float, shift: float) -> QuestionResult:
-    score = sigmoid(scale * log_odds(result.end_to_end.score) + shift)
-    return replace(result, end_to_end=replace(result.end_to_end, score=score))
+    else:
+        scale, shift = fit_platt([r.end_to_end.score for r in answered], correct)
+        fitted = current.rescaled(scale, shift, 0.0, fitted_on)
+
+        def score(reading: Reading) -> float:
+            return sigmoid(scale * log_odds(reading.score) + shift)
+
+    rescored = [replace(r, end_to_end=replace(r.end_to_end, score=score(r.end_to_end))) for r in results]
+    rows = risk_coverage(rescored, any(r.question.is_impossible for r in results))
+    threshold = picked_threshold(rows)["threshold"]
+    return replace(fitted, threshold=FALLBACK_THRESHOLD if threshold is None else threshold)
 
 
 def calibrate_reader(report: dict[str, Any], results: Sequence[QuestionResult]) -> str:

@@ -20,6 +20,7 @@ class Reading:
     score: float = 0.0  # the best answer's score
     reader_abstained: bool = True  # the reader's own no-answer decision, whatever the threshold
     no_answer_score: float = 1.0
+    logit: float | None = None  # the best answer's start + end logit, from a model reader
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ def read_and_score(
         score=best.score if best else 0.0,
         reader_abstained=result.abstained or best is None,
         no_answer_score=result.no_answer_score,
+        logit=best.logit if best else None,
     )
     answered = answered_at(reading, threshold)
     prediction = reading.guess if answered else ""

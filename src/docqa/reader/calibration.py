@@ -127,13 +127,25 @@ def save_calibration(model: str, calibration: Calibration) -> Path:
     return path
 
 
+def fit_logit(logits: list[float], correct: list[float], threshold: float, fitted_on: str) -> Calibration:
+    """The calibration of a model's raw start + end logits: ``sigmoid(slope * (logit - midpoint))``."""
+    scale, shift = fit_logistic(logits, correct)
+    return Calibration(slope=scale, midpoint=-shift / scale, threshold=threshold, fitted_on=fitted_on)
+
+
 def fit_platt(scores: list[float], correct: list[float], iterations: int = 50) -> tuple[float, float]:
     """(scale, shift) of the logistic regression of ``correct`` (0 or 1) on the log-odds of ``scores``:
-    ``sigmoid(scale * logit(score) + shift)`` is the refitted score. Newton's method, a little L2."""
-    if len(scores) < 2 or len(set(correct)) < 2:
+    ``sigmoid(scale * logit(score) + shift)`` is the refitted score."""
+    return fit_logistic([log_odds(score) for score in scores], correct, iterations)
+
+
+def fit_logistic(values: list[float], correct: list[float], iterations: int = 50) -> tuple[float, float]:
+    """(scale, shift) of the logistic regression of ``correct`` (0 or 1) on ``values``: Newton's method,
+    a little L2. Raises ``DocqaError`` when the answers are all right or all wrong, or the fit falls."""
+    if len(values) < 2 or len(set(correct)) < 2:
         raise DocqaError("fitting a calibration needs answers both right and wrong")
-    rows = [(log_odds(score), 1.0) for score in scores]
-    theta = [1.0, 0.0]
+    rows = [(value, 1.0) for value in values]
+    theta = [0.0, 0.0]
     for _ in range(iterations):
         gradient, hessian = [0.0, 0.0], [[1e-3, 0.0], [0.0, 1e-3]]
         for (z, one), label in zip(rows, correct, strict=True):

@@ -314,6 +314,7 @@ class ExtractiveReader:
         return ExtractedAnswer(
             text=passage.chunk.text[char_start:char_end],
             score=self.calibration.score(candidate.logit, candidate.null_logit),
+            logit=candidate.logit,
             passage=passage,
             start=passage.chunk.start + char_start,
             end=passage.chunk.start + char_end,
