@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def test_index_then_ask_in_lexical_mode(folders: list[str], capsys: pytest.Captu
     assert main(["ask", "Who sang the song that played before the rally speeches?", *folders, *LEXICAL]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Best-matching sentence:") and "Elton John" in out
+    assert re.search(r"\nConfidence: (high|medium|low) \(\d\.\d\d, sentence mode\)\n", out)
     assert "Source: 001_2552add6c2b4445d.txt" in out
 
 

@@ -210,7 +210,7 @@ def format_answer(answer: Answer) -> str:
     else:
         label = "Answer" if answer.mode == "extractive" else "Best-matching sentence"
         lines.append(f"{label}: {answer.text}")
-        lines.append(f"Confidence: {answer.score:.2f} ({answer.mode} mode)")
+        lines.append(f"Confidence: {answer.confidence} ({answer.score:.2f}, {answer.mode} mode)")  # the app's words
     for citation in answer.citations:
         dated = "".join(f", {part}" for part in (citation.date, citation.location) if part)  # date, page
         lines.append(f"Source: {citation.source} ({citation.title}{dated}), characters {citation.start}-{citation.end}")
