@@ -34,7 +34,7 @@ that swell or lie about their size, tiny tags, pages too large to render), each 
 index`` beside the shipped articles, with the peak resident size of its process tree and the
 processes left behind (``results/memory_bombs.json`` and ``.md``).
 
-    python benchmarks/adversarial.py            # about 4 minutes on 2 cores
+    python benchmarks/adversarial.py            # about 3 minutes on 2 cores
     python benchmarks/adversarial.py --memory-bombs   # and 2 minutes more
 """
 
