@@ -104,11 +104,13 @@ def test_rtf_headings_by_style_sheet_outline_level_or_bold_size_give_heading_pat
     outlined = RTF_HEAD + r"\pard\outlinelevel0 Terms\par\pard Prices are fixed for a year.\par}"
     assert rtf_text(tmp_path, outlined)[1] == ((0, "Terms"),)
     bold = (
-        RTF_HEAD + r"\pard\fs34\b Supply Agreement \u8211? Summary\b0\par"
+        RTF_HEAD + r"\pard\qc\fs34\b Supply Agreement \u8211? Summary\b0\par"
         r"\pard\fs28\b 2. Prices\b0\par\pard\fs22 Prices are fixed for the first {\b twelve} months.\par}"
     )
     text, locations = rtf_text(tmp_path, bold)
-    assert locations[-1] == (text.index("2. Prices"), "Supply Agreement \u2013 Summary \u203a 2. Prices")
+    assert locations[-1] == (text.index("2. Prices"), "2. Prices")  # the title heads no heading path
+    ranked = RTF_HEAD + r"\pard\fs28\b Prices\b0\par\pard\fs24\b Surcharges\b0\par\pard\fs22 Costs rise.\par}"
+    assert rtf_text(tmp_path, ranked)[1][-1] == (len("Prices\n\n"), "Prices \u203a Surcharges")
     assert "\ue000" not in text and "\ue001" not in text
 
 

@@ -245,3 +245,14 @@ def test_a_row_is_one_sentence_for_the_reader_and_the_citation() -> None:
         row,
         "The end.",
     ]
+
+
+def test_a_passage_never_ends_with_a_heading() -> None:
+    body = "Employees who work on a bank holiday are paid at time and a half and get a day off in lieu."
+    text = f"Overtime on weekdays is paid at time and a quarter.\n\nWorking on a bank holiday\n\n{body}"
+    doc = Document(source="guide.docx", text=text, title="", content_hash="x", date=None)
+    chunks = chunk_document(doc, max_tokens=30, overlap_sentences=1)
+    assert [chunk.text for chunk in chunks] == [
+        "Overtime on weekdays is paid at time and a quarter.",
+        f"Working on a bank holiday\n\n{body}",
+    ]

@@ -297,7 +297,24 @@ def _passage_end(text: str, units: list[_Unit], first: int, budget: _Budget, end
                 break
         tokens += units[last].tokens
         last += 1
+    if last < len(units) and last - 1 > first and _is_heading(text, units, last - 1, ends):
+        return last - 1  # a heading goes with the text under it, into the next passage
     return last
+
+
+# A paragraph of one line of at most this many tokens, with no final stop, reads as a heading.
+_HEADING_TOKENS = 12
+
+
+def _is_heading(text: str, units: list[_Unit], index: int, ends: list[int]) -> bool:
+    unit = units[index]
+    return (
+        ends[index] == index + 1
+        and _paragraph_break_before(text, units, index)
+        and unit.tokens <= _HEADING_TOKENS
+        and "\n" not in text[unit.start : unit.end]
+        and text[unit.end - 1].isalnum()
+    )
 
 
 def _paragraph_ends(text: str, units: list[_Unit]) -> list[int]:
@@ -340,7 +357,8 @@ def chunk_document(document: Document, *, max_tokens: int = 200, overlap_sentenc
 
     A passage repeats the last ``overlap_sentences`` sentences of the one before, except across a
     paragraph break. A paragraph that fits in a passage is never split between two: a passage ends
-    before it rather than take part of it (a table row, a heading, a list item stays whole). A
+    before it rather than take part of it (a table row, a heading, a list item stays whole), and a
+    passage never ends with a heading (a short one-line paragraph with no final stop). A
     sentence longer than the budget is cut between words. A passage also holds at most
     ``CHARS_PER_TOKEN`` characters a token of its budget, so that text of few, very long
     tokens (a line of letters without spaces) still makes passages of a readable size. The time

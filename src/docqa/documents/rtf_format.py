@@ -4,9 +4,10 @@ a paragraph, headings starting sections located by their heading path, table row
 striprtf gives the text but not the formatting, so the markup is first read for which paragraphs
 are headings: those with an outline level (``\\outlinelevel``), those in a heading or title style of
 the style sheet, or, in a file with neither, those wholly bold and short with no final stop, ranked
-by font size (the largest is level 1). A marker put before each heading's text travels through
-striprtf and says where the heading is in the text. A row of a table (striprtf ends each cell with
-``|``) becomes a record under the table's first row.
+by font size (the largest is level 1; so is a centred title alone in a larger size at the top). A
+marker put before each heading's text travels through striprtf and says where the heading is in
+the text. A row of a table (striprtf ends each cell with ``|``) becomes a record under the table's
+first row.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class _Paragraph(NamedTuple):
     style: int | None
     in_table: bool
     last: str  # its last character of text
+    centred: bool
 
 
 def parse_rtf(data: bytes) -> Parsed:
@@ -104,7 +106,12 @@ def _heading_levels(paragraphs: list[_Paragraph], styles: dict[int, int]) -> dic
         and paragraph.last not in ".,;:!?"
     ]
     sizes = sorted({paragraph.size for paragraph in bold}, reverse=True)
-    return {paragraph: sizes.index(paragraph.size) + 1 for paragraph in bold}
+    # A title, alone in the largest size at the top, is of level 1 beside the largest headings under
+    # it, as Word's Title style is: a heading path does not start with the document's title.
+    titled = len(sizes) > 1 and bold[0].centred and [one.size for one in bold].count(bold[0].size) == 1
+    titled = titled and bold[0].size == sizes[0] and bold[0] is paragraphs[0]
+    ranks = sizes[1:] if titled else sizes
+    return {paragraph: ranks.index(paragraph.size) + 1 if paragraph.size in ranks else 1 for paragraph in bold}
 
 
 def _paragraphs(markup: str, destinations: frozenset[str]) -> tuple[list[_Paragraph], dict[int, int]]:
@@ -115,7 +122,7 @@ def _paragraphs(markup: str, destinations: frozenset[str]) -> tuple[list[_Paragr
     skip, bold, size = False, False, 24
     outline: int | None = None
     style: int | None = None
-    in_table = False
+    in_table = centred = False
     start, chars, bold_chars, largest, last = -1, 0, 0, 0, ""
     group_start = 0
     unicode_skip = 0  # the stand-in character after a \u escape
@@ -138,7 +145,9 @@ def _paragraphs(markup: str, destinations: frozenset[str]) -> tuple[list[_Paragr
                 continue
             value = int(parameter) if parameter else None
             if word == "pard":
-                outline, style, in_table = None, None, False
+                outline, style, in_table, centred = None, None, False, False
+            elif word in ("qc", "ql", "qr", "qj"):
+                centred = word == "qc"
             elif word == "plain":
                 bold, size = False, 24
             elif word == "b":
@@ -153,7 +162,9 @@ def _paragraphs(markup: str, destinations: frozenset[str]) -> tuple[list[_Paragr
                 in_table = True
             elif word in _PARAGRAPH_ENDS:
                 if chars:
-                    paragraphs.append(_Paragraph(start, chars, bold_chars, largest, outline, style, in_table, last))
+                    paragraphs.append(
+                        _Paragraph(start, chars, bold_chars, largest, outline, style, in_table, last, centred)
+                    )
                 start, chars, bold_chars, largest, last = -1, 0, 0, 0, ""
             elif word in _TEXT_WORDS:
                 text = "x"
