@@ -181,9 +181,14 @@ def test_the_app_switches_to_a_trained_reader_of_the_index_folder(tiny_reader: P
     with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
         assert assistant.ask("Who built the lighthouse?").mode == "sentence"
         readers = ReaderChoice(assistant)
-        assert readers.choices() == [("none (started with)", "none"), ("tiny (trained)", str(trained))]
+        assert readers.choices() == [
+            ("None: lexical mode (best-matching sentences)", "none"),
+            ("tiny (trained)", str(trained)),
+        ]
         assert readers.switch(str(tmp_path / "elsewhere")).startswith("That reader is not offered")
         assert readers.switch(str(trained)).startswith("Answers now")
-        assert assistant.status().reader_loaded and assistant.ask("Who built the lighthouse?").mode == "extractive"
+        assert assistant.status().reader_loaded and assistant.reader.model_name == str(trained)
+        answer = assistant.ask("Who built the lighthouse?")  # the reader's span, or its closest sentence
+        assert answer.mode == "extractive" or "closest sentence" in answer.message
         assert readers.switch("none").startswith("Answers now")
         assert assistant.ask("Who built the lighthouse?").mode == "sentence"
