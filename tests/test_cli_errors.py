@@ -244,6 +244,7 @@ def test_the_index_report_says_the_vectors_are_kept_while_the_model_cannot_load(
     assert finished.stdout.startswith("Updated ") and "1 added, 0 updated, 0 removed, 3 unchanged" in finished.stdout
     assert f"embedding model: {model} (not loaded: its vectors are kept" in finished.stdout
     assert "1 document is searched by BM25 only until the embedding model loads" in finished.stdout
+    assert "the next update with the model embeds it." in finished.stdout
     assert "the index keeps its vectors" in finished.stderr and len(finished.stderr.splitlines()) == 1
 
 

@@ -75,9 +75,10 @@ def format_report(report: IndexReport, assistant: Assistant) -> str:
     ]
     if report.unembedded:
         count = len(report.unembedded)
+        one = count == 1
         lines.append(
-            f"{count} document{' is' if count == 1 else 's are'} searched by BM25 only until the embedding model "
-            "loads: the next update with the model embeds them."
+            f"{count} document{' is' if one else 's are'} searched by BM25 only until the embedding model "
+            f"loads: the next update with the model embeds {'it' if one else 'them'}."
         )
     lines += [f"Skipped {source}: {reason}" for source, reason in report.skipped.items()]
     return "\n".join(lines)
