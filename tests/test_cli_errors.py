@@ -248,6 +248,27 @@ def test_the_index_report_says_the_vectors_are_kept_while_the_model_cannot_load(
     assert "the index keeps its vectors" in finished.stderr and len(finished.stderr.splitlines()) == 1
 
 
+def test_serve_keeps_the_vectors_while_the_model_cannot_load(
+    corpus: Path, tmp_path: Path, tiny_embedder_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docqa serve and python app.py bring the index up to date at start (ui.serve.prepare) the same way."""
+    from docqa.assistant import Assistant
+    from docqa.ui.serve import prepare
+
+    model = Path(shutil.copytree(tiny_embedder_path, tmp_path / "embedder"))
+    folders = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    assert main(["index", *folders, "--embedding-model", str(model)]) == 0
+    model.rename(tmp_path / "away")
+    (corpus / "harbour.txt").write_text("The harbour master of Port Wren is Quentin Abernathy.\n")
+    capsys.readouterr()
+    with Assistant(corpus, tmp_path / "index", reader_model="none") as assistant:
+        prepare(assistant)
+        assert assistant.status().retrieval == "bm25" and assistant.store.has_vectors()
+        assert assistant.store.settings().embedding_model == str(model)  # type: ignore[union-attr]
+    err = capsys.readouterr().err
+    assert "1 added, 0 updated, 0 removed, 3 unchanged" in err and "its vectors are kept" in err
+
+
 @pytest.mark.parametrize("command", [["ask", QUESTION], ["index"]])
 def test_the_default_models_missing_offline_fall_back_without_loading_torch(
     command: list[str], corpus: Path, tmp_path: Path, offline: dict[str, str]
