@@ -7,11 +7,22 @@ same passages with ``SentenceTransformer.encode`` as shipped: fp32 at its defaul
 Each side runs in its own process, so each peak RSS is its own. The embedder's share of docqa's
 time is the ``embed`` stage of the run's ``IndexReport.timings``; the baseline's passages are those
 docqa's chunker makes of the same documents with the default settings.
+
+``python benchmarks/bench_indexing.py --mixed`` measures files read a second instead: ``docqa index
+--embedding-model none`` from scratch over the 1,000 mixed files of ``make_mixed_corpus.py``, with one
+worker process (``DOCQA_PARSE_WORKERS=1``, as before the pool) and with as many as cores, in turn,
+``--repeats`` times each, and a checkout from before the pool with ``--before SRC``; results in
+``results/indexing_mixed.json``.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +30,8 @@ from typing import Any
 
 from common import (
     MIB,
+    RESULTS_DIR,
+    ROOT,
     SQUAD_INDEX_DIR,
     WORK_DIR,
     Plan,
@@ -29,6 +42,7 @@ from common import (
     model_backends,
     peak_rss_bytes,
     run_child,
+    write_record,
 )
 from models import EMBEDDER
 
@@ -147,3 +161,75 @@ def encode_baseline(embedder: str, limit: int | None) -> dict[str, Any]:
         "max_seq_length": model.max_seq_length,
         "peak_rss_mib": round(peak_rss_bytes() / MIB, 1),
     }
+
+
+def index_mixed_corpus(corpus: Path, workers: int, source: Path | None = None) -> dict[str, Any]:
+    """``docqa index --embedding-model none`` from scratch over ``corpus`` with ``workers`` parsing workers
+    (0: as many as cores), from the docqa package in ``source`` when given: wall time and files a second."""
+    with tempfile.TemporaryDirectory(prefix="docqa-mixed-index-") as index:
+        command = [sys.executable, "-m", "docqa.cli", "index", "--corpus", str(corpus), "--index", index]
+        command += ["--embedding-model", "none", "--json"]
+        environment = {**os.environ, "DOCQA_PARSE_WORKERS": str(workers)}
+        if source is not None:
+            environment["PYTHONPATH"] = str(source)
+        cpu_before = _children_cpu_seconds()
+        started = time.perf_counter()
+        completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+        seconds = time.perf_counter() - started
+        cpu = _children_cpu_seconds() - cpu_before  # docqa index and its workers, which it waited for
+    report = json.loads(completed.stdout)
+    return {
+        "workers": workers or os.cpu_count(),
+        "files": len(report["added"]),
+        "skipped": len(report["skipped"]),
+        "seconds": round(seconds, 2),
+        "files_per_second": round(len(report["added"]) / seconds, 1),
+        "cpu_seconds": round(cpu, 2),
+        "stage_seconds": {stage: round(value, 2) for stage, value in report.get("timings", {}).items()},
+    }
+
+
+def _children_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def mixed(repeats: int, before: Path | None = None) -> dict[str, Any]:
+    """One worker against as many as cores, in turn, on the mixed corpus; and the docqa package in
+    ``before`` (a checkout from before the pool), when given."""
+    with tempfile.TemporaryDirectory(prefix="docqa-mixed-") as folder:
+        corpus = Path(folder) / "corpus"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_mixed_corpus.py"), str(corpus)], check=True)
+        variants: list[tuple[str, int, Path | None]] = [("one_worker", 1, None), ("pool", 0, None)]
+        if before is not None:
+            variants.insert(0, ("before_the_pool", 0, before))
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in variants}
+        for _ in range(repeats):
+            for name, workers, source in variants:
+                runs[name].append(index_mixed_corpus(corpus, workers, source))
+                log(f"indexing, mixed corpus: {name} {runs[name][-1]['files_per_second']} files/s")
+    best = {name: max(run["files_per_second"] for run in found) for name, found in runs.items()}
+    return {
+        "corpus": "make_mixed_corpus.py: 1,000 files, a quarter each PDF, HTML, Markdown and text",
+        "cores": os.cpu_count(),
+        "load_average_after": round(os.getloadavg()[0], 1),
+        "runs": runs,
+        "best_files_per_second": best,
+        "speedup_best": round(best["pool"] / best["one_worker"], 2),
+        "speedup_best_over_before": round(best["pool"] / best["before_the_pool"], 2) if before else None,
+    }
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="files a second of docqa index on the mixed corpus")
+    parser.add_argument("--mixed", action="store_true", required=True)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--before", type=Path, help="the src folder of a docqa checkout from before the pool")
+    options = parser.parse_args()
+    result = mixed(options.repeats, options.before)
+    write_record(RESULTS_DIR / "indexing_mixed.json", result)
+    print(json.dumps(result, indent=2))
