@@ -4,6 +4,7 @@ render, pages of tiny tags. The adversarial benchmark builds the same files at f
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zipfile
 
@@ -96,6 +97,15 @@ def large_page_pdf(points: float) -> bytes:
     image = Image.new("L", (64, 64), color=255)
     buffer = io.BytesIO()
     image.save(buffer, "PDF", resolution=64 * 72 / points)
+    return buffer.getvalue()
+
+
+def noise_page_pdf(points: float, pixels: int = 400) -> bytes:
+    """A PDF of one ``points``-square page of black and white noise: seconds of Tesseract per page."""
+    chooser = random.Random(1)
+    image = Image.frombytes("L", (pixels, pixels), bytes(chooser.choice((0, 255)) for _ in range(pixels * pixels)))
+    buffer = io.BytesIO()
+    image.save(buffer, "PDF", resolution=pixels * 72 / points)
     return buffer.getvalue()
 
 

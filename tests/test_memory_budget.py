@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from format_files import docx_bytes, epub_bytes, odt_bytes, pptx_bytes
-from hostile_files import FILLER, large_page_pdf, lying_archive, swollen_archive, tiny_tags_html
+from hostile_files import FILLER, large_page_pdf, lying_archive, noise_page_pdf, swollen_archive, tiny_tags_html
 
 from docqa.config import Settings
 from docqa.documents import limits, loading, ocr, worker
@@ -153,6 +154,43 @@ def test_programs_a_worker_started_die_with_it_when_its_time_is_spent(tmp_path: 
     with pytest.raises(UnreadableFile, match=r"reading it took longer than 1 s"):
         worker.run(subprocess.run, ["sh", "-c", script], timeout=1.0)
     assert gone_within([int(pid_file.read_text())], 2.0)
+
+
+def test_tesseract_dies_with_the_worker_that_started_it(tmp_path: Path) -> None:
+    if ocr.ocr_problem() is not None:
+        pytest.skip(ocr.ocr_problem())
+    (tmp_path / "scan.pdf").write_bytes(noise_page_pdf(2000))  # 40 million pixels of noise: seconds of OCR
+    scan = files_in(tmp_path)["scan.pdf"]
+    seen: list[int] = []
+
+    def stop_once_tesseract_runs() -> None:
+        deadline = time.monotonic() + 60
+        while not seen and time.monotonic() < deadline:
+            groups = set(worker._POOL.pids())
+            seen.extend(pid for pid, group in _processes_named("tesseract") if group in groups)
+            time.sleep(0.05)
+        worker._POOL.stop()  # as when the file's time or memory runs out
+
+    stopper = threading.Thread(target=stop_once_tesseract_runs)
+    stopper.start()
+    with pytest.raises(UnreadableFile, match=r"the worker stopped while reading it"):
+        worker.parse_file(scan, timeout=120.0)
+    stopper.join()
+    assert seen, "tesseract never ran"
+    assert gone_within(seen, 2.0)
+
+
+def _processes_named(name: str) -> list[tuple[int, int]]:
+    """(pid, process group) of each process whose command is ``name``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command, rest = (entry / "stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if command.split("(", 1)[-1] == name:
+            found.append((int(entry.name), int(rest.split()[2])))
+    return found
 
 
 def test_a_worker_whose_programs_together_pass_the_budget_is_stopped(tmp_path: Path, budget: int) -> None:
