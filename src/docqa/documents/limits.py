@@ -28,9 +28,9 @@ SPLIT_SECONDS = 300.0
 # system, and the resident size of every process it started), parsers' libraries included (about
 # 150 MB once all are loaded). Settings.parse_memory_mb changes it.
 MEMORY_BYTES = 2**30
-# The pixels of one page rendered for OCR: 40 million is an A2 page at 300 dots an inch; Tesseract
-# needs about 11 bytes a pixel. A larger page is rendered at a lower resolution, down to
-# MIN_OCR_DPI; a page that would need less than that is not read.
+# The pixels of one page rendered for OCR: 40 million is an A2 page at 300 dots an inch, and such a
+# page of noise took the worker and Tesseract to 720 MB together, within MEMORY_BYTES. A larger page
+# is rendered at a lower resolution, down to MIN_OCR_DPI; one that would need less is not read.
 MAX_OCR_PIXELS = 40_000_000
 MIN_OCR_DPI = 100
 
