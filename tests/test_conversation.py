@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from docqa.assistant import Assistant
-from docqa.conversation import leans_on_previous, rewrite_follow_up
+from docqa.conversation import follow_up_turn, leans_on_previous, resolve_follow_up, rewrite_follow_up
+from docqa.schema import Answer
 
 PAIRS: list[dict[str, Any]] = json.loads(Path(__file__).with_name("data").joinpath("follow_ups.json").read_text())[
     "pairs"
@@ -31,8 +32,95 @@ def test_a_standalone_question_is_searched_alone(pair: dict[str, Any]) -> None:
 @pytest.mark.parametrize("pair", [p for p in PAIRS if p["leans"]], ids=lambda p: p["question"])
 def test_a_follow_up_is_searched_with_the_previous_turn(pair: dict[str, Any]) -> None:
     previous_question, previous_answer = pair["previous"]
-    query = rewrite_follow_up(pair["question"], [("An older question?", "An older answer."), tuple(pair["previous"])])
-    assert query == f"{pair['question']} {previous_question} {previous_answer}"
+    history = [("An older question?", "An older answer."), (previous_question, previous_answer)]
+    resolved = resolve_follow_up(pair["question"], history)
+    assert rewrite_follow_up(pair["question"], history) == f"{resolved} {previous_question} {previous_answer}"
+    # Without a confident answer to lean on, only the previous question is searched with it.
+    assert rewrite_follow_up(pair["question"], [(previous_question, "")]) == f"{pair['question']} {previous_question}"
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "resolved"),
+    [
+        (
+            "How many troopers did he send?",
+            (
+                "Which governor sent the Virginia National Guard?",
+                "In the meantime, Virginia Governor Ralph Northam has responded by sending over the Virginia "
+                "National Guard and state troopers.",
+            ),
+            "How many troopers did Ralph Northam send?",
+        ),
+        ("How many troopers did he send?", ("Which governor sent them?", "Ralph Northam"), None),
+        (
+            "What did she write next?",
+            (
+                "Who tweeted that she had evacuated her office?",
+                "\u201cJust evacuated my office in Cannon. Now we\u2019re seeing protesters assaulting Capitol "
+                "Police,\u201d said Representative Nancy Mace in a tweet.",
+            ),
+            "What did Representative Nancy Mace write next?",
+        ),
+        (
+            "Who said she had to leave her office?",
+            ("Who tweeted?", "Nancy Mace"),
+            "Who said Nancy Mace had to leave Nancy Mace's office?",
+        ),
+        ("What annual rent has he proposed for Unit 4?", ("Who signed the letter?", "Jonathan Pike MRICS"), None),
+        ("When did he join?", ("Who was the first employee?", "Colin"), "When did Colin join?"),
+        # No name in the answer (a number, a lower-case sentence, a lone capitalised word of a sentence): kept.
+        ("What did he say next?", ("How many people came?", "200"), "What did he say next?"),
+        (
+            "What did he say next?",
+            ("Who spoke?", "The building has gone into lockdown, with politicians inside."),
+            "What did he say next?",
+        ),
+        # A name before the pronoun may be its referent; "it" and "they" are not replaced.
+        ("Did Pence say he would?", ("Who spoke?", "Mike Pence"), "Did Pence say he would?"),
+        ("What did Mitt Romney call it?", ("Who spoke?", "Reince Preibus"), "What did Mitt Romney call it?"),
+        # A question that stands alone is read as asked.
+        ("Who is the governor of Virginia?", ("Who spoke?", "Reince Preibus"), "Who is the governor of Virginia?"),
+    ],
+)
+def test_pronouns_resolve_to_the_previous_answers_name(
+    question: str, previous: tuple[str, str], resolved: str | None
+) -> None:
+    expected = resolved or question.replace(" he ", f" {previous[1]} ")
+    assert resolve_follow_up(question, [previous]) == expected
+    assert rewrite_follow_up(question, [previous]).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many young people will it work with?",
+        "How long are they expected to take?",
+        "How much of its budget is left?",
+    ],
+)
+def test_it_and_they_as_the_subject_lean_on_the_previous_turn(question: str) -> None:
+    assert leans_on_previous(question)
+
+
+def test_only_a_confident_answer_is_leaned_on() -> None:
+    def answer(**fields: Any) -> Answer:
+        return Answer(
+            **{
+                "question": "Who sent the Guard?",
+                "text": "Ralph Northam",
+                "score": 0.9,
+                "abstained": False,
+                "mode": "extractive",
+                **fields,
+            }
+        )
+
+    assert follow_up_turn(answer()) == ("Who sent the Guard?", "Ralph Northam")
+    assert answer().to_dict()["confident"] is True
+    assert follow_up_turn(answer(score=0.3)) == ("Who sent the Guard?", "")  # low confidence
+    assert follow_up_turn(answer(closest=True, mode="sentence")) == ("Who sent the Guard?", "")
+    assert follow_up_turn(answer(text="", score=0.0, abstained=True)) == ("Who sent the Guard?", "")
+    assert answer(abstained=True).to_dict()["confident"] is False
 
 
 def test_without_history_the_question_is_the_query() -> None:
@@ -72,3 +160,41 @@ def test_the_varnak_question_is_answered_from_its_own_document(tmp_path: Path) -
     assert not answer.abstained
     assert answer.citations[0].source == pair["source"] == "doc0200.txt"
     assert answer.text == f"Varnak0200 lives in {CITIES[200 % len(CITIES)]}."
+
+
+def test_a_follow_up_reads_the_previous_answers_name_and_skips_an_abstention(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "guard.txt").write_text(
+        "Virginia Governor Ralph Northam sent the Virginia National Guard to Washington.\n", encoding="utf-8"
+    )
+    (corpus / "troopers.txt").write_text(
+        "Ralph Northam also sent 200 state troopers to the Capitol.\n\nThe mayor imposed a curfew.\n", encoding="utf-8"
+    )
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
+        first = assistant.ask("Which governor sent the Virginia National Guard?")
+        assert first.confident and first.citations[0].source == "guard.txt"
+        follow_up = assistant.ask("How many troopers did he send?", history=[follow_up_turn(first)])
+        assert follow_up.query.startswith("How many troopers did Ralph Northam send? Which governor sent")
+        assert follow_up.citations[0].source == "troopers.txt"
+        assert "200" in follow_up.text
+        unanswered = assistant.ask("Which xylophone brand did the quartet prefer?")
+        assert unanswered.abstained and not unanswered.confident
+        after = assistant.ask("How many troopers did he send?", history=[follow_up_turn(unanswered)])
+        assert after.query == "How many troopers did he send? Which xylophone brand did the quartet prefer?"
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        (
+            "Which building did Capitol Police order Congressional staff to leave?",
+            "Capitol Police sent orders for Congressional staff to leave the Cannon building after Trump called "
+            "on his followers to protest the certification of Joe Biden\u2019s election victory.",
+        ),
+        ("Who called it an insurrection?", "It was condemned after Joe Biden\u2019s victory was certified."),
+    ],
+)
+def test_a_sentence_about_a_thing_gives_no_name(previous: tuple[str, str]) -> None:
+    question = "Who said she had just evacuated her office in Cannon?"
+    assert resolve_follow_up(question, [previous]) == question

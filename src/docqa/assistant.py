@@ -15,7 +15,7 @@ from typing import Any
 from docqa.citation import cite
 from docqa.components import dense_problem, index_settings, keeps_vectors, lexical_reason, load_models, needs_build
 from docqa.config import DEFAULT_EMBEDDING_MODEL, Settings, checked_threshold, checked_top_k
-from docqa.conversation import History, clean_question, rewrite_follow_up
+from docqa.conversation import History, clean_question, resolve_follow_up, rewrite_follow_up
 from docqa.documents.worker import configure as configure_parsing
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, IndexLoadError
@@ -265,11 +265,12 @@ class Assistant:
             )
             return self._answer(question, query, mode, notes, timings, started)
 
-        result = self.read(question, passages, confidence_threshold=confidence_threshold)
+        reading = resolve_follow_up(question, history)  # "he" read as the name the previous answer gave
+        result = self.read(reading, passages, confidence_threshold=confidence_threshold)
         timings["reading"] = time.perf_counter() - retrieved
         closest = None
         if result.abstained and mode == "extractive":  # the model only adds: its miss falls back to a sentence
-            closest = closest_sentence(question, passages, result, SentenceReader.default_threshold)
+            closest = closest_sentence(reading, passages, result, SentenceReader.default_threshold)
         if closest is not None:
             notes.append(CLOSEST_NOTE)
             best = closest.sentence
@@ -327,6 +328,7 @@ class Assistant:
             message=" ".join(notes),
             alternatives=list(alternatives),
             query=query if query != question else "",
+            closest=highlight is not None,
         )
 
     # ----- what is indexed ---------------------------------------------------------------

@@ -14,6 +14,14 @@ together with the previous turn's question and answer only when it leans on it:
 
 A name is a capitalised word other than the question's first, or a first word that is not a
 question word. The rules read the question's words only; they need no model.
+
+A follow-up leans on the previous turn's answer only when it was given with confidence
+(``follow_up_turn``): after an abstention, a closest sentence or a low-confidence answer, only the
+previous question is searched with it, so a wrong answer cannot pull the search its way. A confident
+answer's name resolves "he", "she", "him", "his" and "her" in the question the reader reads ("How
+many troopers did he send?" after "Ralph Northam" reads "How many troopers did Ralph Northam send?"):
+the first run of capitalised words in the answer, less the words the previous question had, of two
+words or more unless the answer is a short span.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from docqa.errors import DocqaError
+from docqa.schema import Answer
 
 History = Sequence[tuple[str, str]]
 
@@ -39,10 +48,30 @@ _QUESTION_STARTS = frozenset(
     summarise summarize compare""".split()
 )
 # Words that cannot be the referent of "it" or "they": the pronouns' company in a question.
-_NOT_REFERENTS = _QUESTION_STARTS | _PERSON_PRONOUNS | _THING_PRONOUNS | _POINTING | frozenset(
-    """a an the of in on at to for from by with about as and or but not no so if been be being it's
-    i you we us me my our your""".split()
+_NOT_REFERENTS = (
+    _QUESTION_STARTS
+    | _PERSON_PRONOUNS
+    | _THING_PRONOUNS
+    | _POINTING
+    | frozenset(
+        """a an the of in on at to for from by with about as and or but not no so if been be being it's
+    i you we us me my our your much many long far often old""".split()
+    )
 )
+# A thing pronoun right after one of these is the question's subject ("How many people will it reach?").
+_AUXILIARIES = frozenset(
+    "is are was were am do does did can could will would shall should may might must has have had".split()
+)
+_TITLES = frozenset("mr mrs ms miss dr sir cllr prof".split())  # alone, not a name
+_QUOTATION = re.compile(r'["\u201c][^"\u201d]*["\u201d]')  # someone's words: not who said them
+_SHORT_SPAN_WORDS = 4
+# Words a question asking for a person has near its start: "Which governor...?", "Which councillor...?"
+_PERSON_NOUNS = frozenset(
+    """person people man woman governor mayor councillor minister president senator director manager chair
+    employee member officer representative official spokesman spokeswoman author owner engineer founder
+    leader judge chief head secretary""".split()
+)  # an answer of at most this many words is a span, taken whole as a name
+
 _FRAGMENT_WORDS = 5
 _BARE_QUESTION_FILLERS = frozenset("not so exactly else come then".split())  # "Why not?", "How so?"
 
@@ -60,19 +89,96 @@ def leans_on_previous(question: str) -> bool:
         if word in _PERSON_PRONOUNS and not any(_is_name(w, p) for p, w in enumerate(before)):
             return True
         if word in _THING_PRONOUNS and (
-            position == len(words) - 1 or not any(w.lower() not in _NOT_REFERENTS for w in before)
+            position == len(words) - 1
+            or not any(w.lower() not in _NOT_REFERENTS for w in before)
+            or (word in {"it", "they"} and position > 0 and lowered[position - 1] in _AUXILIARIES)
         ):
             return True
     return _ends_pointing(lowered)
 
 
+def follow_up_turn(answer: Answer) -> tuple[str, str]:
+    """The (question, answer) pair a later follow-up may lean on: the answer's text only when it was
+    given with confidence (``Answer.confident``), else "" (the previous question alone is searched)."""
+    return answer.question, answer.text if answer.confident else ""
+
+
 def rewrite_follow_up(question: str, history: History | None) -> str:
     """The search query for ``question``: the question alone, or, when it leans on the previous
-    turn, the question followed by that turn's question and answer."""
+    turn, the question (its pronouns resolved, see ``resolve_follow_up``) followed by that turn's
+    question and answer ("" for an answer not to lean on)."""
     if not history or not leans_on_previous(question):
         return question
     previous_question, previous_answer = history[-1]
-    return " ".join(part for part in (question, previous_question, previous_answer) if part)
+    resolved = resolve_follow_up(question, history)
+    return " ".join(part for part in (resolved, previous_question, previous_answer) if part)
+
+
+def resolve_follow_up(question: str, history: History | None) -> str:
+    """``question`` with "he", "she", "him", "his" and "her" replaced by the name the previous answer
+    gives, when it leans on the previous turn and that answer holds one; else ``question``."""
+    if not history or not leans_on_previous(question):
+        return question
+    previous_question, previous_answer = history[-1]
+    name = _answer_name(previous_answer, previous_question)
+    if name is None:
+        return question
+
+    def replace(match: re.Match[str]) -> str:
+        if any(_is_name(word, position) for position, word in enumerate(_WORD.findall(question[: match.start()]))):
+            return match.group(0)  # a name before the pronoun may be the one it means
+        pronoun = match.group(1).lower()
+        following = match.group(2)
+        possessive = pronoun in {"his", "hers"} or (
+            pronoun == "her" and following and following.lower() not in _NOT_REFERENTS
+        )
+        return (f"{name}'s" if possessive else name) + (f" {following}" if following else "")
+
+    return re.sub(r"\b(he|she|him|his|her|hers)\b(?:\s+([^\W_]+))?", replace, question, flags=re.IGNORECASE)
+
+
+def _answer_name(answer: str, previous_question: str) -> str | None:
+    """The first run of capitalised words in ``answer`` without the words of ``previous_question``:
+    two words or more ("Ralph Northam"), or one where the whole answer is a short span."""
+    asked_words = [word.lower() for word in _WORD.findall(previous_question)]
+    asked = {_bare(word) for word in asked_words}
+    short = len(answer.split()) <= _SHORT_SPAN_WORDS
+    if not short and not _asks_for_a_person(asked_words):
+        return None  # a sentence answering "Which building...?" names people who are not the answer
+    for run in _capitalised_runs(answer):
+        if any(_bare(word) != word.lower() for word in run):
+            continue  # "Joe Biden's victory": an owner, not the one the answer is about
+        kept = [word for word in run if _bare(word) not in asked and _bare(word) not in _NOT_REFERENTS]
+        named = [word for word in kept if _bare(word) not in _TITLES]
+        if len(named) >= 2 or (named and short):
+            return " ".join(kept)
+    return None
+
+
+def _asks_for_a_person(words: list[str]) -> bool:
+    """ "Who ...?", "Whose ...?", "Which governor ...?", "What is the name of the councillor ...?" """
+    if words and words[0] in {"who", "whom", "whose"}:
+        return True
+    return any(word.rstrip("s") in _PERSON_NOUNS for word in words[:6])
+
+
+def _capitalised_runs(text: str) -> list[list[str]]:
+    """Runs of capitalised words outside quotations, broken by any other word and by punctuation."""
+    runs: list[list[str]] = [[]]
+    for token in _QUOTATION.sub(" , ", text).split():
+        word = token.strip("\"'\u201c\u201d\u2018(),;:.!?")
+        if word and word[0].isupper() and _WORD.fullmatch(word):
+            runs[-1].append(word)
+            if word != token.rstrip(".") or (token.endswith(".") and len(word) > 3):
+                runs.append([])  # "Northam," or "Northam." ends the run; "Mr." does not
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _bare(word: str) -> str:
+    """A word lowered and without a possessive: "Trump\u2019s" -> "trump"."""
+    return re.sub(r"['\u2019]s$", "", word.lower())
 
 
 def _is_fragment(words: list[str]) -> bool:
@@ -99,7 +205,7 @@ def _ends_pointing(words: list[str]) -> bool:
 def _is_name(word: str, position: int) -> bool:
     if not word[0].isupper():
         return False
-    return position > 0 or word.lower() not in _QUESTION_STARTS
+    return position > 0 or word.lower() not in _NOT_REFERENTS  # "In which year did he join?"
 
 
 def clean_question(question: str) -> tuple[str, list[str]]:

@@ -143,11 +143,18 @@ class Answer:
     message: str = ""  # a note for the user: why it abstained, which mode, what was cut
     alternatives: list[ExtractedAnswer] = field(default_factory=list)
     query: str = ""  # the retrieval query, when a follow-up was rewritten
+    closest: bool = False  # the closest sentence, shown where the reader found no confident span
 
     @property
     def confidence(self) -> str:
         """``"high"``, ``"medium"`` or ``"low"``: ``score`` in the words the app and ``docqa ask`` use."""
         return confidence_label(self.score)
+
+    @property
+    def confident(self) -> bool:
+        """An answer given with confidence: not abstained, not the closest sentence, not of low confidence.
+        Only such an answer is searched with a follow-up that leans on it (``docqa.conversation``)."""
+        return not self.abstained and not self.closest and self.confidence != "low"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,6 +163,7 @@ class Answer:
             "score": self.score,
             "confidence": self.confidence,
             "abstained": self.abstained,
+            "confident": self.confident,
             "mode": self.mode,
             "message": self.message,
             "query": self.query or self.question,

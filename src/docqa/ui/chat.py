@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from docqa.conversation import follow_up_turn
 from docqa.errors import DocqaError
 from docqa.feedback import FeedbackStore
 from docqa.schema import RETRIEVAL_MODES, Answer, Citation, RetrievalMode
@@ -67,8 +68,9 @@ class ChatSession:
         return {"n": self.updates, "html": html, "reset": reset}
 
     def history(self, before: int) -> list[tuple[str, str]]:
-        """(question, answer) of the answered turns before turn ``before``, oldest first."""
-        return [(t.answer.question, t.answer.text) for t in self.turns[:before] if t.answer is not None]
+        """(question, answer) of the answered turns before turn ``before``, oldest first; the answer is
+        "" where it was not given with confidence (``docqa.conversation.follow_up_turn``)."""
+        return [follow_up_turn(t.answer) for t in self.turns[:before] if t.answer is not None]
 
     def turn(self, number: Any) -> Turn | None:
         if isinstance(number, int) and not isinstance(number, bool) and 0 <= number < len(self.turns):
