@@ -18,12 +18,20 @@ run exited. The cases:
 Targets (issue "Hostile files get bounded memory too"): every case skipped with a clear reason, the
 articles indexed, exit status 0, peak RSS of the tree at most 1.5 GB, no process left 2 s after.
 
+``--serve`` drops the same files, one at a time, into the folder that a running ``app.py`` (lexical
+mode) watches, while 16 clients ask the seed questions without pause; each bomb is followed by a
+plain file, whose appearance in the index says that the update that read the bomb is over. Recorded:
+the peak resident size of the app's process tree while each file is read, processes that outlive
+it, whether the bomb stayed out of the index, and every question's error (results/memory_bombs_serve).
+
     python benchmarks/memory_bombs.py            # a few minutes; results/memory_bombs.json and .md
+    python benchmarks/memory_bombs.py --serve    # the same through the served app
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -183,6 +191,109 @@ def run_case(corpus: Path, index: Path) -> dict[str, Any]:
     }
 
 
+def serve_run(folder: Path, quick: bool, only: list[str] | None, clients: int = 16) -> dict[str, Any]:
+    """The bombs dropped, one at a time, into the folder that the served app watches, while ``clients`` ask."""
+    import threading
+
+    from adversarial import SEED, App
+    from load_test import ask, connect
+
+    corpus = folder / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    app = App(folder)
+    app.start()
+    assert app.process is not None
+    stop = threading.Event()
+    answers: list[tuple[float, str | None]] = []  # (seconds, error)
+
+    def asker(number: int) -> None:
+        client = connect(app.url)
+        turn = number
+        while not stop.is_set():
+            question = SEED["questions"][turn % len(SEED["questions"])]["q"]
+            turn += 1
+            started = time.monotonic()
+            try:
+                ask(client, question, 60.0)
+                answers.append((time.monotonic() - started, None))
+            except Exception as error:  # every failure is a result here
+                answers.append((time.monotonic() - started, repr(error)[:200]))
+        client.close()
+
+    threads = [threading.Thread(target=asker, args=(number,), daemon=True) for number in range(clients)]
+    for thread in threads:
+        thread.start()
+    results: dict[str, Any] = {}
+    try:
+        for name, build in cases(quick).items():
+            if (only and name not in only) or name == "control.txt":
+                continue
+            data = build()
+            (corpus / name).write_bytes(data)
+            results[name] = _watch_app(app.process.pid, folder / "index" / "index.sqlite", corpus, name)
+            results[name]["file_bytes"] = len(data)
+            print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(70)
+        app.stop()
+    errors = [error for _, error in answers if error]
+    seconds = sorted(duration for duration, _ in answers)
+    return {
+        "clients": clients,
+        "questions": len(answers),
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "p50_s": round(seconds[len(seconds) // 2], 2) if seconds else None,
+        "max_s": round(seconds[-1], 2) if seconds else None,
+        "cases": results,
+    }
+
+
+def _indexed(database: Path) -> set[str]:
+    """The sources committed to the embedded store's database, read without writing to it."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)) as db:
+            return {source for (source,) in db.execute("SELECT source FROM documents")}
+    except sqlite3.Error:  # not made yet, or being written: read it at the next sample
+        return set()
+
+
+def _watch_app(app: int, database: Path, corpus: Path, bomb: str) -> dict[str, Any]:
+    """Sample the app's process tree from when ``bomb`` was put in ``corpus``, put a plain file after it a
+    second later, until that file is in the index; then wait for what left the tree."""
+    marker = f"after-{bomb}.txt"
+    started = time.monotonic()
+    seen: set[int] = set()
+    peak = 0
+    stored: set[str] = set()
+    while time.monotonic() - started < RUN_LIMIT_S:
+        processes = _processes()
+        tree = _tree(app, processes)
+        seen |= tree
+        peak = max(peak, sum(processes[pid][1] for pid in tree))
+        if not (corpus / marker).exists() and time.monotonic() - started > 1.0:
+            (corpus / marker).write_text(f"The {bomb} file was followed by this one.\n")
+        stored = _indexed(database)
+        if marker in stored:
+            break
+        time.sleep(0.05)
+    time.sleep(GONE_S)
+    processes = _processes()
+    tree = _tree(app, processes)
+    left = sorted(pid for pid in seen - tree if pid in processes and processes[pid][2] != "Z")
+    return {
+        "seconds": round(time.monotonic() - started - GONE_S, 1),
+        "marker_indexed": marker in stored,
+        "bomb_indexed": bomb in stored,
+        "peak_tree_rss_mib": round(peak / 2**20),
+        "outside_the_tree_2s_after": left,
+    }
+
+
 def verdict(name: str, result: dict[str, Any], articles: list[str]) -> list[str]:
     problems = []
     if result["exit_status"] != 0:
@@ -225,7 +336,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller files, for a trial run")
     parser.add_argument("--only", nargs="*", help="the cases to run (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for memory_bombs.json and .md")
+    parser.add_argument("--serve", action="store_true", help="through the served app's watched folder")
     options = parser.parse_args(argv)
+    if options.serve:
+        with tempfile.TemporaryDirectory(prefix="docqa-bombs-serve-") as folder:
+            served = serve_run(Path(folder), options.quick, options.only)
+        served["when"] = time.strftime("%Y-%m-%d %H:%M")
+        served["machine"] = f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
+        problems = [
+            f"{name}: {result}"
+            for name, result in served["cases"].items()
+            if result["bomb_indexed"]
+            or not result["marker_indexed"]
+            or result["outside_the_tree_2s_after"]
+            or result["peak_tree_rss_mib"] * 2**20 > MAX_TREE_RSS
+        ]
+        served["failures"] = problems + ([f"{served['errors']} questions failed"] if served["errors"] else [])
+        options.out.mkdir(parents=True, exist_ok=True)
+        suffix = "_quick" if options.quick else ""
+        (options.out / f"memory_bombs_serve{suffix}.json").write_text(json.dumps(served, indent=2) + "\n")
+        print(json.dumps(served, indent=2))
+        return 1 if served["failures"] else 0
     articles = sorted(path.name for path in (ROOT / "corpus").iterdir() if path.is_file())
     record: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
