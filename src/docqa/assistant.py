@@ -15,6 +15,7 @@ from typing import Any
 from docqa.citation import cite
 from docqa.components import dense_problem, index_settings, keeps_vectors, lexical_reason, load_models, needs_build
 from docqa.config import DEFAULT_EMBEDDING_MODEL, Settings, checked_threshold, checked_top_k
+from docqa.conflicts import find_conflicts
 from docqa.conversation import History, clean_question, resolve_follow_up, rewrite_follow_up
 from docqa.documents.worker import configure as configure_parsing
 from docqa.embedding import Embedder
@@ -285,7 +286,7 @@ class Assistant:
             notes.append(self._lexical_note())
         if result.truncated_question:
             notes.append("The question was cut to fit the reader model.")
-        return self._answer(
+        answer = self._answer(
             question,
             query,
             mode,
@@ -296,6 +297,10 @@ class Assistant:
             best=result.answers[0],
             alternatives=result.answers[1:],
         )
+        answer.conflicts = find_conflicts(  # confident answers of different documents that disagree
+            result.answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir
+        )
+        return answer
 
     def _lexical_note(self) -> str:
         reason = lexical_reason(self.settings.reader_model, self.problems)

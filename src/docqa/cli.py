@@ -215,6 +215,13 @@ def format_answer(answer: Answer) -> str:
         dated = "".join(f", {part}" for part in (citation.date, citation.location) if part)  # date, page
         lines.append(f"Source: {citation.source} ({citation.title}{dated}), characters {citation.start}-{citation.end}")
         lines.append(f"  \u201c{citation.snippet}\u201d")
+    if answer.conflicts:
+        lines.append("The documents disagree (newest first):")
+        for conflict in answer.conflicts:
+            where = ", ".join(
+                part for part in (conflict.citation.location, conflict.date and f"dated {conflict.date}") if part
+            )
+            lines.append(f"  - {conflict.text} ({conflict.citation.source}{', ' if where else ''}{where})")
     if answer.message:
         lines.append(answer.message)
     if answer.abstained:

@@ -128,6 +128,28 @@ class Citation:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """One document's confident answer where documents disagree (``docqa.conflicts``)."""
+
+    text: str
+    score: float
+    citation: Citation
+    date: str | None  # the document's date (ISO), by which the conflicts are ordered, newest first
+    dated_by: (
+        str  # "metadata" (the file's own or its front matter), "text" (a date in its first lines), "file time", ""
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "score": self.score,
+            "date": self.date,
+            "dated_by": self.dated_by,
+            "citation": self.citation.to_dict(),
+        }
+
+
 @dataclass
 class Answer:
     """What ``Assistant.ask`` returns."""
@@ -144,6 +166,7 @@ class Answer:
     alternatives: list[ExtractedAnswer] = field(default_factory=list)
     query: str = ""  # the retrieval query, when a follow-up was rewritten
     closest: bool = False  # the closest sentence, shown where the reader found no confident span
+    conflicts: list[Conflict] = field(default_factory=list)  # documents' differing answers, newest first
 
     @property
     def confidence(self) -> str:
@@ -180,6 +203,7 @@ class Answer:
                 }
                 for alt in self.alternatives
             ],
+            "conflicts": [conflict.to_dict() for conflict in self.conflicts],
             "timings": dict(self.timings),
         }
 

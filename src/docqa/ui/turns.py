@@ -85,6 +85,9 @@ def reply_html(turn: int, answer: Answer, citations: Sequence[Citation]) -> str:
         body = [f'<div class="docqa-lead {kind}">{lead}{markers}</div>', _meta(answer, confident=True)]
         sources = "".join(_citation_html(turn, index, citation) for index, citation in enumerate(citations))
         body.append(f'<ol class="docqa-citations">{sources}</ol>')
+    if answer.conflicts:
+        items = "".join(f"<li>{escape_text(line)}</li>" for line in conflict_lines(answer))
+        body.append(f'<div class="docqa-notes docqa-conflicts">{CONFLICTS_LEAD}<ul>{items}</ul></div>')
     notes = own_notes(answer)
     if notes:
         body.append(f'<div class="docqa-notes">{escape_text(notes)}</div>')
@@ -196,9 +199,25 @@ def turn_markdown(answer: Answer, citations: Sequence[Citation]) -> str:
         markers = "".join(f"[{n}]" for n in range(1, len(citations) + 1))
         lines += [f"{single_line(answer.text).strip()} {markers}".rstrip(), "", f"*{confidence_words(answer)}*"]
         lines += [""] + [f"[{n}] {_source_words(answer, c)}" for n, c in enumerate(citations, start=1)]
+    if answer.conflicts:
+        lines += ["", CONFLICTS_LEAD] + [f"- {line}" for line in conflict_lines(answer)]
     if answer.query:
         lines += ["", f"*{searched_as(answer)}*"]
     return "\n".join(lines)
+
+
+CONFLICTS_LEAD = "The documents disagree (newest first):"
+
+
+def conflict_lines(answer: Answer) -> list[str]:
+    """Each disagreeing document's answer, with its file, location and date, newest first."""
+    lines = []
+    for conflict in answer.conflicts:
+        citation = conflict.citation
+        dated = f"dated {conflict.date[:10]}" + (" (file time)" if conflict.dated_by == "file time" else "")
+        where = ", ".join(part for part in (citation.source, citation.location, dated if conflict.date else "") if part)
+        lines.append(f"\u201c{single_line(conflict.text).strip()}\u201d \u2014 {where}")
+    return lines
 
 
 def _source_words(answer: Answer, citation: Citation) -> str:

@@ -1,0 +1,78 @@
+"""Disagreeing documents: confident answers of different files that give different values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from docqa.assistant import Assistant
+from docqa.cli import format_answer
+from docqa.conflicts import disagree, document_date, written_date
+from docqa.ui.render import escape_text
+from docqa.ui.turns import reply_html, turn_markdown
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("48p per mile", "45p", True),
+        ("£185", "£150 per night", True),
+        ("within 30 days", "60 days", True),
+        ("within 30 days", "30 days", False),
+        ("Ralph Northam", "Mike Pence", True),
+        ("Ralph Northam", "Governor Ralph Northam", False),
+        ("£185", "18 weeks", False),  # numbers of different things
+        ("The building was evacuated at noon.", "Police arrived after the first reports came in.", False),
+        ("The library closes at 8 pm on weekdays.", "The library closes at 10 pm on weekdays.", True),
+    ],
+)
+def test_which_answers_disagree(first: str, second: str, expected: bool) -> None:
+    assert disagree(first, second) is expected
+
+
+def test_a_documents_date_comes_from_metadata_then_its_opening_then_the_file_time(tmp_path: Path) -> None:
+    assert (
+        written_date("Version 3.0 · Effective 1 September 2024 · Supersedes version 2.1 (April 2022)") == "2024-09-01"
+    )
+    assert written_date("Dear Ms Okonjo, July 2, 2024") == "2024-07-02" and written_date("no date here") is None
+    texts = {"a.txt": "Policy, effective 1 April 2022.", "b.txt": "No date."}
+    (tmp_path / "b.txt").write_text("No date.", encoding="utf-8")
+    os.utime(tmp_path / "b.txt", (1_700_000_000, 1_700_000_000))
+    assert document_date("a.txt", "2023-05-05", texts.__getitem__, tmp_path) == ("2023-05-05", "metadata")
+    assert document_date("a.txt", None, texts.__getitem__, tmp_path) == ("2022-04-01", "text")
+    assert document_date("b.txt", None, texts.__getitem__, tmp_path) == ("2023-11-14T22:13:20", "file time")
+
+
+def test_two_versions_that_disagree_are_both_shown_newest_first(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "library-hours.txt").write_text(
+        "date 2023-01-10 Library hours\n\nThe library closes at 8 pm on weekdays.\n", encoding="utf-8"
+    )
+    (corpus / "library-hours-2.txt").write_text(
+        "date 2024-03-01 Library hours\n\nThe library closes at 10 pm on weekdays.\n", encoding="utf-8"
+    )
+    (corpus / "canteen.txt").write_text("The canteen serves soup on Fridays.\n", encoding="utf-8")
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
+        answer = assistant.ask("When does the library close on weekdays?")
+        single = assistant.ask("What does the canteen serve on Fridays?")
+    assert not answer.abstained
+    assert [conflict.citation.source for conflict in answer.conflicts] == ["library-hours-2.txt", "library-hours.txt"]
+    assert [conflict.date for conflict in answer.conflicts] == ["2024-03-01", "2023-01-10"]
+    assert "10 pm" in answer.conflicts[0].text and "8 pm" in answer.conflicts[1].text
+    shown = answer.to_dict()["conflicts"]
+    assert [item["citation"]["source"] for item in shown] == ["library-hours-2.txt", "library-hours.txt"]
+    text = format_answer(answer)
+    assert "The documents disagree" in text and text.index("library-hours-2.txt, dated") < text.index(
+        "library-hours.txt, dated"
+    )
+    html = reply_html(0, answer, answer.citations)
+    assert "docqa-conflicts" in html
+    assert html.index(escape_text("library-hours-2.txt")) < html.index(escape_text("library-hours.txt, dated"))
+    markdown = turn_markdown(answer, answer.citations).split("The documents disagree (newest first):")[1]
+    assert markdown.index("library-hours-2.txt, dated 2024-03-01") < markdown.index(
+        "library-hours.txt, dated 2023-01-10"
+    )
+    assert single.conflicts == [] and "disagree" not in format_answer(single)
