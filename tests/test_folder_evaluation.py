@@ -59,3 +59,43 @@ def test_a_questions_file_of_another_shape_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"data": []}))
     with pytest.raises(DocqaError, match="not a folder questions file"):
         load_questions(path)
+
+
+def test_list_items_and_conflicts_are_scored(tmp_path: Path) -> None:
+    from docqa.evaluation.kinds import list_scores
+
+    gold = ["fire safety, manual handling and data protection"]
+    assert list_scores("fire safety, manual handling and data protection", gold) == (1.0, 1.0)
+    assert list_scores("fire safety", gold) == (1.0, 1 / 3)
+    assert list_scores("fire safety, first aid", gold) == (0.5, 1 / 3)
+    assert list_scores("", gold) == (0.0, 0.0)
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "hours-2023.txt").write_text("date 2023-01-10 Hours\n\nThe library closes at 8 pm on weekdays.\n")
+    (corpus / "hours-2024.txt").write_text("date 2024-03-01 Hours\n\nThe library closes at 10 pm on weekdays.\n")
+    (corpus / "induction.txt").write_text(
+        "Induction\n\nNew starters must complete fire safety, manual handling and data protection courses.\n"
+    )
+    questions = tmp_path / "questions.json"
+    questions.write_text(
+        json.dumps(
+            {
+                "questions": [
+                    {"id": "c", "question": "When does the library close on weekdays?", "answers": ["10 pm"],
+                     "stale_answers": ["8 pm"], "file": "hours-2024.txt", "location": "", "kind": "conflict"},
+                    {"id": "s", "question": "When does the library close on weekdays?", "answers": ["8 pm"],
+                     "stale_answers": ["10 pm"], "file": "hours-2023.txt", "location": "", "kind": "conflict"},
+                    {"id": "l", "question": "Which courses must new starters complete?", "answers": gold,
+                     "file": "induction.txt", "location": "", "kind": "list"},
+                ]
+            }
+        )
+    )
+    report = evaluate_folder(corpus, questions, embedding_model="none", reader_model="none")
+    results = {result["id"]: result for result in report["results"]}
+    assert results["c"]["conflict_shown"] is True
+    assert results["s"]["conflict_shown"] is False  # both shown, but the value called current is not first
+    assert results["l"]["list_recall"] == 1.0 and results["l"]["conflict_shown"] is None
+    assert report["by_kind"]["conflict"]["conflicts_shown"] == 0.5
+    assert "conflict questions: both values shown, the newer first, 50%" in format_folder_report(report)

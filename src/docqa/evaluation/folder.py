@@ -5,7 +5,9 @@ The questions file is in the ``realdocs`` format: ``{"questions": [{"id", "quest
 folder would be (every format, through the same parsers), each question is asked through
 ``Assistant.ask``, and what a user is shown is scored: the file and location of the first citation,
 the answer's exact match and F1, whether the shown answer holds a gold answer, and abstention on
-the unanswerable questions. Figures are given overall, per format and per kind of question.
+the unanswerable questions; ``list`` questions also by the precision and recall of their items, and
+``conflict`` questions (with ``stale_answers``) by whether both values are shown, the newer first
+(``docqa.evaluation.kinds``). Figures are given overall, per format and per kind of question.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tqdm import tqdm
 
 from docqa.assistant import Assistant
 from docqa.errors import DocqaError
+from docqa.evaluation.kinds import conflict_shown, list_scores
 from docqa.evaluation.metrics import answer_scores, normalize_answer
 from docqa.models import find_named_models
 from docqa.schema import Answer
@@ -44,6 +47,7 @@ class FolderQuestion:
     format: str
     unanswerable: bool
     kind: str
+    stale_answers: tuple[str, ...] = ()  # a conflict question's value in the older document
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class FolderResult:
     exact_match: float
     f1: float
     holds_gold: bool  # a gold answer stands in the shown answer
+    list_precision: float | None = None  # kind "list": the shown items that are right
+    list_recall: float | None = None  # ... and the gold items shown
+    conflict_shown: bool | None = None  # kind "conflict": both values shown, the newer first
 
 
 def load_questions(path: str | Path) -> list[FolderQuestion]:
@@ -83,6 +90,7 @@ def load_questions(path: str | Path) -> list[FolderQuestion]:
                 format=str(item.get("format") or Path(str(item.get("file") or "")).suffix.lstrip(".") or "-"),
                 unanswerable=bool(item.get("unanswerable")),
                 kind=str(item.get("kind") or ("unanswerable" if item.get("unanswerable") else "fact")),
+                stale_answers=tuple(str(answer) for answer in item.get("stale_answers") or ()),
             )
             for item in data["questions"]
         ]
@@ -135,6 +143,8 @@ def score_answer(question: FolderQuestion, answer: Answer) -> FolderResult:
         holds = bool(held) and any(gold and gold in held for gold in golds)
         right_file = citation is not None and citation.source == question.file
         right_location = right_file and location_matches(citation.location if citation else None, question.location)
+    precision, recall = list_scores(shown, question.answers) if question.kind == "list" else (None, None)
+    conflict = conflict_shown(answer, question.answers, question.stale_answers) if question.kind == "conflict" else None
     return FolderResult(
         id=question.id,
         format=question.format,
@@ -153,6 +163,9 @@ def score_answer(question: FolderQuestion, answer: Answer) -> FolderResult:
         exact_match=em,
         f1=f1,
         holds_gold=holds,
+        list_precision=precision,
+        list_recall=recall,
+        conflict_shown=conflict,
     )
 
 
@@ -191,6 +204,9 @@ def _figures(results: Sequence[FolderResult]) -> dict[str, Any]:
         "holds_gold": _mean([float(r.holds_gold) for r in answerable]),
         "answered": _mean([float(not r.abstained) for r in answerable]),
         "abstained_unanswerable": _mean([float(r.abstained) for r in unanswerable]),
+        "list_precision": _mean([r.list_precision for r in results if r.list_precision is not None]),
+        "list_recall": _mean([r.list_recall for r in results if r.list_recall is not None]),
+        "conflicts_shown": _mean([float(r.conflict_shown) for r in results if r.conflict_shown is not None]),
     }
 
 
@@ -296,7 +312,13 @@ def format_folder_report(report: dict[str, Any]) -> str:
                 f"{figures[key]:>13}" if key == "questions" else f"{_percent(figures[key]):>13}" for key, _ in _COLUMNS
             ]
             lines.append(f"{name:<16}" + "".join(cells))
+    overall = report["overall"]
     lines.append("")
+    lines.append(
+        f"list questions: item precision {_percent(overall.get('list_precision'))}, recall "
+        f"{_percent(overall.get('list_recall'))}; conflict questions: both values shown, the newer first, "
+        f"{_percent(overall.get('conflicts_shown'))}"
+    )
     lines.append("Fractions of the answerable questions; 'abst. unans.' of the unanswerable ones; '-' where none.")
     return "\n".join(lines)
 
