@@ -129,6 +129,7 @@ def test_a_page_too_large_for_ocr_is_not_rendered(tmp_path: Path, monkeypatch: p
     scale = ocr.render_scale(3000, 3000)  # lowered to stay within the pixels allowed
     assert scale is not None and int(3000 * scale) ** 2 <= limits.MAX_OCR_PIXELS < (3000 * ocr.DPI / 72) ** 2
     assert ocr.render_scale(14_400, 14_400) is None  # not even at MIN_OCR_DPI
+    assert ocr.render_scale(4800, 4800) is None  # 20,000 pixels square at 300 dpi: 95 dpi would be needed
     if ocr.ocr_problem() is not None:
         pytest.skip(ocr.ocr_problem())
     import pypdfium2
