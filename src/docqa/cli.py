@@ -309,7 +309,9 @@ def add_ask(commands: Any) -> None:
     ask.add_argument("--top-k", type=int, help="passages to read (default: 3)")
     ask.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="search method (default: hybrid)")
     ask.add_argument(
-        "--threshold", type=float, help="confidence below which it abstains (default: 0.4, lexical mode 0.2)"
+        "--threshold",
+        type=float,
+        help="confidence below which it abstains (default: the reader model's own, 0.5 uncalibrated; lexical mode 0.2)",
     )
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(handler=run_ask)

@@ -95,7 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold",
         type=_fraction,
-        help="confidence below which the assistant abstains (default: 0.4 with a reader model, 0.2 without)",
+        help="confidence below which the assistant abstains (default: the reader model's own, from its "
+        "calibration, 0.5 uncalibrated; 0.2 without a reader model)",
     )
 
 
