@@ -51,6 +51,9 @@ sup .docqa-cite { display: inline-block; min-width: 1.5em; margin-left: 0.25em; 
 .docqa-place, .docqa-doc-source { font-size: 0.85em; opacity: 0.72; font-weight: 400; overflow-wrap: anywhere; }
 .docqa-doc-key { font-size: 0.85em; font-weight: 400; margin-top: 0.2em; }
 .docqa-notes { font-size: 0.85em; opacity: 0.8; }
+.docqa-notes.docqa-conflicts { opacity: 1; border-left: 3px solid #d97706; padding-left: 0.5em; margin: 0.35em 0;
+  overflow-wrap: anywhere; }
+.docqa-conflicts ul { margin: 0.2em 0 0; padding-left: 1.1em; }
 .docqa-controls { display: flex; gap: 0.4em; margin-top: 0.35em; }
 .docqa-controls button { border: 1px solid var(--border-color-primary); border-radius: var(--radius-md);
   padding: 0.05em 0.6em; background: var(--background-fill-primary); cursor: pointer; font-size: 0.85em; }
