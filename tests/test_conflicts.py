@@ -9,7 +9,8 @@ import pytest
 
 from docqa.assistant import Assistant
 from docqa.cli import format_answer
-from docqa.conflicts import disagree, document_date, written_date
+from docqa.conflicts import disagree, document_date, find_conflicts, written_date
+from docqa.schema import Chunk, ExtractedAnswer, RetrievedPassage
 from docqa.ui.render import escape_text
 from docqa.ui.turns import reply_html, turn_markdown
 
@@ -76,3 +77,26 @@ def test_two_versions_that_disagree_are_both_shown_newest_first(tmp_path: Path) 
         "library-hours.txt, dated 2023-01-10"
     )
     assert single.conflicts == [] and "disagree" not in format_answer(single)
+
+
+def test_a_model_answer_is_compared_with_the_other_documents_sentences() -> None:
+    def passage(source: str, text: str, date: str) -> RetrievedPassage:
+        return RetrievedPassage(Chunk(source, 0, text, 0, len(text)), 1.0, source, date)
+
+    old = passage(
+        "policy-2022.txt", "Employees may claim a mileage allowance of 45p per mile for their own car.", "2022-04-01"
+    )
+    new = passage("policy-2024.txt", "The mileage allowance for your own car is now 48p per mile.", "2024-09-01")
+    other = passage("canteen.txt", "The canteen serves soup on Fridays.", "2024-01-01")
+    start = old.chunk.text.index("45p")
+    span = ExtractedAnswer("45p per mile", 0.6, old, start, start + len("45p per mile"))
+    question = "What mileage allowance can employees claim for their own car?"
+    texts = {p.chunk.source: p.chunk.text for p in (old, new, other)}
+    conflicts = find_conflicts([span], document_text=texts.__getitem__, question=question, passages=[old, new, other])
+    assert [(c.citation.source, c.date, c.dated_by) for c in conflicts] == [
+        ("policy-2024.txt", "2024-09-01", "metadata"),
+        ("policy-2022.txt", "2022-04-01", "metadata"),
+    ]
+    assert "48p per mile" in conflicts[0].text and conflicts[1].text == "45p per mile"
+    # Without the passages (the lexical mode, whose answers are sentences already), one document: no conflict.
+    assert find_conflicts([span], document_text=texts.__getitem__) == []

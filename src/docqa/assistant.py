@@ -298,7 +298,8 @@ class Assistant:
             alternatives=result.answers[1:],
         )
         answer.conflicts = find_conflicts(  # confident answers of different documents that disagree
-            result.answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir
+            result.answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir,
+            question=reading, passages=passages if mode == "extractive" else (),
         )
         return answer
 

@@ -9,6 +9,9 @@ each document's best is compared with the others': they disagree when
 - both are short spans (names, dates in words) without numbers, and neither holds the other.
 
 A sentence with no number is never taken to disagree: two sentences differ without contradicting.
+A model reader often finds its span in one document only (the other's window reads as "no answer"),
+so with a model the other documents' passages are also read by the sentence reader (the lexical
+mode's), and a sentence it would answer with, above its threshold, stands for its document.
 The disagreeing answers are listed newest document first, each with its citation and date: the
 document's own (metadata or front matter), else the first date written in its opening lines (a
 policy's "Effective 1 September 2024", a letter's date), else the file's modification time.
@@ -23,7 +26,8 @@ from pathlib import Path
 
 from docqa.citation import cite
 from docqa.errors import DocqaError
-from docqa.schema import Conflict, ExtractedAnswer
+from docqa.reader import SentenceReader
+from docqa.schema import Conflict, ExtractedAnswer, RetrievedPassage
 
 _OPENING_CHARS = 600  # a document's title block, where its own date is written
 _SHORT_SPAN_WORDS = 6
@@ -64,12 +68,15 @@ def find_conflicts(
     *,
     document_text: Callable[[str], str],
     corpus_dir: Path | None = None,
+    question: str = "",
+    passages: Sequence[RetrievedPassage] = (),
 ) -> list[Conflict]:
     """The answers of different documents that disagree, newest document first; [] when they agree or
     only one document answers. ``answers`` are the confident answers, best first; ``document_text``
-    gives a document's text by its source, for the date in its opening lines."""
+    gives a document's text by its source, for the date in its opening lines. ``passages`` (with the
+    ``question``) are read by the sentence reader for the documents ``answers`` do not come from."""
     best: dict[str, ExtractedAnswer] = {}
-    for answer in answers:
+    for answer in [*answers, *_sentence_answers(question, passages, answers)]:
         best.setdefault(answer.passage.chunk.source, answer)
     if len(best) < 2:
         return []
@@ -132,6 +139,17 @@ def written_date(text: str) -> str | None:
             continue
         return found.strftime("%Y-%m-%d")
     return None
+
+
+def _sentence_answers(
+    question: str, passages: Sequence[RetrievedPassage], answers: Sequence[ExtractedAnswer]
+) -> list[ExtractedAnswer]:
+    answered = {answer.passage.chunk.source for answer in answers}
+    others = [passage for passage in passages if passage.chunk.source not in answered]
+    if not question or not answers or not others:
+        return []
+    found = SentenceReader().read(question, others)
+    return [answer for answer in found.answers if answer.score >= SentenceReader.default_threshold]
 
 
 def _conflict(answer: ExtractedAnswer, document_text: Callable[[str], str], corpus_dir: Path | None) -> Conflict:
