@@ -220,3 +220,38 @@ def test_an_index_written_before_vector_bases_is_searched_and_then_updated(store
     assert updated is not None and updated["vectors_base"]["generation"] == 2  # a new file with a base
     assert top_source(reopened, MARKET[1][1]) == "market.txt" and top_source(store, MARKET[1][1]) == "market.txt"
     reopened.close()
+
+
+def test_a_graph_grows_with_tombstones_until_they_are_many_then_is_built_anew(
+    store: SQLiteStore, reopen: Callable[[], SQLiteStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faiss_vectors, "HNSW_MIN_VECTORS", 50)
+    monkeypatch.setattr(faiss_vectors, "MERGE_MIN_CHANGES", 5)
+    notes = [
+        record(f"note-{n:03d}.txt", [f"Note {n} about the harbour and its ships."], f"Note {n}") for n in range(80)
+    ]
+    write(store, notes[:60], DENSE)
+    serving = reopen()
+    assert top_source(serving, notes[0][1][0]) == "note-000.txt"
+    gone = [f"note-{n:03d}.txt" for n in range(3)]
+    write(store, notes[60:64], DENSE, remove=gone)  # 7 changes: a new file, the graph grown
+    manifest = store.manifest()
+    assert manifest is not None and manifest["vectors"] != "vectors-1.faiss"
+    grown = faiss.read_index(str(store.folder / manifest["vectors"]))
+    assert faiss_vectors.is_graph(grown) and grown.ntotal == 64  # the removed vectors stay, as tombstones
+    for reader in (serving, reopen()):
+        for document, chunks in notes[:6] + notes[60:64]:
+            found = [
+                p.chunk.source
+                for p in reader.passages([(i, s, None, 1) for i, s in reader.search_dense(vectors_of(chunks)[0], 5)])
+            ]
+            assert not set(gone) & set(found) and (found[0] == document.source) == (document.source not in gone)
+    write(store, notes[64:], DENSE, remove=[f"note-{n:03d}.txt" for n in range(3, 13)])  # tombstones over 10%
+    manifest = store.manifest()
+    assert manifest is not None
+    rebuilt = faiss.read_index(str(store.folder / manifest["vectors"]))
+    assert rebuilt.ntotal == manifest["vectors_count"] == 80 - 13
+    with sqlite3.connect(store.db_path) as db:
+        assert db.execute("SELECT count(*) FROM removed_vectors").fetchone()[0] == 0
+    assert top_source(serving, notes[70][1][0]) == "note-070.txt"
+    serving.close()

@@ -122,6 +122,11 @@ def empty_index(dimension: int, size: int) -> faiss.Index:
     return faiss.IndexIDMap2(inner)
 
 
+def is_graph(index: faiss.Index) -> bool:
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    return isinstance(inner, faiss.IndexHNSW)
+
+
 def _tuned(index: faiss.Index) -> faiss.Index:
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
     if isinstance(inner, faiss.IndexHNSWFlat):

@@ -6,7 +6,9 @@ chunks table numbers them with AUTOINCREMENT), and the ids of the chunks it remo
 index unchanged, a small exact index of the vectors added since, and the ids removed since, which
 searches of the base leave out; a commit costs it the rows that commit changed. The writer folds
 the changes into a new base file when they have grown (``faiss_vectors.merge_due``), and a reader
-then loads that file once.
+then loads that file once. An HNSW graph, slow to build, is grown instead: the vectors added are
+inserted into it, and the ids removed stay in the table as tombstones, left out of its searches,
+until they pass ``TOMBSTONE_SHARE`` of it and a new graph is built.
 
 Everything a reader applies comes from the database, read in one transaction, so it never sees a
 commit in part; the base file is written before the commit that names it, and is rebuilt from the
@@ -29,6 +31,7 @@ import numpy as np
 from docqa.store import faiss_vectors
 
 log = logging.getLogger(__name__)
+TOMBSTONE_SHARE = 0.1  # removed ids a grown graph may keep, as a share of its vectors; then a new graph
 
 
 @dataclass(frozen=True)
@@ -110,10 +113,11 @@ def catch_up(db: sqlite3.Connection, held: LiveVectors, manifest: dict[str, Any]
     )
 
 
-def removed_since(db: sqlite3.Connection, generation: int) -> np.ndarray:
-    """The ids of the vectors removed by the commits after ``generation``."""
+def removed_since(db: sqlite3.Connection, generation: int, *, through: bool = False) -> np.ndarray:
+    """The ids of the vectors removed by the commits after ``generation`` (up to it and by it, ``through``)."""
     try:
-        rows = db.execute("SELECT id FROM removed_vectors WHERE generation > ?", (generation,)).fetchall()
+        condition = "<=" if through else ">"
+        rows = db.execute(f"SELECT id FROM removed_vectors WHERE generation {condition} ?", (generation,)).fetchall()
     except sqlite3.OperationalError as error:  # an index written before the table existed
         if "no such table" not in str(error):
             raise
@@ -128,7 +132,27 @@ def changes_since_base(db: sqlite3.Connection, base: dict[str, int | None]) -> i
     added = db.execute(
         "SELECT count(*) FROM chunks WHERE id > ? AND embedding IS NOT NULL", (base["last_id"],)
     ).fetchone()[0]
-    return added + db.execute("SELECT count(*) FROM removed_vectors").fetchone()[0]
+    removed = db.execute("SELECT count(*) FROM removed_vectors WHERE generation > ?", (base["generation"],))
+    return added + removed.fetchone()[0]
+
+
+def grown_graph(db: sqlite3.Connection, folder: Path, previous: dict[str, Any]) -> faiss.Index | None:
+    """The previous base file's HNSW graph with the vectors added since inserted, for a new file
+    written in a fraction of the time of a new graph; its removed ids stay in ``removed_vectors`` as
+    tombstones. None when the base is no graph, cannot be read, or has too many tombstones."""
+    base = previous["vectors_base"]
+    graph, _ = faiss_vectors.read(folder / previous["vectors"], base["count"], previous["embedding_dimension"])
+    if graph is None or not faiss_vectors.is_graph(graph):
+        return None
+    if db.execute("SELECT count(*) FROM removed_vectors").fetchone()[0] > TOMBSTONE_SHARE * graph.ntotal:
+        return None
+    rows = db.execute(
+        "SELECT id, embedding FROM chunks WHERE id > ? AND embedding IS NOT NULL ORDER BY id", (base["last_id"],)
+    )
+    while batch := rows.fetchmany(faiss_vectors.READ_BATCH):
+        ids, vectors = faiss_vectors.rows_to_arrays(batch)
+        graph.add_with_ids(vectors, ids)
+    return graph
 
 
 def _load_base(
@@ -151,7 +175,7 @@ def _load_base(
         base_file=manifest["vectors"],
         main=main,
         delta=None,
-        removed=np.zeros(0, dtype=np.int64),
+        removed=removed_since(db, int(base["generation"] or 0), through=True),  # a grown graph's tombstones
         last_id=int(last_id),
         generation=int(base["generation"] or 0),
         count=count,
