@@ -99,3 +99,4 @@ def test_list_items_and_conflicts_are_scored(tmp_path: Path) -> None:
     assert results["l"]["list_recall"] == 1.0 and results["l"]["conflict_shown"] is None
     assert report["by_kind"]["conflict"]["conflicts_shown"] == 0.5
     assert "conflict questions: both values shown, the newer first, 50%" in format_folder_report(report)
+    assert report["overall"]["conflicts_elsewhere"] == 0.0  # the list question shows no disagreement

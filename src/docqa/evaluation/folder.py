@@ -74,6 +74,7 @@ class FolderResult:
     list_precision: float | None = None  # kind "list": the shown items that are right
     list_recall: float | None = None  # ... and the gold items shown
     conflict_shown: bool | None = None  # kind "conflict": both values shown, the newer first
+    conflicts: int = 0  # documents shown as disagreeing (Answer.conflicts)
 
 
 def load_questions(path: str | Path) -> list[FolderQuestion]:
@@ -166,6 +167,7 @@ def score_answer(question: FolderQuestion, answer: Answer) -> FolderResult:
         list_precision=precision,
         list_recall=recall,
         conflict_shown=conflict,
+        conflicts=len(answer.conflicts),
     )
 
 
@@ -207,6 +209,8 @@ def _figures(results: Sequence[FolderResult]) -> dict[str, Any]:
         "list_precision": _mean([r.list_precision for r in results if r.list_precision is not None]),
         "list_recall": _mean([r.list_recall for r in results if r.list_recall is not None]),
         "conflicts_shown": _mean([float(r.conflict_shown) for r in results if r.conflict_shown is not None]),
+        # A disagreement shown for a question of another kind: a false alarm, or versions the set does not mark.
+        "conflicts_elsewhere": _mean([float(r.conflicts > 0) for r in results if r.kind != "conflict"]),
     }
 
 
@@ -317,7 +321,8 @@ def format_folder_report(report: dict[str, Any]) -> str:
     lines.append(
         f"list questions: item precision {_percent(overall.get('list_precision'))}, recall "
         f"{_percent(overall.get('list_recall'))}; conflict questions: both values shown, the newer first, "
-        f"{_percent(overall.get('conflicts_shown'))}"
+        f"{_percent(overall.get('conflicts_shown'))}; a disagreement shown for another question: "
+        f"{_percent(overall.get('conflicts_elsewhere'))}"
     )
     lines.append("Fractions of the answerable questions; 'abst. unans.' of the unanswerable ones; '-' where none.")
     return "\n".join(lines)
