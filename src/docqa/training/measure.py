@@ -36,21 +36,9 @@ def context_passage(example: Example) -> RetrievedPassage:
     return RetrievedPassage(chunk=chunk, score=1.0, title=example.title)
 
 
-def measure(
-    model: str | Path,
-    examples: Sequence[Example],
-    threshold: float | None,
-    *,
-    max_seq_length: int = 384,
-    stride: int = 128,
-    label: str = "measuring",
-    show_progress: bool | None = None,
-) -> dict[str, Any]:
-    """The figures of ``measure_readings``."""
-    return measure_readings(
-        model, examples, threshold, max_seq_length=max_seq_length, stride=stride, label=label,
-        show_progress=show_progress,
-    )[0]
+def measure(model: str | Path, examples: Sequence[Example], threshold: float | None, **options: Any) -> dict[str, Any]:
+    """The figures of ``measure_readings`` (which takes the same arguments), without the readings."""
+    return measure_readings(model, examples, threshold, **options)[0]
 
 
 def measure_readings(
