@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeGuard
 
 from docqa.errors import DocqaError
 
@@ -221,7 +221,8 @@ class AnnotationStore:
         and the stale ones; ``text_of`` gives a source's text now, or None when it is gone. Logs a
         warning naming the documents with stale corrections."""
         hashes: dict[str, str | None] = {}
-        valid, stale = [], []
+        valid: list[dict[str, Any]] = []
+        stale: list[dict[str, Any]] = []
         for record in self.records():
             source = record.get("source", "")
             if source not in hashes:
@@ -288,7 +289,7 @@ def _answer_problem(answer: Any, context: str) -> str | None:
     return None
 
 
-def _is_text(value: Any) -> bool:
+def _is_text(value: Any) -> TypeGuard[str]:
     return isinstance(value, str)
 
 

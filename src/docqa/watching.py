@@ -83,7 +83,7 @@ def affects_corpus(path: str | Path, corpus_dir: Path, index_dir: Path | None = 
     """
     path = Path(path)
     index_in_corpus = index_dir is not None and _inside(index_dir, corpus_dir) and index_dir != corpus_dir
-    if index_in_corpus and _inside(path, index_dir):
+    if index_in_corpus and index_dir is not None and _inside(path, index_dir):
         return False
     relative = _relative(path, corpus_dir)
     if relative is None or any(part.startswith(".") for part in relative.parts):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from docqa.documents.common import Outline, Parsed, Section, iso_date, normalised, parsed
 from docqa.documents.tables import table_text
@@ -40,7 +40,7 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 # Only the page's own metadata: htmldate's extensive search would guess a date from the text or URL.
-_DATE_OPTIONS = {"extensive_search": False, "original_date": True}
+_DATE_OPTIONS: dict[str, Any] = {"extensive_search": False, "original_date": True}
 
 
 def parse_html(data: bytes) -> Parsed:

@@ -169,7 +169,7 @@ def _page_labels(reader: pypdf.PdfReader) -> list[str]:
 
 def _pdf_metadata(reader: pypdf.PdfReader) -> tuple[str, str | None]:
     """The title (document information, else XMP ``dc:title``) and the date of XMP ``dc:date``."""
-    title = " ".join(str((reader.metadata or {}).get("/Title") or "").split())
+    title = " ".join(str(reader.metadata.get("/Title") or "" if reader.metadata else "").split())
     date = None
     try:
         xmp = reader.xmp_metadata

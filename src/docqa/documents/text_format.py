@@ -51,10 +51,10 @@ def decoded(data: bytes) -> str:
     damaged_utf8 = _damaged_utf8(data)
     if damaged_utf8 is not None:
         return damaged_utf8
-    encoding = _detected_encoding(data)
-    if encoding is None:
+    detected = _detected_encoding(data)
+    if detected is None:
         raise UnreadableFile("not valid text (not UTF-8, and no confident guess of its encoding)")
-    return _decode_or_skip(data, encoding)
+    return _decode_or_skip(data, detected)
 
 
 def _decode_or_skip(data: bytes, encoding: str) -> str:

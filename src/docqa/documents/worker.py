@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -88,7 +88,7 @@ def run(
     return _POOL.call(function, args, kwargs, timeout, doing)
 
 
-def in_parallel(function: Callable[[Item], Result], items: Iterable[Item]) -> Iterator[Result]:
+def in_parallel(function: Callable[[Item], Result], items: Iterable[Item]) -> Generator[Result, None, None]:
     """``function(item)`` for each of ``items``, in their order, computed by as many threads at a
     time as the pool has workers (``function`` hands its work to them with ``run``), a few ahead of
     the caller. The threads are daemons: at exit, the workers they wait for are stopped, not waited for."""

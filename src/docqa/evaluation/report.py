@@ -26,8 +26,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _score_rows(label: str, summary: dict[str, Any]) -> list[list[str]]:
-    rows = [[label, summary]]
-    rows += [[f"  {key.replace('_', ' ')}", summary[key]] for key in ("has_answer", "no_answer") if key in summary]
+    rows: list[tuple[str, dict[str, Any]]] = [(label, summary)]
+    rows += [(f"  {key.replace('_', ' ')}", summary[key]) for key in ("has_answer", "no_answer") if key in summary]
     return [[name, str(part["questions"]), _percent(part["exact_match"]), _percent(part["f1"])] for name, part in rows]
 
 

@@ -91,8 +91,9 @@ def excluding(index: faiss.Index, excluded: np.ndarray) -> tuple[faiss.SearchPar
     selector = faiss.IDSelectorNot(batch)
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
     if isinstance(inner, faiss.IndexHNSW):
-        return faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch), (batch, selector)
-    return faiss.SearchParameters(sel=selector), (batch, selector)
+        # faiss's type stubs lack the search parameters' classes and arguments that its library has.
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch), (batch, selector)  # type: ignore[attr-defined]
+    return faiss.SearchParameters(sel=selector), (batch, selector)  # type: ignore[call-arg]
 
 
 def search(
@@ -114,6 +115,7 @@ def search(
 
 def empty_index(dimension: int, size: int) -> faiss.Index:
     """Exact inner-product search for small collections, HNSW graphs for large ones."""
+    inner: faiss.Index
     if size >= HNSW_MIN_VECTORS:
         inner = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = 80

@@ -98,7 +98,7 @@ def catch_up(db: sqlite3.Connection, held: LiveVectors, manifest: dict[str, Any]
     if rows or (len(removed) and delta is not None):
         delta = faiss.clone_index(delta) if delta is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         if len(removed):
-            delta.remove_ids(removed)
+            delta.remove_ids(removed)  # type: ignore[arg-type]  # faiss's wrapper takes an id array too
         if rows:
             ids, vectors = faiss_vectors.rows_to_arrays(rows)
             delta.add_with_ids(vectors, ids)

@@ -214,8 +214,10 @@ def conflict_lines(answer: Answer) -> list[str]:
     lines = []
     for conflict in answer.conflicts:
         citation = conflict.citation
-        dated = f"dated {conflict.date[:10]}" + (" (file time)" if conflict.dated_by == "file time" else "")
-        where = ", ".join(part for part in (citation.source, citation.location, dated if conflict.date else "") if part)
+        dated = ""
+        if conflict.date:
+            dated = f"dated {conflict.date[:10]}" + (" (file time)" if conflict.dated_by == "file time" else "")
+        where = ", ".join(part for part in (citation.source, citation.location, dated) if part)
         lines.append(f"\u201c{single_line(conflict.text).strip()}\u201d \u2014 {where}")
     return lines
 
