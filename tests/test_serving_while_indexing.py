@@ -23,7 +23,7 @@ SLOW_TEXT = "The lighthouse keeper of Varnholm island was Edda Quist.\n"
 QUESTION = "Which building did Capitol Police order Congressional staff to leave?"
 SLOW_QUESTION = "Who was the lighthouse keeper of Varnholm island?"
 # The held file waits a minute: an answer within a few seconds did not wait for it, even on a busy machine.
-PROMPT_S = 5.0
+PROMPT_S = 20.0  # the index is held until the test lets it go: waiting for it would never end
 
 
 @pytest.fixture
