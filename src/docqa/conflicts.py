@@ -28,6 +28,7 @@ from docqa.citation import cite
 from docqa.errors import DocqaError
 from docqa.reader import SentenceReader
 from docqa.schema import Conflict, ExtractedAnswer, RetrievedPassage
+from docqa.text import WORD
 
 _OPENING_CHARS = 600  # a document's title block, where its own date is written
 _SHORT_SPAN_WORDS = 6
@@ -171,5 +172,5 @@ def _quantities(text: str) -> dict[str, set[str]]:
 
 
 def _normalised(text: str) -> str:
-    words = re.findall(r"[^\W_]+", text.lower())
+    words = WORD.findall(text.lower())
     return " ".join(word for word in words if word not in _FILLER)

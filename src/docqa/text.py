@@ -24,7 +24,7 @@ SENTENCE_STOP_WORDS = STOP_WORDS | frozenset(
 CELL_SEPARATOR = " \u00b7 "
 
 _SEPARATOR_CATEGORIES = ("P", "Z", "S", "Cc", "Cf", "Cs")
-_LETTERS_AND_DIGITS = re.compile(r"[^\W_]+")  # FTS5 splits words at "_" too
+WORD = re.compile(r"[^\W_]+")  # letters and digits: a word as FTS5 splits it (at "_" too); the one pattern
 
 
 def search_words(text: str) -> list[str]:
@@ -55,10 +55,10 @@ def separates_words(char: str) -> bool:
 
 def has_words(text: str) -> bool:
     """Whether ``text`` holds a letter or digit: text without one has nothing to search or answer with."""
-    return _LETTERS_AND_DIGITS.search(text) is not None
+    return WORD.search(text) is not None
 
 
 def question_terms(question: str) -> list[str]:
     """The question's distinct lower-case words, without the sentence reader's stop words, in order."""
-    words = (word for word in _LETTERS_AND_DIGITS.findall(question.lower()) if word not in SENTENCE_STOP_WORDS)
+    words = (word for word in WORD.findall(question.lower()) if word not in SENTENCE_STOP_WORDS)
     return list(dict.fromkeys(words))

@@ -7,14 +7,12 @@ per-question threshold can be lower or higher than the default.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
-
-_WORD = re.compile(r"[^\W_]+")  # letters and digits
+from docqa.text import WORD
 
 
 @dataclass(frozen=True)
@@ -78,5 +76,5 @@ def _same_answer(first: ExtractedAnswer, second: ExtractedAnswer) -> bool:
 
 
 def _normalised(text: str) -> str:
-    words = _WORD.findall(text.lower())
+    words = WORD.findall(text.lower())
     return " ".join(words) if words else text

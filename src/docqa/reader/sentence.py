@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from docqa.chunking import sentence_spans
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
-from docqa.text import question_terms
+from docqa.text import WORD, question_terms
 
 SENTENCE_ANSWERS = 3
 RANK_PENALTY = 0.1  # of score, per place of the sentence's passage in the search ranking
@@ -47,7 +47,6 @@ CHANCE_BIAS = -1.192
 
 _SENTENCE_END = re.compile(r"[.!?:;\"\u201d\u2019)\]]\s*\Z")
 
-_WORD = re.compile(r"[^\W_]+")  # letters and digits; FTS5 splits words at "_"
 
 
 @dataclass(frozen=True)
@@ -195,7 +194,7 @@ def is_label(text: str) -> bool:
 
 def _same_words(text: str, title: str) -> bool:
     """Whether ``text`` is the title standing as a line (a first sentence taken as the title is not)."""
-    same = bool(title) and _WORD.findall(text.lower()) == _WORD.findall(title.lower())
+    same = bool(title) and WORD.findall(text.lower()) == WORD.findall(title.lower())
     return same and not _SENTENCE_END.search(text.strip())
 
 
@@ -245,7 +244,7 @@ def _scores(db: sqlite3.Connection, match: str) -> dict[int, float]:
 def _names(question: str, terms: list[str]) -> set[str]:
     """The question's names and numbers, as terms: capitalised words other than the first, and words
     with a digit."""
-    words = _WORD.findall(question)
+    words = WORD.findall(question)
     names = {
         word.lower()
         for position, word in enumerate(words)

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from docqa.citation import cite
 from docqa.schema import Answer, Citation, ExtractedAnswer, RetrievedPassage
+from docqa.text import WORD
 
 MAX_CITATIONS = 3
 MAX_MATCHED_WORDS = 8  # longer answers (sentences) are not looked for word for word in other passages
 
-_WORD = re.compile(r"[^\W_]+")
 
 
 def answer_citations(answer: Answer, limit: int = MAX_CITATIONS) -> list[Citation]:
@@ -44,7 +44,7 @@ def answer_citations(answer: Answer, limit: int = MAX_CITATIONS) -> list[Citatio
 
 
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(word.casefold() for word in _WORD.findall(text))
+    return tuple(word.casefold() for word in WORD.findall(text))
 
 
 def _agree(first: Sequence[str], second: Sequence[str]) -> bool:
