@@ -30,6 +30,12 @@ def pdf_bytes(pages: list[list[str]], info: str = "", *, compress: bool = False)
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
     if info:
         objects.append(f"<< {info} >>".encode("latin-1"))
+    return pdf_file(objects, f" /Info {len(objects)} 0 R" if info else "")
+
+
+def pdf_file(objects: list[bytes], trailer_extra: str = "") -> bytes:
+    """``objects`` (numbered from 1, the first the catalog) written as a PDF file with its cross-reference
+    table; ``trailer_extra`` is added to the trailer's dictionary."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -38,7 +44,6 @@ def pdf_bytes(pages: list[list[str]], info: str = "", *, compress: bool = False)
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    info_ref = f" /Info {len(objects)} 0 R" if info else ""
-    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R{info_ref} >>"
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R{trailer_extra} >>"
     out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
