@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from pdfs import pdf_bytes
 
 import docqa.indexing as indexing_module
-import docqa.store.sqlite_schema as sqlite_schema
 from docqa import Answer, Assistant, DocqaError
 from docqa.chunking import chunk_document
 from docqa.cli import main
@@ -41,6 +40,7 @@ from docqa.indexing import Indexer
 from docqa.schema import Document, IndexReport
 from docqa.store import FORMAT_VERSION, IndexSettings, SQLiteStore
 from docqa.store.sqlite_schema import fts_query
+from docqa.text import MAX_QUERY_WORDS
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 LEXICAL = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
@@ -190,7 +190,7 @@ def test_no_query_text_causes_an_fts5_error(unicode_index: SQLiteStore, text: st
 def test_long_queries_keep_their_first_terms() -> None:
     words = [f"w{number}" for number in range(5000)]
     query = fts_query(" ".join(words))
-    assert query.split(" OR ") == [f'"{word}"' for word in words[: sqlite_schema.MAX_QUERY_TERMS]]
+    assert query.split(" OR ") == [f'"{word}"' for word in words[:MAX_QUERY_WORDS]]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Words too common to help BM25; dropping them keeps queries fast on large indexes.
 STOP_WORDS = frozenset(
@@ -51,6 +52,18 @@ def separates_words(char: str) -> bool:
     if not unicodedata.ucd_3_2_0.category(char).startswith(_SEPARATOR_CATEGORIES):
         return False
     return not unicodedata.category(char).startswith(("L", "N", "M"))
+
+
+MAX_QUERY_WORDS = 200  # BM25 time grows with the words; a longer query keeps its first ones
+
+
+def query_words(text: str, lower: Callable[[str], str] = str.lower) -> list[str]:
+    """The words BM25 searches for ``text``, for every store: its words as FTS5 would split them, each
+    through ``lower``, without stop words (unless nothing else is left), each once, at most
+    ``MAX_QUERY_WORDS``."""
+    words = [lower(word) for word in search_words(text)]
+    kept = [word for word in words if word not in STOP_WORDS] or words
+    return list(dict.fromkeys(kept))[:MAX_QUERY_WORDS]
 
 
 def has_words(text: str) -> bool:

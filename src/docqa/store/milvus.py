@@ -37,17 +37,13 @@ from docqa.store.milvus_schema import (
     source_key,
 )
 from docqa.store.milvus_writer import MilvusWriter
-from docqa.text import STOP_WORDS, search_words
-
-MAX_QUERY_WORDS = 200  # as the SQLite store: a longer query keeps its first words
+from docqa.text import query_words
 
 
 def bm25_text(query: str) -> str:
     """The words searched by BM25, as the SQLite store picks them: stop words dropped (unless the
     query holds nothing else), each word once; Milvus's analyzer then stems them as it stemmed the text."""
-    words = [word.lower() for word in search_words(query)]
-    kept = [word for word in words if word not in STOP_WORDS] or words
-    return " ".join(list(dict.fromkeys(kept))[:MAX_QUERY_WORDS])
+    return " ".join(query_words(query))
 
 
 class MilvusStore:

@@ -8,9 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from docqa.errors import IndexLoadError
-from docqa.text import STOP_WORDS, search_words
-
-MAX_QUERY_TERMS = 200  # BM25 time grows with the terms; a longer query keeps its first ones
+from docqa.text import query_words
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,11 +50,13 @@ def fts_query(text: str) -> str:
     Words are cut at punctuation, symbols, spaces and control characters, so quotes, operators and
     lone surrogates never reach FTS5; FTS5 splits each quoted word the way it split the indexed text.
     """
+    return " OR ".join(f'"{word}"' for word in query_words(text, _ascii_lower))
+
+
+def _ascii_lower(word: str) -> str:
     # FTS5 folds case by Unicode 6.1, which lacks the newer case pairs Python knows: only ASCII words
     # are lowered, to be compared with the stop words.
-    words = [word.lower() if word.isascii() else word for word in search_words(text)]
-    kept = [word for word in words if word not in STOP_WORDS] or words
-    return " OR ".join(f'"{word}"' for word in list(dict.fromkeys(kept))[:MAX_QUERY_TERMS])
+    return word.lower() if word.isascii() else word
 
 
 def connect(path: Path) -> sqlite3.Connection:
