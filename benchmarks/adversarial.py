@@ -71,6 +71,10 @@ from docqa.documents.limits import MAX_FILE_BYTES
 from docqa.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the PDF writer the tests use
+
+from pdfs import pdf_file  # noqa: E402  (not a package)
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SEED = json.loads((ROOT / "tests" / "seed_examples.json").read_text(encoding="utf-8"))
 HOST = "127.0.0.1"
@@ -105,16 +109,7 @@ def pdf_bomb(pages: int = 4, operators: int = 200_000, text: str = "x") -> bytes
     ]
     page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
     objects += [page + b"/Contents 4 0 R >>"] * pages
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_file(objects)
 
 
 def one_line_of_words(marker: str, size: int = 2**20) -> bytes:

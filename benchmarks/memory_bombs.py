@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from format_files import docx_bytes, epub_bytes, odt_bytes, pptx_bytes  # noqa: E402  (not a package)
 from hostile_files import lying_archive, swollen_archive, tiny_tags_html  # noqa: E402
+from pdfs import pdf_file  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -77,16 +78,7 @@ def scanned_pdf(points: float, pixels: int) -> bytes:
         image,
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_file(objects)
 
 
 def cases(quick: bool) -> dict[str, Any]:
