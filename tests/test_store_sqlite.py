@@ -201,7 +201,7 @@ def test_the_counts_are_read_from_the_manifest_without_scanning_a_table(store: S
     write(store, [HARBOUR, BRIDGE], DENSE)
     write(store, [MARKET], DENSE, remove=["harbour.txt"])
     statements: list[str] = []
-    store._reader().set_trace_callback(statements.append)
+    store.files.reader().set_trace_callback(statements.append)
     assert (store.count_documents(), store.count_passages()) == (2, 4)
     assert statements and not any("chunks" in sql or "documents" in sql for sql in statements)
 

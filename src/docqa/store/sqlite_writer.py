@@ -1,4 +1,7 @@
-"""A write session on a ``SQLiteStore``: one SQLite transaction, under the folder's lock."""
+"""A write session on a ``SQLiteStore``: one SQLite transaction, under the folder's lock.
+
+The session works on the store's ``SQLiteFolder`` (its database, lock and upkeep), not on the store.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from filelock import FileLock
@@ -18,7 +21,8 @@ from docqa.errors import DocqaError
 from docqa.schema import Chunk, Document
 from docqa.store import faiss_vectors, sqlite_vectors
 from docqa.store.base import IndexSettings
-from docqa.store.manifest import build_manifest
+from docqa.store.manifest import build_manifest, settings_of
+from docqa.store.sqlite_folder import SQLiteFolder
 from docqa.store.sqlite_schema import (
     DROP_FTS,
     FTS_SCHEMA,
@@ -31,9 +35,6 @@ from docqa.store.sqlite_schema import (
     meta_value,
 )
 
-if TYPE_CHECKING:
-    from docqa.store.sqlite import SQLiteStore
-
 
 class SQLiteWriter:
     """One write session on a ``SQLiteStore``: one SQLite transaction, under the folder's lock.
@@ -45,8 +46,8 @@ class SQLiteWriter:
     it also repairs a damaged FTS5 index or manifest.
     """
 
-    def __init__(self, store: SQLiteStore, settings: IndexSettings, *, rebuild: bool = False) -> None:
-        self.store = store
+    def __init__(self, files: SQLiteFolder, settings: IndexSettings, *, rebuild: bool = False) -> None:
+        self.files = files
         self.settings = settings
         self.rebuilding = rebuild
         self._lock: FileLock | None = None
@@ -56,13 +57,14 @@ class SQLiteWriter:
         self._counts = {"documents": 0, "passages": 0}  # added less removed in this session
 
     def __enter__(self) -> SQLiteWriter:
-        store = self.store
+        files = self.files
         try:
-            store.folder.mkdir(parents=True, exist_ok=True)
-            self._lock = store._lock()
+            files.path.mkdir(parents=True, exist_ok=True)
+            self._lock = files.lock()
             if self.rebuilding:
-                store._set_aside_if_unusable()
-            self.rebuilding = self.rebuilding or store.settings() != self.settings
+                files.set_aside_if_unusable()
+            manifest = None if self.rebuilding else files.manifest()
+            self.rebuilding = self.rebuilding or manifest is None or settings_of(manifest) != self.settings
             try:
                 self._open()
             except sqlite3.DatabaseError as error:
@@ -71,14 +73,14 @@ class SQLiteWriter:
                 # Damage that PRAGMA quick_check does not see (an index out of step with its table, say)
                 # shows when the rebuild empties the tables: then the file is set aside after all.
                 self._close_connection()
-                store._set_aside("damaged", f"the index database is damaged ({error})")
+                files.set_aside("damaged", f"the index database is damaged ({error})")
                 self._open()
         except BaseException as error:
             self._finish()
             if isinstance(error, sqlite3.DatabaseError):
-                raise database_problem(store.folder, error, "updated") from error
+                raise database_problem(files.path, error, "updated") from error
             if isinstance(error, OSError):
-                raise file_problem(store.folder, error, "updated") from error
+                raise file_problem(files.path, error, "updated") from error
             raise
         return self
 
@@ -132,7 +134,7 @@ class SQLiteWriter:
                     self._counts["documents"] -= 1
                     self._counts["passages"] -= passages
         except sqlite3.DatabaseError as error:
-            raise database_problem(self.store.folder, error, "updated") from error
+            raise database_problem(self.files.path, error, "updated") from error
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
@@ -140,8 +142,8 @@ class SQLiteWriter:
         try:
             if kind is None:
                 self._commit()
-                self._close_connection()  # before tidying, which reads through the store's own connection
-                self.store._tidy()
+                self._close_connection()  # before tidying, which reads through the folder's own connection
+                self.files.tidy()
         finally:
             self._finish()
 
@@ -155,7 +157,7 @@ class SQLiteWriter:
             before = db.total_changes
             db.executemany(sql, rows)
         except sqlite3.DatabaseError as error:
-            raise database_problem(self.store.folder, error, "updated") from error
+            raise database_problem(self.files.path, error, "updated") from error
         self._changed = self._changed or db.total_changes != before
 
     def _begin(self) -> sqlite3.Connection:
@@ -169,13 +171,13 @@ class SQLiteWriter:
             try:
                 self._start(db)
             except sqlite3.DatabaseError as error:
-                raise database_problem(self.store.folder, error, "updated") from error
+                raise database_problem(self.files.path, error, "updated") from error
         return db
 
     def _open(self) -> None:
         """Connect and make the tables; a rebuild also begins its transaction, emptying them."""
         self._begun = False
-        self._db = connect(self.store.db_path)
+        self._db = connect(self.files.db_path)
         create_schema(self._db)
         if self.rebuilding:
             self._start(self._db)
@@ -210,9 +212,9 @@ class SQLiteWriter:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('database_id', ?)", (uuid.uuid4().hex,))
             db.execute("COMMIT")
         except sqlite3.DatabaseError as error:
-            raise database_problem(self.store.folder, error, "updated") from error
+            raise database_problem(self.files.path, error, "updated") from error
         except OSError as error:
-            raise file_problem(self.store.folder, error, "updated") from error
+            raise file_problem(self.files.path, error, "updated") from error
 
     def _vectors(
         self, db: sqlite3.Connection, previous: dict[str, Any] | None, generation: int
@@ -226,10 +228,10 @@ class SQLiteWriter:
             changes = sqlite_vectors.changes_since_base(db, base)
             if changes is not None and not faiss_vectors.merge_due(base["count"], changes):
                 return previous["vectors"], base
-            graph = None if changes is None else sqlite_vectors.grown_graph(db, self.store.folder, previous)
+            graph = None if changes is None else sqlite_vectors.grown_graph(db, self.files.path, previous)
         index = graph if graph is not None else faiss_vectors.build_from_database(db)
         vectors_file = faiss_vectors.vector_file_name(generation)
-        faiss_vectors.write(index, self.store.folder / vectors_file)
+        faiss_vectors.write(index, self.files.path / vectors_file)
         if graph is None:
             db.execute("DELETE FROM removed_vectors")  # the new file holds none of them
         last_id = db.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
