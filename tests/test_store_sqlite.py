@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -254,4 +256,36 @@ def test_a_graph_grows_with_tombstones_until_they_are_many_then_is_built_anew(
     with sqlite3.connect(store.db_path) as db:
         assert db.execute("SELECT count(*) FROM removed_vectors").fetchone()[0] == 0
     assert top_source(serving, notes[70][1][0]) == "note-070.txt"
+    serving.close()
+
+
+def _question(store: SQLiteStore, text: str, chunk: Chunk) -> list[str]:
+    """What a question asks of a store: both searches, then the passages of the hits."""
+    hits = store.search_bm25(text, 5) + store.search_dense(vectors_of([chunk])[0], 5)
+    return [passage.chunk.source for passage in store.passages([(i, s, 1, None) for i, s in hits])]
+
+
+def test_a_question_reads_the_manifest_once_per_commit_and_sees_another_process_commit(
+    store: SQLiteStore, reopen: Callable[[], SQLiteStore]
+) -> None:
+    write(store, [HARBOUR, BRIDGE], DENSE)
+    serving = reopen()
+    statements: list[str] = []
+    serving.files.reader().set_trace_callback(statements.append)
+    assert "harbour.txt" in _question(serving, "lighthouse keeper", HARBOUR[1][0])
+    assert len([sql for sql in statements if "manifest" in sql]) == 1, statements
+    assert len([sql for sql in statements if "table_info" in sql]) == 1, statements
+    statements.clear()
+    assert "harbour.txt" in _question(serving, "lighthouse keeper", HARBOUR[1][0])
+    assert not [sql for sql in statements if "manifest" in sql or "table_info" in sql], statements
+    # Another process commits: the next question sees it, reading the manifest once more.
+    program = (
+        "import sys; sys.path.insert(0, sys.argv[2]); from store_conformance import DENSE, MARKET, write; "
+        "from docqa.store import SQLiteStore; write(SQLiteStore(sys.argv[1]), [MARKET], DENSE)"
+    )
+    subprocess.run([sys.executable, "-c", program, str(store.folder), str(Path(__file__).parent)], check=True)
+    statements.clear()
+    assert _question(serving, "market dawn", MARKET[1][0])[0] == "market.txt"
+    assert len([sql for sql in statements if "'manifest'" in sql and "database_id" in sql]) == 1, statements
+    assert serving.count_documents() == 3
     serving.close()
