@@ -96,7 +96,7 @@ def test_a_commit_interrupted_before_its_cleanup_still_hides_the_old_passages(
     assert sources_found(store, "lighthouse") == [] and sources_found(store, "pelicans") == ["harbour.txt"]
     assert store.count_passages() == 3
     write(store, [MARKET])  # the next session deletes the hidden rows and clears the retired list
-    lanes = store._view().lanes  # type: ignore[union-attr]
+    lanes = store.connection.view().lanes  # type: ignore[union-attr]
     assert all(not lane.retired for lane in lanes.values()) and store.count_passages() == 5
 
 
@@ -110,7 +110,7 @@ def test_shards_write_disjoint_slices_into_one_store(tmp_path: Path) -> None:
             write(handle, [r for r in records if shard.owns(r[0].source)], DENSE)
         reader = handles[0]
         assert reader.stored_hashes() == {d.source: d.content_hash for d, _ in records}
-        assert reader.count_passages() == 12 and set(reader._view().lanes) == {"0/3", "1/3", "2/3"}  # type: ignore[union-attr]
+        assert reader.count_passages() == 12 and set(reader.connection.view().lanes) == {"0/3", "1/3", "2/3"}  # type: ignore[union-attr]
         # A shard removes the files of its own slice only; the others keep theirs.
         gone = next(r[0].source for r in records if shards[1].owns(r[0].source))
         write(handles[1], [], DENSE, remove=[gone])

@@ -9,7 +9,6 @@ see only committed generations; ``milvus_writer`` how a write session commits wi
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,23 +18,10 @@ import numpy as np
 from docqa.config import NO_MODEL
 from docqa.errors import DocqaError, IndexLoadError
 from docqa.schema import Chunk, RetrievedPassage
-from docqa.shards import WHOLE, Shard
+from docqa.shards import Shard
 from docqa.store.base import DocumentInfo, IndexSettings, ScoredRow
-from docqa.store.milvus_schema import (
-    MANIFEST_KEY,
-    PASSAGE_FIELDS,
-    Names,
-    View,
-    base_name,
-    checked_manifest,
-    connect,
-    first_line,
-    key_list,
-    lanes_of,
-    query_all,
-    settings_of,
-    source_key,
-)
+from docqa.store.milvus_connection import MilvusConnection
+from docqa.store.milvus_schema import PASSAGE_FIELDS, key_list, query_all, settings_of, source_key
 from docqa.store.milvus_writer import MilvusWriter
 from docqa.text import query_words
 
@@ -58,38 +44,39 @@ class MilvusStore:
     def __init__(
         self, uri: str | Path, *, collection: str | None = None, shard: Shard | None = None, lock_timeout: float = 600.0
     ) -> None:
-        self.uri = str(uri)
-        self.names = Names(base_name(collection))
-        self.shard = shard or WHOLE
+        # Shared with the write sessions: the client, the collections' names, the committed view.
+        self.connection = MilvusConnection(uri, collection=collection, shard=shard, lock_timeout=lock_timeout)
+        self.uri, self.names, self.shard = self.connection.uri, self.connection.names, self.connection.shard
         self.lock_timeout = lock_timeout
-        self._client: Any = None
-        self._client_lock = threading.Lock()
-        self._known: set[str] = set()  # collections seen to exist (only writers make and drop them)
 
     @property
     def local(self) -> bool:
         """Whether this is a Milvus Lite file rather than a server."""
-        return not self.uri.startswith(("http://", "https://"))
+        return self.connection.local
+
+    @property
+    def client(self) -> Any:
+        return self.connection.client
 
     # ----- state -------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, Any] | None:
-        view = self._view()
+        view = self.connection.view()
         return None if view is None else view.manifest
 
     def settings(self) -> IndexSettings | None:
-        view = self._view()
+        view = self.connection.view()
         return None if view is None else settings_of(view.manifest)
 
     def has_vectors(self) -> bool:
-        view = self._view()
+        view = self.connection.view()
         return bool(view and view.manifest["embedding_model"] != NO_MODEL)
 
     def count_passages(self) -> int:
-        view = self._view()
-        if view is None or not self._exists(self.names.passages(view.epoch)):
+        view = self.connection.view()
+        if view is None or not self.connection.exists(self.names.passages(view.epoch)):
             return 0
-        rows = self._call(
+        rows = self.connection.call(
             "count",
             self.client.query,
             self.names.passages(view.epoch),
@@ -99,10 +86,10 @@ class MilvusStore:
         return int(rows[0]["count(*)"])
 
     def count_documents(self) -> int:
-        view = self._view()
-        if view is None or not self._exists(self.names.documents(view.epoch)):
+        view = self.connection.view()
+        if view is None or not self.connection.exists(self.names.documents(view.epoch)):
             return 0
-        rows = self._call(
+        rows = self.connection.call(
             "count",
             self.client.query,
             self.names.documents(view.epoch),
@@ -119,10 +106,10 @@ class MilvusStore:
         return [DocumentInfo(row["source"], row["title"], row["date"] or None, int(row["passages"])) for row in rows]
 
     def document_text(self, source: str) -> str:
-        view = self._view()
+        view = self.connection.view()
         rows: list[dict[str, Any]] = []
-        if view is not None and self._exists(self.names.documents(view.epoch)):
-            rows = self._call(
+        if view is not None and self.connection.exists(self.names.documents(view.epoch)):
+            rows = self.connection.call(
                 "read",
                 self.client.query,
                 self.names.documents(view.epoch),
@@ -141,12 +128,12 @@ class MilvusStore:
     def search_bm25(self, query: str, k: int, sources: Collection[str] | None = None) -> list[tuple[int, float]]:
         """Chunk ids and BM25 scores (higher is better), best first; only of ``sources`` when given."""
         text = bm25_text(query)
-        view = self._view()
+        view = self.connection.view()
         if sources is not None and not sources:
             return []
-        if not text or view is None or not self._exists(self.names.passages(view.epoch)):
+        if not text or view is None or not self.connection.exists(self.names.passages(view.epoch)):
             return []
-        hits = self._call(
+        hits = self.connection.call(
             "search",
             self.client.search,
             self.names.passages(view.epoch),
@@ -165,12 +152,12 @@ class MilvusStore:
     ) -> list[tuple[int, float]]:
         """Chunk ids and cosine similarities (inner products of unit vectors), best first; only of
         ``sources`` when given."""
-        view = self._view()
+        view = self.connection.view()
         if view is None or view.manifest["embedding_model"] == NO_MODEL or (sources is not None and not sources):
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         dimension = int(view.manifest["embedding_dimension"])
-        if not dimension or not self._exists(self.names.passages(view.epoch)):
+        if not dimension or not self.connection.exists(self.names.passages(view.epoch)):
             return []
         if query.shape[0] != dimension:
             raise IndexLoadError(
@@ -178,7 +165,7 @@ class MilvusStore:
                 f"{query.shape[0]} dimensions: search it with the embedding model it was built with, or "
                 "re-index with 'docqa index --rebuild'"
             )
-        hits = self._call(
+        hits = self.connection.call(
             "search",
             self.client.search,
             self.names.passages(view.epoch),
@@ -194,12 +181,12 @@ class MilvusStore:
     def passages(self, rows: Sequence[ScoredRow]) -> list[RetrievedPassage]:
         """Build passages for (chunk id, score, bm25 rank, dense rank) rows, keeping their order and
         leaving out ids no longer stored."""
-        view = self._view()
-        if not rows or view is None or not self._exists(self.names.passages(view.epoch)):
+        view = self.connection.view()
+        if not rows or view is None or not self.connection.exists(self.names.passages(view.epoch)):
             return []
         found = {
             int(row["id"]): row
-            for row in self._call(
+            for row in self.connection.call(
                 "read",
                 self.client.query,
                 self.names.passages(view.epoch),
@@ -222,70 +209,19 @@ class MilvusStore:
 
     def writer(self, settings: IndexSettings, *, rebuild: bool = False) -> MilvusWriter:
         """A write session for this handle's shard (see ``MilvusWriter``)."""
-        return MilvusWriter(self, settings, rebuild=rebuild)
+        return MilvusWriter(self.connection, settings, rebuild=rebuild)
 
     def close(self) -> None:
-        with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self.connection.close()
 
     # ----- plumbing ----------------------------------------------------------------------
 
-    @property
-    def client(self) -> Any:
-        with self._client_lock:
-            if self._client is None:
-                self._client = connect(self.uri)
-            return self._client
-
-    def _call(self, action: str, method: Any, *arguments: Any, **options: Any) -> Any:
-        """A Milvus call whose failure becomes an ``IndexLoadError`` that says what to do."""
-        try:
-            return method(*arguments, **options)
-        except DocqaError:
-            raise
-        except Exception as error:
-            raise IndexLoadError(
-                f"the Milvus store {self.uri} could not {action} ({first_line(error)}); check that Milvus is "
-                "reachable, or rebuild the index with 'docqa index --rebuild'"
-            ) from error
-
-    def _exists(self, collection: str, *, fresh: bool = False) -> bool:
-        """Whether ``collection`` exists; readers may trust an earlier yes, writers ask ``fresh``."""
-        if fresh:
-            self._known.discard(collection)
-        if collection not in self._known and self._call("read", self.client.has_collection, collection):
-            # A collection opened by another process, or after a restart, must be loaded before use.
-            if "Loaded" not in str(self._call("read", self.client.get_load_state, collection).get("state")):
-                self._call("read", self.client.load_collection, collection)
-            self._known.add(collection)
-        return collection in self._known
-
-    def _forget(self, collection: str) -> None:
-        self._known.discard(collection)
-
-    def _view(self) -> View | None:
-        """The committed state now: the manifest and the lanes of its epoch; None before any commit."""
-        if self.local and not Path(self.uri).exists():
-            return None
-        if not self._exists(self.names.meta):
-            return None
-        rows = self._call(
-            "read", self.client.query, self.names.meta, filter='key != ""', output_fields=["key", "value"]
-        )
-        values = {row["key"]: row["value"] for row in rows}
-        if MANIFEST_KEY not in values:
-            return None
-        manifest = checked_manifest(self.uri, values[MANIFEST_KEY])
-        return View(manifest, lanes_of(rows, int(manifest["epoch"])))
-
     def _document_rows(self, fields: list[str]) -> list[dict[str, Any]]:
         """The first part's row of every visible document, by source."""
-        view = self._view()
-        if view is None or not self._exists(self.names.documents(view.epoch)):
+        view = self.connection.view()
+        if view is None or not self.connection.exists(self.names.documents(view.epoch)):
             return []
-        rows = self._call(
+        rows = self.connection.call(
             "read",
             query_all,
             self.client,

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -37,6 +37,7 @@ from docqa.errors import DocqaError, IndexLoadError
 from docqa.schema import Chunk, Document
 from docqa.shards import WHOLE
 from docqa.store.base import IndexSettings
+from docqa.store.milvus_connection import MilvusConnection
 from docqa.store.milvus_schema import (
     MANIFEST_KEY,
     PAD,
@@ -58,9 +59,6 @@ from docqa.store.milvus_schema import (
 )
 from docqa.version import __version__
 
-if TYPE_CHECKING:
-    from docqa.store.milvus import MilvusStore
-
 _session_locks: dict[tuple[str, str, str], threading.Lock] = {}  # (uri, base, lane): one session at a time
 _locks_guard = threading.Lock()
 
@@ -68,11 +66,11 @@ _locks_guard = threading.Lock()
 class MilvusWriter:
     """One write session of one lane (the store handle's shard); see the module notes."""
 
-    def __init__(self, store: MilvusStore, settings: IndexSettings, *, rebuild: bool = False) -> None:
-        self.store = store
+    def __init__(self, connection: MilvusConnection, settings: IndexSettings, *, rebuild: bool = False) -> None:
+        self.connection = connection  # the store's, shared with its reads
         self.settings = settings
         self.rebuilding = rebuild
-        self.lane = store.shard.name
+        self.lane = connection.shard.name
         self.generation = 0
         self.epoch = 0
         self._new_epoch = False  # the session fills a new epoch, committed by switching the manifest
@@ -117,13 +115,13 @@ class MilvusWriter:
         counts: dict[str, int] = {}
         for chunk in chunks:
             counts[chunk.source] = counts.get(chunk.source, 0) + 1
-        client, names = self.store.client, self.store.names
+        client, names = self.connection.client, self.connection.names
         document_rows = [row for document in documents for row in self._document_rows(document, counts)]
         passage_rows = [self._passage_row(chunk, None if rows is None else rows[n]) for n, chunk in enumerate(chunks)]
         for batch in batched(document_rows, 256):
-            self.store._call("write", client.insert, names.documents(self.epoch), list(batch))
+            self.connection.call("write", client.insert, names.documents(self.epoch), list(batch))
         for batch in batched(passage_rows, 1024):
-            self.store._call("write", client.insert, names.passages(self.epoch), list(batch))
+            self.connection.call("write", client.insert, names.passages(self.epoch), list(batch))
         self._added += len(documents) + len(chunks)
 
     def remove(self, sources: Iterable[str]) -> None:
@@ -152,9 +150,9 @@ class MilvusWriter:
     # ----- start, commit, roll back ------------------------------------------------------
 
     def _begin(self) -> None:
-        store, names = self.store, self.store.names
+        store, names = self.connection, self.connection.names
         try:
-            view = store._view()
+            view = store.view()
         except IndexLoadError:
             if not self.rebuilding:
                 raise
@@ -167,8 +165,8 @@ class MilvusWriter:
                 f"the Milvus store {store.uri} holds an index built with other settings; rebuild it without "
                 "--shard first, or index into another collection (DOCQA_MILVUS_COLLECTION) and switch to it"
             )
-        if not store._exists(names.meta, fresh=True):
-            store._call("write", create_meta, store.client, names.meta)
+        if not store.exists(names.meta, fresh=True):
+            store.call("write", create_meta, store.client, names.meta)
         # A shard's rebuild rebuilds its slice in place; a whole rebuild fills the next epoch.
         in_place = view is not None and same and (sharded or not self.rebuilding)
         self.rebuilding = self.rebuilding or not same
@@ -212,7 +210,7 @@ class MilvusWriter:
     def _roll_back(self) -> None:
         """Delete what the session wrote (best effort: what is left is unseen, and cleared later)."""
         with contextlib.suppress(Exception):
-            if self._new_epoch and self.store.shard == WHOLE:
+            if self._new_epoch and self.connection.shard == WHOLE:
                 self._drop_epoch(self.epoch)
             elif self.generation:
                 self._delete(f'lane == "{self.lane}" and generation == {self.generation}')
@@ -233,23 +231,23 @@ class MilvusWriter:
         """A shard's rebuild replaces its whole slice: retire each stored source it owns."""
         expression = f"part == 0 and ({view.visible()})"
         for row in self._query_documents(expression, ["source_key", "source"]):
-            if self.store.shard.owns(row["source"]):
+            if self.connection.shard.owns(row["source"]):
                 self._retired.add(int(row["source_key"]))
 
     def _query_documents(self, expression: str, fields: Sequence[str] = ("source_key",)) -> list[dict[str, Any]]:
-        name = self.store.names.documents(self.epoch)
-        if not self.store._exists(name, fresh=True):
+        name = self.connection.names.documents(self.epoch)
+        if not self.connection.exists(name, fresh=True):
             return []
-        return self.store._call("read", query_all, self.store.client, name, expression, list(fields))
+        return self.connection.call("read", query_all, self.connection.client, name, expression, list(fields))
 
     def _ensure_collections(self, dimension: int) -> None:
-        store, client, names = self.store, self.store.client, self.store.names
-        if not store._exists(names.documents(self.epoch), fresh=True):
-            store._call("write", create_documents, client, names.documents(self.epoch))
+        store, client, names = self.connection, self.connection.client, self.connection.names
+        if not store.exists(names.documents(self.epoch), fresh=True):
+            store.call("write", create_documents, client, names.documents(self.epoch))
         passages = names.passages(self.epoch)
-        if not store._exists(passages, fresh=True):
-            store._call("write", create_passages, client, passages, dimension)
-        elif (stored := store._call("read", dense_dimension, client, passages)) != dimension:
+        if not store.exists(passages, fresh=True):
+            store.call("write", create_passages, client, passages, dimension)
+        elif (stored := store.call("read", dense_dimension, client, passages)) != dimension:
             raise DocqaError(
                 f"the Milvus store {store.uri} holds {stored}-dimensional vectors, not {dimension}: "
                 "rebuild it with 'docqa index --rebuild'"
@@ -294,42 +292,47 @@ class MilvusWriter:
         return {"source_key": source_key(source), "source": source, "lane": self.lane, "generation": self.generation}
 
     def _delete(self, expression: str) -> None:
-        store, client, names = self.store, self.store.client, self.store.names
+        store, client, names = self.connection, self.connection.client, self.connection.names
         for collection in (names.passages(self.epoch), names.documents(self.epoch)):
-            if store._exists(collection, fresh=True):
-                store._call("write", client.delete, collection, filter=expression)
+            if store.exists(collection, fresh=True):
+                store.call("write", client.delete, collection, filter=expression)
 
     def _drop_epoch(self, epoch: int) -> None:
         """Drop an epoch's collections and its lanes' rows."""
-        store, client, names = self.store, self.store.client, self.store.names
+        store, client, names = self.connection, self.connection.client, self.connection.names
         for collection in (names.passages(epoch), names.documents(epoch)):
-            if store._exists(collection, fresh=True):
-                store._call("write", client.drop_collection, collection)
-                store._forget(collection)
-        store._call("write", client.delete, names.meta, filter=f'key like "lane/{epoch}/%"')
+            if store.exists(collection, fresh=True):
+                store.call("write", client.drop_collection, collection)
+                store.forget(collection)
+        store.call("write", client.delete, names.meta, filter=f'key like "lane/{epoch}/%"')
 
     def _stored_epochs(self) -> list[int]:
-        names = self.store._call("read", self.store.client.list_collections)
-        return sorted({epoch for name in names if (epoch := self.store.names.epoch_of(name)) is not None})
+        names = self.connection.call("read", self.connection.client.list_collections)
+        return sorted({epoch for name in names if (epoch := self.connection.names.epoch_of(name)) is not None})
 
     def _next_epoch(self, view: View | None) -> int:
         if view is not None:
             return view.epoch + 1
         known = self._stored_epochs()
         # A shard on a store nobody has committed to yet joins the epoch the other shards are filling.
-        if self.store.shard != WHOLE and known:
+        if self.connection.shard != WHOLE and known:
             return known[-1]
         return (known[-1] if known else 0) + 1
 
     def _put(self, key: str, value: str) -> None:
-        self.store._call(
-            "write", self.store.client.upsert, self.store.names.meta, [{"key": key, "value": value, "pad": PAD}]
+        self.connection.call(
+            "write",
+            self.connection.client.upsert,
+            self.connection.names.meta,
+            [{"key": key, "value": value, "pad": PAD}],
         )
 
     def _manifest(self) -> dict[str, Any]:
         values = asdict(self.settings)
-        passages = self.store.names.passages(self.epoch)
-        dimension = dense_dimension(self.store.client, passages) if self.store._exists(passages, fresh=True) else 0
+        passages = self.connection.names.passages(self.epoch)
+        dimension = (
+            dense_dimension(self.connection.client, passages) if self.connection.exists(passages, fresh=True) else 0
+        )
         return {
             "format_version": self.settings.format_version,
             "docqa_version": __version__,
@@ -346,24 +349,24 @@ class MilvusWriter:
 
     def _acquire(self) -> None:
         """Hold this lane's session lock: a thread lock, and a file lock beside a Milvus Lite file."""
-        key = (self.store.uri, self.store.names.base, self.lane)
+        key = (self.connection.uri, self.connection.names.base, self.lane)
         with _locks_guard:
             lock = _session_locks.setdefault(key, threading.Lock())
-        if not lock.acquire(timeout=self.store.lock_timeout):
+        if not lock.acquire(timeout=self.connection.lock_timeout):
             raise DocqaError(
-                f"another indexing session has held {self.store.uri} for over {self.store.lock_timeout:g} s"
+                f"another indexing session has held {self.connection.uri} for over {self.connection.lock_timeout:g} s"
             )
         self._held.append(lock)
-        if self.store.local:
-            path = Path(f"{self.store.uri}.lock")
+        if self.connection.local:
+            path = Path(f"{self.connection.uri}.lock")
             path.parent.mkdir(parents=True, exist_ok=True)
-            file_lock = FileLock(path, timeout=self.store.lock_timeout)
+            file_lock = FileLock(path, timeout=self.connection.lock_timeout)
             try:
                 file_lock.acquire()
             except Timeout as error:
                 self._release()
                 raise DocqaError(
-                    f"another indexing run has held {path} for over {self.store.lock_timeout:g} s"
+                    f"another indexing run has held {path} for over {self.connection.lock_timeout:g} s"
                 ) from error
             self._held.append(file_lock)
 
