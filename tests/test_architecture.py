@@ -34,6 +34,64 @@ def test_the_import_contracts_hold() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _import_cycles(imports: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others (Tarjan's strongly
+    connected components of more than one module), each sorted, found without recursion."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+    for root in sorted(imports):
+        if root in order:
+            continue
+        work = [(root, iter(sorted(imports[root])))]
+        order[root] = low[root] = len(order)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            module, pending = work[-1]
+            following = next(pending, None)
+            if following is not None:
+                if following not in order:
+                    order[following] = low[following] = len(order)
+                    stack.append(following)
+                    on_stack.add(following)
+                    work.append((following, iter(sorted(imports.get(following, ())))))
+                elif following in on_stack:
+                    low[module] = min(low[module], order[following])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[module])
+            if low[module] == order[module]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == module:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_cycle_through_a_package() -> None:
+    imports = {"p": {"p.a"}, "p.a": {"p.b"}, "p.b": {"p"}, "p.c": {"p.a"}, "q": {"q"}}
+    assert _import_cycles(imports) == [["p", "p.a", "p.b"]]
+
+
+def test_no_import_cycle_anywhere_in_the_package() -> None:
+    """Between any modules of ``docqa``, packages and their modules included, counting the imports made
+    inside functions and for type checking only: import-linter's ``acyclic_siblings`` sees only siblings."""
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter: pip install -e '.[test]'")
+    graph = grimp.build_graph("docqa", cache_dir=None, exclude_type_checking_imports=False)
+    assert graph.direct_import_exists(importer="docqa.store", imported="docqa.store.milvus")  # inside a function
+    imports = {module: set(graph.find_modules_directly_imported_by(module)) for module in graph.modules}
+    assert _import_cycles(imports) == []
+
+
 def test_no_module_imports_the_package_root() -> None:
     """``from docqa import X`` inside the package would load every lazy export, and with it the pipeline."""
     offenders = []
