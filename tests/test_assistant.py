@@ -232,7 +232,7 @@ def test_per_question_settings_out_of_range_are_refused_with_a_clear_message(
 def test_questions_are_cleaned_and_cut() -> None:
     assert clean_question("Who\x00 sang\u200b?") == ("Who sang ?", [])
     cleaned, notes = clean_question("why " * 600)
-    assert len(cleaned) == 1000 and "cut" in notes[0]
+    assert len(cleaned) == 1000 and notes[0].code == "question-cut" and "cut" in notes[0].text
 
 
 def test_a_question_over_an_empty_corpus_gets_a_clear_message(tmp_path: Path) -> None:

@@ -69,10 +69,10 @@ def test_two_versions_that_disagree_are_both_shown_newest_first(tmp_path: Path) 
     assert "The documents disagree" in text and text.index("library-hours-2.txt, dated") < text.index(
         "library-hours.txt, dated"
     )
-    html = reply_html(0, answer, answer.citations)
+    html = reply_html(0, answer)
     assert "docqa-conflicts" in html
     assert html.index(escape_text("library-hours-2.txt")) < html.index(escape_text("library-hours.txt, dated"))
-    markdown = turn_markdown(answer, answer.citations).split("The documents disagree (newest first):")[1]
+    markdown = turn_markdown(answer).split("The documents disagree (newest first):")[1]
     assert markdown.index("library-hours-2.txt, dated 2024-03-01") < markdown.index(
         "library-hours.txt, dated 2023-01-10"
     )

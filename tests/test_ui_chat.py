@@ -13,19 +13,22 @@ import pytest
 from format_files import docx_bytes
 from ui_fakes import ALLOWED_TAGS, HOSTILE, RecordingAssistant, cited_answer, passage, status, tags_in
 
-from docqa.assistant import ABSTENTION_NOTE, LEXICAL_NOTE_START, Assistant, AssistantStatus, cite
+from docqa.assistant import Assistant, AssistantStatus
+from docqa.citation import backing_citations, cite
+from docqa.engine import ABSTENTION_NOTE, LEXICAL_NOTE_START
 from docqa.errors import DocqaError
 from docqa.feedback import FEEDBACK_FILE, FeedbackStore
-from docqa.schema import Answer, ExtractedAnswer
+from docqa.schema import Answer, ExtractedAnswer, Note
 from docqa.store.base import DocumentInfo
 from docqa.ui.chat import EMPTY_QUESTION, Chat, ChatSession
-from docqa.ui.citations import answer_citations
 from docqa.ui.examples import SHIPPED_QUESTIONS, example_questions
 from docqa.ui.readers import ReaderChoice
 from docqa.ui.render import PASSAGE_KEY, answer_targets, format_document_html, own_location
 from docqa.ui.turns import plain_text, reply_html, turn_markdown, welcome_html
 
-LEXICAL_NOTE = f"{LEXICAL_NOTE_START}: no reader model is loaded (could not load 'r' (offline). Fix: pass a folder)."
+LEXICAL_NOTE = Note(
+    "lexical", f"{LEXICAL_NOTE_START}: no reader model is loaded (could not load 'r' (offline). Fix: pass a folder)."
+)
 
 
 def text_of(markup: str) -> str:
@@ -38,7 +41,7 @@ def text_of(markup: str) -> str:
 
 def test_an_answer_has_numbered_markers_confidence_and_its_highlighted_source() -> None:
     answer = cited_answer("Staff had to leave the Cannon building at once.", "the Cannon building")
-    reply = reply_html(4, answer, answer.citations)
+    reply = reply_html(4, answer)
     assert 'class="docqa-lead docqa-lead-answer">the Cannon building<sup><a href="#" class="docqa-cite"' in reply
     assert 'data-action="cite" data-turn="4" data-index="0"' in reply
     assert "Confidence: high (83%)" in text_of(reply)
@@ -49,30 +52,31 @@ def test_an_answer_has_numbered_markers_confidence_and_its_highlighted_source() 
 
 def test_hostile_document_text_cannot_inject_markup_into_a_reply() -> None:
     snippet = f"{HOSTILE} The answer is 42."
-    for answer in (cited_answer(snippet, "42"), cited_answer(snippet, HOSTILE, message=HOSTILE)):
-        reply = reply_html(0, answer, answer.citations)
+    for answer in (cited_answer(snippet, "42"), cited_answer(snippet, HOSTILE, notes=[Note("no-match", HOSTILE)])):
+        reply = reply_html(0, answer)
         assert tags_in(reply) <= ALLOWED_TAGS, reply
         assert "onerror=" not in reply and "javascript:" not in reply
     abstained = Answer("q?", "", 0.0, True, "extractive", passages=[passage("evil.txt", HOSTILE)], query=HOSTILE)
-    assert tags_in(reply_html(0, abstained, [])) <= ALLOWED_TAGS
+    assert tags_in(reply_html(0, abstained)) <= ALLOWED_TAGS
     assert tags_in(welcome_html(1, [HOSTILE])) <= ALLOWED_TAGS
 
 
 def test_an_abstention_says_so_once_then_shows_the_closest_passages() -> None:
     passages = [passage(f"{n}.txt", f"Passage number {n}. " * 40) for n in range(5)]
-    message = f"{ABSTENTION_NOTE} The question was cut to its first 1000 characters."
-    answer = Answer("q?", "", 0.0, True, "extractive", passages=passages, message=message)
-    reply = text_of(reply_html(0, answer, []))
+    cut = Note("question-cut", "The question was cut to its first 1000 characters.")
+    notes = [Note("abstained", ABSTENTION_NOTE), cut]
+    answer = Answer("q?", "", 0.0, True, "extractive", passages=passages, notes=notes)
+    reply = text_of(reply_html(0, answer))
     assert reply.count("do not seem to contain the answer") == 1
     assert "cut to its first 1000 characters" in reply and "Confidence" not in reply
     assert [f"{n}.txt" in reply for n in range(5)] == [True, True, True, False, False]
     assert "\u2026" in reply  # long passages are cut
-    assert 'data-action="cite" data-turn="0" data-index="2"' in reply_html(0, answer, [])
+    assert 'data-action="cite" data-turn="0" data-index="2"' in reply_html(0, answer)
 
 
 def test_the_lexical_mode_is_said_in_the_header_not_in_every_answer() -> None:
-    answer = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence", message=LEXICAL_NOTE)
-    reply = text_of(reply_html(0, answer, answer.citations))
+    answer = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence", notes=[LEXICAL_NOTE])
+    reply = text_of(reply_html(0, answer))
     # A sentence's match score is no chance: said in words only, never as a percentage.
     assert "Best-matching sentence" in reply and "Match: high" in reply and "%" not in reply
     assert "could not load" not in reply and "reader model" not in reply and len(reply) < 400
@@ -81,39 +85,39 @@ def test_the_lexical_mode_is_said_in_the_header_not_in_every_answer() -> None:
 def test_a_rewritten_follow_up_says_what_was_searched() -> None:
     answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
     answer.query = "Who ordered it? Which building? " + "word " * 60
-    reply = text_of(reply_html(1, answer, answer.citations))
+    reply = text_of(reply_html(1, answer))
     assert "Searched as: \u201cWho ordered it? Which building?" in reply and "\u2026\u201d" in reply
-    assert "Searched as" in turn_markdown(answer, answer.citations)
+    assert "Searched as" in turn_markdown(answer)
     answer.query = ""
-    assert "Searched as" not in text_of(reply_html(1, answer, answer.citations))
+    assert "Searched as" not in text_of(reply_html(1, answer))
 
 
 def test_copy_and_export_text_hold_the_answer_and_its_sources() -> None:
     answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
     answer.question = "Which building?"
-    assert plain_text(answer, answer.citations) == (
+    assert plain_text(answer) == (
         "the Cannon building\n[1] A title (000_a.txt, 2021-01-06): \u201cStaff had to leave the Cannon building.\u201d"
     )
-    markdown = turn_markdown(answer, answer.citations)
+    markdown = turn_markdown(answer)
     assert markdown.startswith("## Which building?\n\nthe Cannon building [1]\n\n*Confidence: high (83%)*")
     assert "[1] A title (000_a.txt, 2021-01-06)" in markdown
     sentence = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence")
-    assert plain_text(sentence, sentence.citations) == "The whole sentence.\n[1] A title (000_a.txt, 2021-01-06)"
-    reply = reply_html(2, answer, answer.citations)
+    assert plain_text(sentence) == "The whole sentence.\n[1] A title (000_a.txt, 2021-01-06)"
+    reply = reply_html(2, answer)
     assert html.unescape(reply.split('data-markdown="')[1].split('"')[0]) == markdown
-    assert html.unescape(reply.split('data-copy="')[1].split('"')[0]) == plain_text(answer, answer.citations)
+    assert html.unescape(reply.split('data-copy="')[1].split('"')[0]) == plain_text(answer)
 
 
 def test_a_source_says_its_title_then_where_it_is_never_the_title_twice() -> None:
     answer = cited_answer("Ports are set in the file.", "in the file")
     answer.citations = [replace(answer.citations[0], title="Setup guide", location="Setup guide \u203a Ports")]
-    reply = reply_html(0, answer, answer.citations)
+    reply = reply_html(0, answer)
     # The title on its own line (the link), then the file, date and location, muted, on the next.
     assert '[1] Setup guide</a><div class="docqa-place">000_a.txt \u00b7 2021-01-06 \u00b7 Ports</div>' in (
         html.unescape(reply)
     )
-    assert "(000_a.txt, 2021-01-06, Ports)" in plain_text(answer, answer.citations)
-    assert answer_targets(answer, answer.citations)[0]["location"] == "Ports"
+    assert "(000_a.txt, 2021-01-06, Ports)" in plain_text(answer)
+    assert answer_targets(answer)[0]["location"] == "Ports"
     assert own_location("Setup guide", "Setup guide") is None  # a Word file's Title heading alone
     assert own_location("A very long title cut \u2026", "A very long title cut short \u203a Part 2") == "Part 2"
     assert own_location("Setup guide", "Page 3") == "Page 3" and own_location("", "Page 3") == "Page 3"
@@ -184,27 +188,25 @@ def test_other_passages_that_hold_the_answer_are_cited_too() -> None:
     second = passage("001_b.txt", "Later, Elaine Luria said she had heard shots.", start=50, title="B")
     third = passage("002_c.txt", "Nobody else heard anything.", start=90, title="C")
     fourth = passage("003_d.txt", "A tweet from ELAINE\nLURIA followed.", start=200, title="D")
-    best = ExtractedAnswer("Rep. Elaine Luria", 0.9, first, 0, 17)
+    passages = [first, second, third, fourth]
     agreeing = ExtractedAnswer("Elaine Luria", 0.5, second, 57, 69)
     unrelated = ExtractedAnswer("anything", 0.4, third, 107, 115)
-    answer = Answer("Who?", best.text, 0.9, False, "extractive", [cite(best)], [first, second, third, fourth],
-                    alternatives=[agreeing, unrelated])  # fmt: skip
-    cited = answer_citations(answer)
+    cited = backing_citations(ExtractedAnswer("Rep. Elaine Luria", 0.9, first, 0, 17), [agreeing, unrelated], passages)
     assert [c.source for c in cited] == ["000_a.txt", "001_b.txt"]  # "Rep. Elaine Luria" is not in D
-    answer.text = "Elaine Luria"
-    cited = answer_citations(answer)
+    best = ExtractedAnswer("Elaine Luria", 0.9, first, 5, 17)
+    cited = backing_citations(best, [agreeing, unrelated], passages)
     assert [c.source for c in cited] == ["000_a.txt", "001_b.txt", "003_d.txt"]
     assert cited[2].start == 213 and cited[2].end == 225  # found across a line break, any case
-    assert answer_citations(answer, limit=1) == answer.citations
-    reply = reply_html(0, answer, cited)
-    assert reply.count('class="docqa-cite" data-action="cite"') == 6  # three markers, three sources
+    assert backing_citations(best, [agreeing], passages, limit=1) == [cite(best)]
+    answer = Answer("Who?", best.text, 0.9, False, "extractive", cited, passages)
+    assert reply_html(0, answer).count('class="docqa-cite" data-action="cite"') == 6  # three markers, three sources
 
 
-def test_an_abstention_or_a_sentence_cites_no_more_than_it_has() -> None:
-    sentence = cited_answer("The whole sentence.", "The whole sentence.", mode="sentence")
-    sentence.passages.append(passage("001_b.txt", "The whole sentence. Again.", start=5))
-    assert answer_citations(sentence) == sentence.citations
-    assert answer_citations(Answer("q?", "", 0.0, True, "extractive")) == []
+def test_a_long_answer_is_not_looked_for_word_for_word_elsewhere() -> None:
+    sentence = "The committee met on Tuesday and agreed the budget for the next year."
+    first, second = passage("000_a.txt", sentence, start=0), passage("001_b.txt", sentence, start=0)
+    best = ExtractedAnswer(sentence, 0.9, first, 0, len(sentence))
+    assert [c.source for c in backing_citations(best, (), [first, second])] == ["000_a.txt"]
 
 
 # ----- example questions ---------------------------------------------------------------------
@@ -298,8 +300,10 @@ def test_a_conversation_carries_its_turns_and_options(tmp_path: Path) -> None:
         "sources": ["000_a.txt"],
     }
     _, third = chat.take(session, "And then?")
-    chat.answer(session, third, retrieval="no such mode", sources=[])
+    chat.answer(session, third, retrieval=None, sources=[])
     assert assistant.calls[2]["retrieval"] is None and assistant.calls[2]["sources"] is None  # the defaults
+    refused = chat.answer(session, third, retrieval="no such mode")
+    assert "retrieval must be one of" in text_of(refused.log["html"]) and len(assistant.calls) == 3
     opened = chat.open(session, first, 1)
     assert opened is not None and opened.selected == 1 and "docqa-passage-span" in opened.document_html
     assert chat.open(session, first, 9) is None and chat.open(session, 99, 0) is None

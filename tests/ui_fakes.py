@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from docqa.assistant import AssistantStatus
 from docqa.errors import DocqaError
-from docqa.schema import Answer, Chunk, Citation, RetrievedPassage
+from docqa.options import AskOptions
+from docqa.schema import Answer, Chunk, Citation, Note, RetrievedPassage
 from docqa.store.base import DocumentInfo
 
 HOSTILE = 'Hello <script>alert("x")</script> <img src=x onerror="alert(1)"> [link](javascript:alert(2)) $x$'
@@ -28,7 +30,7 @@ def passage(
 
 
 def cited_answer(
-    snippet: str, answer: str, *, source: str = "000_a.txt", mode: str = "extractive", message: str = ""
+    snippet: str, answer: str, *, source: str = "000_a.txt", mode: str = "extractive", notes: Sequence[Note] = ()
 ) -> Answer:
     """An answer whose span ``answer`` sits inside ``snippet``, at document offset 100 + its position."""
     offset = 100
@@ -42,7 +44,7 @@ def cited_answer(
         mode=mode,  # type: ignore[arg-type]
         citations=[citation],
         passages=[passage(source, snippet, start=offset)],
-        message=message,
+        notes=list(notes),
     )
 
 
@@ -83,10 +85,15 @@ class RecordingAssistant:
         self.settings = _Settings(index_dir or Path("unused-index"))
         self.store = _Store()
 
-    def ask(self, question: str, history: Any = None, **options: Any) -> Answer:
+    def ask(self, question: str, history: Any = None, options: AskOptions | None = None, **choices: Any) -> Answer:
+        if history is not None:
+            choices["history"] = history
+        options = (options or AskOptions()).with_values(**choices)
         if not question.strip():
             raise DocqaError("the question is empty")
-        self.calls.append({"question": question, "history": list(history or []), **options})
+        call = {name: getattr(options, name) for name in ("top_k", "retrieval", "confidence_threshold")}
+        sources = None if options.sources is None else list(options.sources)
+        self.calls.append({"question": question, "history": list(options.history), **call, "sources": sources})
         answer = cited_answer("Staff had to leave the Cannon building.", "the Cannon building")
         answer.question = question
         return answer

@@ -1,4 +1,8 @@
-"""The assistant: a thin pipeline over documents, index, retriever and reader."""
+"""The assistant: the lifecycle of a question-answering engine over a folder of documents.
+
+It opens the store, loads the models, keeps the index up to date and switches readers; questions
+go to its :class:`~docqa.engine.Engine`, which is immutable and swapped whole when anything changes.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,27 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import replace
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from docqa.citation import cite
-from docqa.components import dense_problem, index_settings, keeps_vectors, lexical_reason, load_models, needs_build
-from docqa.config import DEFAULT_EMBEDDING_MODEL, Settings, checked_threshold, checked_top_k
-from docqa.conflicts import find_conflicts
-from docqa.conversation import History, clean_question, resolve_follow_up, rewrite_follow_up
+from docqa.components import index_settings, keeps_vectors, load_component, load_models, needs_build
+from docqa.config import DEFAULT_EMBEDDING_MODEL, Settings
+from docqa.conversation import History
 from docqa.documents.worker import configure as configure_parsing
 from docqa.embedding import Embedder
-from docqa.errors import DocqaError, IndexLoadError
+from docqa.engine import Engine
+from docqa.errors import IndexLoadError
 from docqa.indexing import Indexer, Progress
-from docqa.reader import Reader, ReaderResult, SentenceReader, effective_threshold
-from docqa.reader.closest import CLOSEST_NOTE, closest_sentence
-from docqa.retrieval import Retriever
+from docqa.models import is_disabled
+from docqa.options import AskOptions
+from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader, effective_threshold
 from docqa.schema import (
     Answer,
     AnswerMode,
     AssistantStatus,
     Document,
-    ExtractedAnswer,
     IndexReport,
     RetrievalMode,
     RetrievedPassage,
@@ -37,9 +38,6 @@ from docqa.schema import (
 from docqa.shards import Shard
 from docqa.store import DocumentInfo, PassageStore, open_store
 
-# Two notes of Answer.message that the chat app says in its own way (once, not in every answer).
-ABSTENTION_NOTE = "The documents do not seem to contain the answer; these are the closest passages."
-LEXICAL_NOTE_START = "This is the best-matching sentence, not an extracted answer"
 log = logging.getLogger(__name__)
 
 
@@ -76,19 +74,15 @@ class Assistant:
             reader_model=reader_model,
             **overrides,
         )
-        self.settings = settings.replace(**arguments) if settings else Settings.from_env(**arguments)
+        self._settings = settings.replace(**arguments) if settings else Settings.from_env(**arguments)
         # Named: by argument or environment. Else the index's own model is loaded (see docqa.components).
         named = embedding_model if settings else embedding_model or os.environ.get("DOCQA_EMBEDDING_MODEL")
-        self._embedder_named = bool(named) or self.settings.embedding_model != DEFAULT_EMBEDDING_MODEL
-        self.store: PassageStore = store or open_store(
-            self.settings.store_location, shard=Shard.parse(self.settings.shard)
-        )
-        self.embedder: Embedder | None = None
-        self.reader: Reader | None = None
-        self.problems: list[str] = []
+        self._embedder_named = bool(named) or self._settings.embedding_model != DEFAULT_EMBEDDING_MODEL
+        self._shard = Shard.parse(self._settings.shard)
+        self.store: PassageStore = store or open_store(self._settings.store_location, shard=self._shard)
         # Dense search as the setting needs the embedding model: refused when it cannot load, not run as BM25.
-        self.require = frozenset(require) | ({"embedding"} if self.settings.retrieval == "dense" else set())
-        self._models_loaded = False
+        self.require = frozenset(require) | ({"embedding"} if self._settings.retrieval == "dense" else set())
+        self._engine: Engine | None = None  # made once the models are loaded, then only ever replaced whole
         self._loading_seconds = 0.0  # the models' loading, told by the next answer (it may have waited for it)
         self._warm = False
         self._warming = False  # warm_up is building the index for a question
@@ -96,6 +90,31 @@ class Assistant:
         self._models_lock = threading.RLock()
         self._index_lock = threading.Lock()
         self._indexing = False
+
+    # ----- the engine and its parts ----------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The engine questions go to, its models loaded (loading them on first use)."""
+        return self._engine or self.load_models()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: the engine's once the models are loaded (the embedding model resolved)."""
+        return self._engine.settings if self._engine else self._settings
+
+    @property
+    def embedder(self) -> Embedder | None:
+        return self._engine.embedder if self._engine else None
+
+    @property
+    def reader(self) -> Reader | None:
+        return self._engine.reader if self._engine else None
+
+    @property
+    def problems(self) -> list[str]:
+        """Why a model did not load: what the status reports."""
+        return self._engine.problems if self._engine else []
 
     # ----- set-up ------------------------------------------------------------------------
 
@@ -108,37 +127,46 @@ class Assistant:
                 return
             self._warming = True
             try:
-                self.load_models()
-                if self._needs_build():
+                engine = self.load_models()
+                if needs_build(engine.settings, self.store, embedded=engine.embedder is not None):
                     self.index()
                 self._warm = True
             finally:
                 self._warming = False
 
-    def _warm_for_questions(self) -> None:
-        """``warm_up``, except while an update started by ``index()`` runs (a server's, say): then the
-        index as it stands answers, without waiting. A build that ``warm_up`` started for another
-        question is waited for, as that question waits."""
+    def _ready_engine(self) -> Engine:
+        """The engine for a question: ``warm_up`` first, except while an update started by ``index()``
+        runs (a server's, say): then the index as it stands answers, without waiting. A build that
+        ``warm_up`` started for another question is waited for, as that question waits."""
         if not self._warm and (self._warming or not self._index_lock.locked()):
             self.warm_up()
-        self.load_models()
+        return self.engine
 
-    def load_models(self) -> None:  # else the first question or update loads them
+    def load_models(self) -> Engine:  # else the first question or update loads them
         with self._models_lock:
-            if self._models_loaded:
-                return
+            if self._engine is not None:
+                return self._engine
             began = time.perf_counter()
             # A model that fails to load leaves the lexical mode (or BM25 search), the problem recorded.
-            self.settings, self.embedder, reader, errors = load_models(
-                self.settings, self.store, named_embedder=self._embedder_named, require=self.require
+            settings, embedder, reader, errors = load_models(
+                self._settings, self.store, named_embedder=self._embedder_named, require=self.require
             )
-            self.reader = reader or SentenceReader()
-            self.problems += [str(error) for error in errors]
-            self._models_loaded = True
+            self._engine = Engine(settings, self.store, embedder, reader or SentenceReader(), tuple(errors))
             self._loading_seconds = time.perf_counter() - began
+            return self._engine
 
-    def _needs_build(self) -> bool:
-        return needs_build(self.settings, self.store, embedded=self.embedder is not None)
+    def use_reader(self, model: str) -> None:
+        """Answer with the reader ``model`` from now on. It is loaded completely before it replaces the
+        old one, so questions meanwhile are answered by the old reader; one that fails to load raises
+        ``DocqaError`` and changes nothing."""
+        engine = self.load_models()
+        settings = engine.settings.replace(reader_model=model)
+        reader = build_reader(settings, settings.index_dir / "models")
+        if not is_disabled(model):
+            load_component("reader", model, lambda _: reader, required={"reader"})  # raises when it cannot load
+        with self._models_lock:  # the swap is one assignment; the lock orders it after a first loading
+            self._engine = self.engine.with_reader(settings, reader)
+        log.info("now answering with the reader %s", model)
 
     # ----- indexing ----------------------------------------------------------------------
 
@@ -155,10 +183,8 @@ class Assistant:
         with self._index_lock:  # held from the start, so that questions meanwhile never wait for it
             self._indexing = True
             try:
-                self.load_models()
+                indexer = self._indexer(rebuild=rebuild)
                 configure_parsing(self.settings.parse_workers, self.settings.parse_memory_mb * 2**20)
-                written = index_settings(self.settings, self.store, embedded=self.embedder is not None, rebuild=rebuild)
-                indexer = Indexer(self.store, self.embedder, written, shard=Shard.parse(self.settings.shard))
                 corpus_dir = self.settings.corpus_dir if documents is None else None
                 return indexer.update(
                     corpus_dir, documents=documents, rebuild=rebuild, retry_skipped=retry_skipped, progress=progress
@@ -168,12 +194,36 @@ class Assistant:
 
     def up_to_date(self) -> bool:
         """Whether the index holds the corpus folder's files as they are (hashing them, reading none)."""
-        self.load_models()
-        written = index_settings(self.settings, self.store, embedded=self.embedder is not None, rebuild=False)
-        indexer = Indexer(self.store, self.embedder, written, shard=Shard.parse(self.settings.shard))
-        return indexer.up_to_date(self.settings.corpus_dir)
+        return self._indexer(rebuild=False).up_to_date(self.settings.corpus_dir)
+
+    def _indexer(self, *, rebuild: bool) -> Indexer:
+        engine = self.load_models()
+        embedded = engine.embedder is not None
+        written = index_settings(engine.settings, self.store, embedded=embedded, rebuild=rebuild)
+        return Indexer(self.store, engine.embedder, written, shard=self._shard)
 
     # ----- questions ---------------------------------------------------------------------
+
+    def ask(
+        self, question: str, history: History | None = None, options: AskOptions | None = None, **choices: Any
+    ) -> Answer:
+        """Answer ``question`` from the documents, with citations, or abstain.
+
+        ``history``: the earlier (question, answer) pairs of the conversation, oldest first. The
+        question's options are ``options`` and the :class:`~docqa.options.AskOptions` fields given as
+        keywords (``top_k=5``, ``retrieval="bm25"``, ``confidence_threshold=0.3``, ``sources=[...]``),
+        checked before any searching or reading.
+        """
+        started = time.perf_counter()
+        if history is not None:
+            choices["history"] = history
+        options = (options or AskOptions()).with_values(**choices)
+        if (options.retrieval or self.settings.retrieval) == "dense":
+            self.load_models().retrieval(options)  # refused before a first build of the index
+        engine = self._ready_engine()
+        # Loading: what this question waited for, or the models' loading before it (docqa ask loads them first).
+        waited, self._loading_seconds = max(time.perf_counter() - started, self._loading_seconds), 0.0
+        return engine.ask(question, options, indexing=self._indexing, waited=waited)
 
     def retrieve(
         self,
@@ -184,166 +234,36 @@ class Assistant:
         sources: Collection[str] | None = None,
     ) -> list[RetrievedPassage]:
         """The best passages for ``query``; only of the documents ``sources`` when given."""
-        top_k = self.settings.top_k if top_k is None else checked_top_k(top_k)
-        mode = self.check_retrieval(retrieval)
-        self._warm_for_questions()
-        retriever = Retriever(self.store, self.embedder)
-        if retriever.effective_mode(mode) != mode and mode == "dense":  # an index without vectors
-            raise DocqaError("dense search needs an index with vectors: run 'docqa index --rebuild' with the model")
-        return retriever.retrieve(query, top_k=top_k, mode=mode, sources=sources)
+        options = AskOptions(top_k=top_k, retrieval=retrieval, sources=None if sources is None else tuple(sources))
+        if (options.retrieval or self.settings.retrieval) == "dense":
+            self.load_models().retrieval(options)
+        return self._ready_engine().retrieve(query, options)
 
     def check_retrieval(self, retrieval: RetrievalMode | None = None) -> RetrievalMode:
-        """The search method asked for (else the settings'), refused when it cannot run: dense search
-        without the embedding model is an error, never BM25 under another name."""
-        mode = retrieval or self.settings.retrieval
-        if mode == "dense":
-            self.load_models()
-            if self.embedder is None:
-                raise DocqaError(dense_problem(self.settings.embedding_model, self.problems))
-        return mode
+        """The search method asked for (else the settings'), refused when it cannot run (``Engine.retrieval``)."""
+        return self.load_models().retrieval(AskOptions(retrieval=retrieval))
 
     def read(
         self, question: str, passages: Sequence[RetrievedPassage], *, confidence_threshold: float | None = None
     ) -> ReaderResult:
-        """The reader's answers to ``question`` in ``passages``, judged against the confidence threshold.
-
-        This is the one place the threshold applies (the argument, else the property of that name):
-        readers only report scores, so a per-call threshold can lower the default as well as raise
-        it. Below it the result is ``abstained``, its answers kept as guesses; otherwise only the
-        answers at or above it are kept.
-        """
-        given = None if confidence_threshold is None else checked_threshold(confidence_threshold)
-        self._warm_for_questions()
-        assert self.reader is not None
-        result = self.reader.read(question, passages)
-        threshold = self.confidence_threshold if given is None else given
-        if result.abstained or not result.answers or result.answers[0].score < threshold:
-            return replace(result, abstained=True)
-        return replace(result, answers=[answer for answer in result.answers if answer.score >= threshold])
+        """The reader's answers to ``question`` in ``passages``, judged against the confidence threshold
+        (the argument, else the property of that name; see ``Engine.read``)."""
+        engine = self._ready_engine()
+        return engine.read(question, passages, engine.threshold(AskOptions(confidence_threshold=confidence_threshold)))
 
     @property
     def confidence_threshold(self) -> float:
         """The threshold questions are judged by: the settings', else the reader's own default."""
         return effective_threshold(self.settings, self.reader)
 
-    def ask(
-        self,
-        question: str,
-        history: History | None = None,
-        *,
-        top_k: int | None = None,
-        retrieval: RetrievalMode | None = None,
-        confidence_threshold: float | None = None,
-        sources: Collection[str] | None = None,
-    ) -> Answer:
-        """Answer ``question`` from the documents (only from ``sources`` when given), with citations, or abstain."""
-        started = time.perf_counter()
-        question, notes = clean_question(question)
-        top_k = None if top_k is None else checked_top_k(top_k)  # refused before any searching or reading
-        if confidence_threshold is not None:
-            checked_threshold(confidence_threshold)
-        self.check_retrieval(retrieval)  # before a first build of the index
-        self._warm_for_questions()
-        assert self.reader is not None
-        mode = self.reader.mode
-        loaded = time.perf_counter()  # loading the models (and a first build of the index) is not retrieval
-        query = rewrite_follow_up(question, history)
-        passages = self.retrieve(query, top_k=top_k, retrieval=retrieval, sources=sources)
-        retrieved = time.perf_counter()
-        # Loading: what this question waited for, or the models' loading before it (docqa ask loads them first).
-        loading, self._loading_seconds = max(loaded - started, self._loading_seconds), 0.0
-        timings = {"loading": loading, "retrieval": retrieved - loaded}
-        if not passages:
-            empty = self.store.count_passages() == 0
-            notes.append(
-                "The index is being built: ask again in a moment."
-                if empty and self._indexing
-                else f"The index has no documents: add files to {self.settings.corpus_dir} and run 'docqa index'."
-                if empty
-                else "No passage of the chosen documents matches the question."
-                if sources is not None
-                else "No passage of the documents matches the question."
-            )
-            return self._answer(question, query, mode, notes, timings, started)
-
-        reading = resolve_follow_up(question, history)  # "he" read as the name the previous answer gave
-        result = self.read(reading, passages, confidence_threshold=confidence_threshold)
-        timings["reading"] = time.perf_counter() - retrieved
-        closest = None
-        if result.abstained and mode == "extractive":  # the model only adds: its miss falls back to a sentence
-            closest = closest_sentence(reading, passages, result, SentenceReader.default_threshold)
-        if closest is not None:
-            notes.append(CLOSEST_NOTE)
-            best = closest.sentence
-            return self._answer(
-                question, query, "sentence", notes, timings, started, passages=passages, best=best,
-                highlight=closest.highlight,
-            )
-        if result.abstained:
-            notes.append(ABSTENTION_NOTE)
-            return self._answer(question, query, mode, notes, timings, started, passages=passages)
-        if mode == "sentence":
-            notes.append(self._lexical_note())
-        if result.truncated_question:
-            notes.append("The question was cut to fit the reader model.")
-        answer = self._answer(
-            question,
-            query,
-            mode,
-            notes,
-            timings,
-            started,
-            passages=passages,
-            best=result.answers[0],
-            alternatives=result.answers[1:],
-        )
-        answer.conflicts = find_conflicts(  # confident answers of different documents that disagree
-            result.answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir,
-            question=reading, passages=passages if mode == "extractive" else (),
-        )
-        return answer
-
-    def _lexical_note(self) -> str:
-        reason = lexical_reason(self.settings.reader_model, self.problems)
-        return f"{LEXICAL_NOTE_START}: no reader model is loaded ({reason})."
-
-    def _answer(
-        self,
-        question: str,
-        query: str,
-        mode: AnswerMode,
-        notes: list[str],
-        timings: dict[str, float],
-        started: float,
-        *,
-        passages: Sequence[RetrievedPassage] = (),
-        best: ExtractedAnswer | None = None,
-        alternatives: Sequence[ExtractedAnswer] = (),
-        highlight: ExtractedAnswer | None = None,
-    ) -> Answer:
-        timings["total"] = time.perf_counter() - started
-        return Answer(
-            question=question,
-            text=best.text if best else "",
-            score=best.score if best else 0.0,
-            abstained=best is None,
-            mode=mode,
-            citations=[cite(highlight or best)] if best else [],
-            passages=list(passages),
-            timings=timings,
-            message=" ".join(notes),
-            alternatives=list(alternatives),
-            query=query if query != question else "",
-            closest=highlight is not None,
-        )
-
     # ----- what is indexed ---------------------------------------------------------------
 
     def status(self) -> AssistantStatus:
-        mode: AnswerMode = self.reader.mode if self.reader is not None else "sentence"
+        engine = self._engine
+        mode: AnswerMode = engine.reader.mode if engine else "sentence"
         problems = list(self.problems)
         try:
-            retrieval = Retriever(self.store, self.embedder).effective_mode(self.settings.retrieval)
+            retrieval = engine.retriever.effective_mode(self.settings.retrieval) if engine else "bm25"
             documents, passages = self.store.count_documents(), self.store.count_passages()
         except IndexLoadError as error:  # a status report shows the problem rather than fail
             retrieval, documents, passages = "bm25", 0, 0
@@ -379,15 +299,23 @@ class Assistant:
         self.close()
 
 
-@cache
-def _default_assistant(settings: Settings) -> Assistant:
-    return Assistant(settings=settings)
+_KEPT_ASSISTANTS = 2  # assistants of distinct settings that answer() keeps open (each holds its models)
+_assistants: OrderedDict[Settings, Assistant] = OrderedDict()
+_assistants_lock = threading.Lock()
 
 
-def answer(question: str, history: History | None = None, **settings: Any) -> Answer:
+def answer(question: str, history: History | None = None, **choices: Any) -> Answer:
     """Answer ``question`` over ``./corpus`` (index in ``./embeddings``), building the index on first use.
 
-    Keyword arguments override the settings (``reader_model="none"``, ``top_k=3``, ...); one
-    assistant is kept per distinct settings.
+    Keywords are the question's options (``top_k=5``, ``sources=[...]``: the fields of
+    :class:`~docqa.options.AskOptions`) and settings (``reader_model="none"``, ...). One assistant is
+    kept per distinct settings, the last few used; a question's options never make another one.
     """
-    return _default_assistant(Settings.from_env(**settings)).ask(question, history)
+    asked = {name: choices.pop(name) for name in list(choices) if name in AskOptions.__dataclass_fields__}
+    settings = Settings.from_env(**choices)
+    with _assistants_lock:
+        assistant = _assistants.pop(settings, None) or Assistant(settings=settings)
+        _assistants[settings] = assistant  # the most recently used last
+        while len(_assistants) > _KEPT_ASSISTANTS:
+            _assistants.popitem(last=False)[1].close()
+    return assistant.ask(question, history, **asked)

@@ -1,9 +1,14 @@
-"""The citation of an extracted answer: where it is, and the sentences around it to show."""
+"""The citations of an answer: where it is, the sentences around it to show, and the other places
+that hold it."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from docqa.chunking import sentence_spans
-from docqa.schema import Citation, ExtractedAnswer
+from docqa.schema import Citation, ExtractedAnswer, RetrievedPassage
+from docqa.text import WORD
 
 
 def cite(answer: ExtractedAnswer) -> Citation:
@@ -22,3 +27,66 @@ def cite(answer: ExtractedAnswer) -> Citation:
         snippet_start=chunk.start + snippet_start,
         location=chunk.location_at(answer.start),
     )
+
+
+MAX_CITATIONS = 3  # the answer's own citation and up to two more places that hold it
+MAX_MATCHED_WORDS = 8  # longer answers (sentences) are not looked for word for word in other passages
+
+
+def backing_citations(
+    best: ExtractedAnswer,
+    alternatives: Sequence[ExtractedAnswer] = (),
+    passages: Sequence[RetrievedPassage] = (),
+    *,
+    limit: int = MAX_CITATIONS,
+) -> list[Citation]:
+    """The citation of ``best``, then of up to ``limit`` in all of other places that hold it.
+
+    An answer is more convincing when it can be checked in several places: answers the reader also
+    found elsewhere that agree with it (one holds the other's words, as "Elaine Luria" and "Rep.
+    Elaine Luria"), then, for a short answer, ``passages`` of other documents that hold its words as
+    they stand (pass none for a whole sentence). Nothing is cited that does not hold the answer's words.
+    """
+    cited = [cite(best)]
+    words = _words(best.text)
+    for alternative in alternatives:
+        where = (alternative.passage.chunk.source, alternative.start, alternative.end)
+        if len(cited) < limit and _agree(words, _words(alternative.text)) and not _overlaps(cited, *where):
+            cited.append(cite(alternative))
+    if 0 < len(words) <= MAX_MATCHED_WORDS:
+        for passage in passages:
+            if len(cited) >= limit:
+                break
+            if any(citation.source == passage.chunk.source for citation in cited):
+                continue
+            found = _find(best.text, passage)
+            if found is not None:
+                cited.append(cite(ExtractedAnswer(best.text, best.score, passage, *found)))
+    return cited[:limit]
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(word.casefold() for word in WORD.findall(text))
+
+
+def _agree(first: Sequence[str], second: Sequence[str]) -> bool:
+    """One word sequence holds the other, word for word and in order."""
+    if not first or not second:
+        return False
+    shorter, longer = sorted((tuple(first), tuple(second)), key=len)
+    return any(longer[i : i + len(shorter)] == shorter for i in range(len(longer) - len(shorter) + 1))
+
+
+def _overlaps(cited: Sequence[Citation], source: str, start: int, end: int) -> bool:
+    return any(c.source == source and c.start < end and start < c.end for c in cited)
+
+
+def _find(text: str, passage: RetrievedPassage) -> tuple[int, int] | None:
+    """The document offsets of ``text`` in the passage, ignoring case and runs of white space."""
+    words = [re.escape(word) for word in text.split()]
+    if not words:
+        return None
+    match = re.search(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", passage.chunk.text, re.IGNORECASE)
+    if match is None:
+        return None
+    return passage.chunk.start + match.start(), passage.chunk.start + match.end()

@@ -12,15 +12,18 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from docqa.config import NO_MODEL, PRECISIONS, Settings, checked_threshold, checked_top_k
+from docqa.config import NO_MODEL, PRECISIONS, Settings
 from docqa.errors import DocqaError
 from docqa.evaluation.cli import add_arguments as evaluation_arguments
 from docqa.evaluation.cli import run_cli as run_eval
 from docqa.models import find_named_models
+from docqa.options import DEFAULT_TOP_K, MAX_TOP_K, AskOptions
+from docqa.reader.calibration import UNCALIBRATED
+from docqa.reader.sentence import SentenceReader
 from docqa.schema import RETRIEVAL_MODES, Answer
 from docqa.terminal import format_report, progress_bar, quiet_libraries_off_terminal
 from docqa.training.cli import add_parser as training_parsers
@@ -78,23 +81,23 @@ def model_arguments(parser: argparse.ArgumentParser, *, reader: bool = True) -> 
     )
 
 
-def assistant_from(args: argparse.Namespace, **overrides: Any) -> Assistant:
+def assistant_from(args: argparse.Namespace, *, require: Collection[str] = (), **overrides: Any) -> Assistant:
     """The assistant of the flags, once its corpus folder is found and the models named by the user
     have loaded: a model named (by flag or DOCQA_*_MODEL) that cannot load is an error, and only the
-    default models fall back to the lexical mode."""
+    default models fall back to the lexical mode; so is a model of a kind in ``require``."""
     from docqa.assistant import Assistant  # the pipeline loads for the commands that use it, not for --help
 
     models = {"embedding_model": args.embedding_model, "reader_model": args.reader_model, **overrides}
-    settings = Settings.from_env(corpus_dir=args.corpus_dir, index_dir=args.index_dir, store=args.store, **models)
+    settings = Settings.from_env(
+        corpus_dir=args.corpus_dir, index_dir=args.index_dir, store=args.store, precision=args.precision,
+        **{**overrides, **models},
+    )  # fmt: skip
     if reads_corpus(args, settings):
         check_corpus(settings.corpus_dir)  # a shared store answers without a corpus folder here, unless one is named
-    required = find_named_models(models["embedding_model"], models["reader_model"])
+    required = set(find_named_models(models["embedding_model"], models["reader_model"])) | set(require)
     if not settings.store:  # the passages live in the index folder
         check_index_folder(settings.index_dir)
-    assistant = Assistant(
-        corpus_dir=args.corpus_dir, index_dir=args.index_dir, precision=args.precision, store=args.store,
-        require=required, **{**overrides, **models},
-    )  # fmt: skip
+    assistant = Assistant(settings=settings, embedding_model=models["embedding_model"], require=required)
     if required:
         try:
             assistant.load_models()  # before any indexing, or the server listening
@@ -177,14 +180,13 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    # The settings' own checks name them as the API does (top_k); here they say the flag that was typed.
-    as_flag(checked_top_k, args.top_k, "top_k", "--top-k")
-    as_flag(checked_threshold, args.threshold, "the confidence threshold", "--threshold")
-    assistant = assistant_from(args, top_k=args.top_k, retrieval=args.retrieval, confidence_threshold=args.threshold)
-    assistant.check_retrieval()  # dense search without the embedding model is refused before any indexing
+    options = ask_options(args)
+    # Dense search needs the embedding model: refused when it cannot load, before any indexing.
+    assistant = assistant_from(args, require=("embedding",) if options.retrieval == "dense" else ())
+    assistant.check_retrieval(options.retrieval)
     if reads_corpus(args, assistant.settings):
         update_before_asking(assistant)
-    result = assistant.ask(args.question)
+    result = assistant.ask(args.question, options=options)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -192,14 +194,18 @@ def run_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def as_flag(check: Callable[[Any], Any], value: Any, name: str, flag: str) -> None:
-    """Check an option's ``value`` with ``check``, whose error names the setting ``name``: here it names ``flag``."""
-    if value is None:
-        return
+# The options' own checks name them as the API does (top_k); the command line says the flag typed.
+FLAG_OF_OPTION = {"top_k": "--top-k", "the confidence threshold": "--threshold", "retrieval": "--retrieval"}
+
+
+def ask_options(args: argparse.Namespace) -> AskOptions:
+    """The question's options of the flags, checked once; an error names the flag."""
     try:
-        check(value)
+        return AskOptions.parse(top_k=args.top_k, retrieval=args.retrieval, confidence_threshold=args.threshold)
     except DocqaError as error:
-        raise DocqaError(str(error).replace(name, flag, 1)) from None
+        message = str(error)
+        name = next((name for name in FLAG_OF_OPTION if message.startswith(name)), None)
+        raise DocqaError(message.replace(name, FLAG_OF_OPTION[name], 1) if name else message) from None
 
 
 def format_answer(answer: Answer) -> str:
@@ -306,12 +312,15 @@ def add_ask(commands: Any) -> None:
     ask.add_argument("question")
     folder_arguments(ask)
     model_arguments(ask)
-    ask.add_argument("--top-k", type=int, help="passages to read (default: 3)")
-    ask.add_argument("--retrieval", choices=RETRIEVAL_MODES, help="search method (default: hybrid)")
+    ask.add_argument("--top-k", type=int, help=f"passages to read, 1 to {MAX_TOP_K} (default: {DEFAULT_TOP_K})")
+    ask.add_argument(
+        "--retrieval", choices=RETRIEVAL_MODES, help=f"search method (default: {Settings.retrieval})"
+    )
     ask.add_argument(
         "--threshold",
         type=float,
-        help="confidence below which it abstains (default: the reader model's own, 0.5 uncalibrated; lexical mode 0.2)",
+        help="confidence below which it abstains (default: the reader model's own, "
+        f"{UNCALIBRATED.threshold} uncalibrated; lexical mode {SentenceReader.default_threshold})",
     )
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(handler=run_ask)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from docqa.errors import DocqaError
+from docqa.options import DEFAULT_TOP_K, checked_threshold, checked_top_k
 from docqa.schema import RETRIEVAL_MODES, RetrievalMode
 from docqa.shards import Shard
 
@@ -18,15 +19,6 @@ NO_MODEL = "none"  # selects the lexical modes on purpose
 PRECISIONS = ("fp32", "int8")
 BACKENDS = ("torch", "onnx")  # what runs the models: PyTorch, or ONNX Runtime from an exported copy
 
-# Bounds of one question's options, checked alike for Settings, the CLI and the /ask API.
-MAX_TOP_K = 50  # passages read per question: reading time grows with each one
-MAX_HISTORY_TURNS = 50  # earlier [question, answer] pairs sent with a question; only the last is searched
-MAX_HISTORY_TEXT_CHARS = 10_000  # characters of each question or answer of an earlier turn
-MAX_SOURCES = 1000  # documents a question can be limited to
-MAX_SOURCE_CHARS = 1000  # characters of a source path
-# Characters of a question looked at at all: cleaning takes time in proportion, and the assistant
-# keeps only the first 1,000 of what is left.
-MAX_QUESTION_INPUT_CHARS = 100_000
 MIN_PARSE_MEMORY_MB = 256  # a worker process holds about 150 MB of parsers' libraries before it reads a file
 
 
@@ -36,7 +28,7 @@ class Settings:
     index_dir: Path = Path("embeddings")
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     reader_model: str = DEFAULT_READER_MODEL
-    top_k: int = 3  # passages the reader reads; chosen on the SQuAD dev articles (README, "Quality")
+    top_k: int = DEFAULT_TOP_K
     retrieval: RetrievalMode = "hybrid"
     # None: the reader's own default (its ``default_threshold``), since the scores of the extractive
     # and the sentence reader mean different things (README, "Confidence and abstaining").
@@ -108,85 +100,6 @@ def check_runtime(precision: str, backend: str, cache_dir: str | Path | None) ->
         raise DocqaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "onnx" and cache_dir is None:
         raise DocqaError("the onnx backend needs a cache folder (cache_dir) for the exported model")
-
-
-def checked_top_k(value: object) -> int:
-    """``value`` as a number of passages to read: a whole number from 1 to ``MAX_TOP_K``."""
-    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if isinstance(value, bool) or not whole:
-        raise DocqaError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, not {_shown(value)}")
-    number = int(value)  # type: ignore[call-overload]
-    if number < 1:
-        raise DocqaError(f"top_k must be at least 1, not {number}")
-    if number > MAX_TOP_K:
-        raise DocqaError(f"top_k must be at most {MAX_TOP_K}, not {_shown(number)}")
-    return number
-
-
-def checked_threshold(value: object) -> float:
-    """``value`` as a confidence threshold: a number from 0 to 1 (NaN is none)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DocqaError(f"the confidence threshold must be a number between 0 and 1, not {_shown(value)}")
-    if not 0.0 <= value <= 1.0:  # false for NaN too
-        raise DocqaError(f"the confidence threshold must be between 0 and 1, not {_shown(value)}")
-    return float(value)
-
-
-def checked_retrieval(value: object) -> RetrievalMode | None:
-    """``value`` as a retrieval mode; None or "" for the configured one."""
-    if value is None or value == "":
-        return None
-    mode = next((mode for mode in RETRIEVAL_MODES if mode == value), None)
-    if mode is None:
-        raise DocqaError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {_shown(value)}")
-    return mode
-
-
-def checked_history(value: object) -> list[tuple[str, str]]:
-    """``value`` as the earlier turns of a conversation: at most ``MAX_HISTORY_TURNS`` [question, answer]
-    pairs of text, each text at most ``MAX_HISTORY_TEXT_CHARS`` characters; None for none."""
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple):
-        raise DocqaError(f"history must be a list of [question, answer] pairs, not {_shown(value)}")
-    if len(value) > MAX_HISTORY_TURNS:
-        raise DocqaError(
-            f"history holds {len(value)} turns; send at most the last {MAX_HISTORY_TURNS} (only the last is searched)"
-        )
-    turns = []
-    for number, pair in enumerate(value):
-        if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(isinstance(text, str) for text in pair):
-            raise DocqaError(f"history[{number}] must be a [question, answer] pair of texts, not {_shown(pair)}")
-        longest = max(len(text) for text in pair)
-        if longest > MAX_HISTORY_TEXT_CHARS:
-            raise DocqaError(
-                f"history[{number}] holds a text of {longest} characters; each question and answer of the "
-                f"history may have at most {MAX_HISTORY_TEXT_CHARS}"
-            )
-        turns.append((pair[0], pair[1]))
-    return turns
-
-
-def checked_sources(value: object) -> list[str] | None:
-    """``value`` as the documents to limit a question to: a list of at most ``MAX_SOURCES`` source
-    paths (as the index lists them); None, or an empty list, for every document."""
-    if value is None:
-        return None
-    if not isinstance(value, list | tuple) or not all(isinstance(source, str) for source in value):
-        raise DocqaError(f"sources must be a list of document paths, not {_shown(value)}")
-    if len(value) > MAX_SOURCES:
-        raise DocqaError(f"sources names {len(value)} documents; name at most {MAX_SOURCES}, or none for all")
-    if any(len(source) > MAX_SOURCE_CHARS for source in value):
-        raise DocqaError(f"a source path in sources is longer than {MAX_SOURCE_CHARS} characters")
-    return list(value) or None
-
-
-def _shown(value: object, limit: int = 40) -> str:
-    """``value`` for an error message, cut short: a request may send megabytes."""
-    if isinstance(value, list | tuple | dict):
-        return f"a {type(value).__name__} of {len(value)} item{'' if len(value) == 1 else 's'}"
-    text = repr(value[: limit + 1] if isinstance(value, str) else value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _FIELD_TYPES: dict[str, type] = {"confidence_threshold": float}  # fields whose default (None) has no type to go by

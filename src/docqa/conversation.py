@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from docqa.errors import DocqaError
-from docqa.schema import Answer
+from docqa.schema import Answer, Note
 
 History = Sequence[tuple[str, str]]
 
@@ -208,7 +208,7 @@ def _is_name(word: str, position: int) -> bool:
     return position > 0 or word.lower() not in _NOT_REFERENTS  # "In which year did he join?"
 
 
-def clean_question(question: str) -> tuple[str, list[str]]:
+def clean_question(question: str) -> tuple[str, list[Note]]:
     """The question without control characters, cut to a sane length, and notes on what changed."""
     if not isinstance(question, str):
         raise DocqaError("the question must be text")
@@ -221,5 +221,5 @@ def clean_question(question: str) -> tuple[str, list[str]]:
     notes = []
     if len(cleaned) > MAX_QUESTION_CHARS:
         cleaned = cleaned[:MAX_QUESTION_CHARS]
-        notes.append(f"The question was cut to its first {MAX_QUESTION_CHARS} characters.")
+        notes.append(Note("question-cut", f"The question was cut to its first {MAX_QUESTION_CHARS} characters."))
     return cleaned, notes

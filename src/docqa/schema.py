@@ -150,6 +150,30 @@ class Conflict:
         }
 
 
+# What an answer's notes are about; a code lets each interface say a note its own way, or not at all.
+NoteCode = Literal[
+    "question-cut",  # the question was cut to a sane length
+    "question-truncated",  # the question was cut to fit the reader model
+    "indexing",  # no passage yet: the index is being built
+    "empty-index",  # the index holds no documents
+    "no-match",  # no passage matches the question
+    "abstained",  # the documents do not seem to hold the answer
+    "closest",  # the closest sentence, where the reader found no confident span
+    "lexical",  # no reader model is loaded: the best-matching sentence
+]
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note for the person who asked: what it is about (``code``), and what it says."""
+
+    code: NoteCode
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "text": self.text}
+
+
 @dataclass
 class Answer:
     """What ``Assistant.ask`` returns."""
@@ -159,14 +183,20 @@ class Answer:
     score: float
     abstained: bool
     mode: AnswerMode
+    # Every citation that backs the answer: its own span first, then other places that hold it.
     citations: list[Citation] = field(default_factory=list)
     passages: list[RetrievedPassage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    message: str = ""  # a note for the user: why it abstained, which mode, what was cut
+    notes: list[Note] = field(default_factory=list)  # why it abstained, which mode, what was cut
     alternatives: list[ExtractedAnswer] = field(default_factory=list)
     query: str = ""  # the retrieval query, when a follow-up was rewritten
     closest: bool = False  # the closest sentence, shown where the reader found no confident span
     conflicts: list[Conflict] = field(default_factory=list)  # documents' differing answers, newest first
+
+    @property
+    def message(self) -> str:
+        """The notes' texts, in one line."""
+        return " ".join(note.text for note in self.notes)
 
     @property
     def confidence(self) -> str:
@@ -189,6 +219,7 @@ class Answer:
             "confident": self.confident,
             "mode": self.mode,
             "message": self.message,
+            "notes": [note.to_dict() for note in self.notes],
             "query": self.query or self.question,
             "citations": [citation.to_dict() for citation in self.citations],
             "passages": [passage.to_dict() for passage in self.passages],

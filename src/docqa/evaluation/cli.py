@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from docqa.config import MAX_TOP_K
 from docqa.errors import DocqaError
 from docqa.evaluation.outputs import PLOT_SUFFIX, plot_path, write_json, write_plot, write_predictions
 from docqa.evaluation.report import format_comparison, format_report
 from docqa.evaluation.squad import DEFAULT_SEED
+from docqa.options import MAX_TOP_K
 from docqa.schema import RETRIEVAL_MODES
 
 

@@ -11,16 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docqa.config import (
-    MAX_QUESTION_INPUT_CHARS,
-    checked_history,
-    checked_retrieval,
-    checked_sources,
-    checked_threshold,
-    checked_top_k,
-)
 from docqa.corpus import add_uploads, delete_corpus_file, existing_names, name_beside, remove_uploaded_copies
 from docqa.errors import DocqaError
+from docqa.options import MAX_QUESTION_INPUT_CHARS, AskOptions
 from docqa.terminal import Progress, progress_bar
 from docqa.ui.render import describe_report, describe_upload, escape_text, format_failure, format_header
 
@@ -146,18 +139,17 @@ class Actions:
 
         ``history`` lists the earlier [question, answer] pairs of the conversation, oldest first;
         ``sources`` the documents (their paths as the index lists them) to answer from, all when empty.
-        Every option is checked as the command line checks it (bounds in ``docqa.config``).
+        Every option is checked as the command line checks it (bounds in ``docqa.options``).
         """
         import gradio as gr
 
         try:
+            options = AskOptions.parse(
+                top_k=top_k, retrieval=retrieval, confidence_threshold=confidence_threshold, sources=sources,
+                history=history,
+            )  # fmt: skip
             answer = self.assistant.ask(
-                question[:MAX_QUESTION_INPUT_CHARS] if isinstance(question, str) else question,
-                history=checked_history(history),
-                top_k=None if top_k is None else checked_top_k(top_k),
-                retrieval=checked_retrieval(retrieval),
-                confidence_threshold=None if confidence_threshold is None else checked_threshold(confidence_threshold),
-                sources=checked_sources(sources),
+                question[:MAX_QUESTION_INPUT_CHARS] if isinstance(question, str) else question, options=options
             )
         except DocqaError as error:  # a message for the caller, not a server error
             raise gr.Error(str(error)) from error

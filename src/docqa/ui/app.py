@@ -11,6 +11,7 @@ import gradio as gr
 from docqa.conversation import MAX_QUESTION_CHARS
 from docqa.corpus import MAX_FILES_PER_UPLOAD
 from docqa.documents.formats import MAX_FILE_BYTES, SUFFIXES
+from docqa.options import MAX_TOP_K
 from docqa.schema import RETRIEVAL_MODES
 from docqa.ui.actions import Actions
 from docqa.ui.assets import (
@@ -199,14 +200,15 @@ def _chat_tab(assistant: Assistant, chat: Chat) -> ChatView:
 def _settings_panel(assistant: Assistant) -> tuple[gr.Slider, gr.Slider, gr.Radio]:
     settings = assistant.settings
     with gr.Accordion("Settings", open=False, elem_id="docqa-settings"):
-        top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages to read (top-k)")
+        top_k = gr.Slider(1, MAX_TOP_K, value=settings.top_k, step=1, label="Passages to read (top-k)")
         threshold = gr.Slider(
             0.0,
             1.0,
             value=assistant.confidence_threshold,
             step=0.05,
             label="Confidence threshold",
-            info="Below it, the assistant says that it did not find the answer.",
+            info="Below it, the assistant says that it did not find the answer. Until you move it, the "
+            "reader's own threshold applies.",
             elem_id="docqa-threshold",
         )
         retrieval = gr.Radio(
@@ -282,12 +284,20 @@ def _wire_chat(chat: Chat, view: ChatView) -> None:
         update, number = chat.take(state, str(getattr(event, "question", "")))
         return update or skip(), number, state
 
-    def answer_pending(number: int | None, state: ChatSession, k: float, mode: str, minimum: float, only: Any) -> tuple:
+    def answer_pending(
+        number: int | None, state: ChatSession, k: float, mode: str, minimum: float, only: Any, chosen: bool
+    ) -> tuple:
         if number is None:  # an empty question (said here: a toast needs the queue, which taking skips)
             gr.Warning(EMPTY_QUESTION, duration=3)
-            return (skip(),) * 8
-        reply = chat.answer(state, number, top_k=int(k), retrieval=mode, confidence_threshold=minimum, sources=only)
-        return reply.log, None, state, number, *_sources_outputs(reply.sources)
+            return (skip(),) * 9
+        # The slider's threshold only once the person moved it: until then the reader's own applies,
+        # which changes when the reader does (a fallback to the lexical mode, a switch in Settings).
+        minimum_or_default = minimum if chosen else None
+        reply = chat.answer(
+            state, number, top_k=k, retrieval=mode or None, confidence_threshold=minimum_or_default, sources=only
+        )
+        shown_threshold = skip() if chosen else chat.assistant.confidence_threshold
+        return reply.log, None, state, number, *_sources_outputs(reply.sources), shown_threshold
 
     def act(state: ChatSession, event: gr.EventData) -> tuple:
         action, turn = getattr(event, "action", ""), getattr(event, "turn", None)
@@ -306,8 +316,11 @@ def _wire_chat(chat: Chat, view: ChatView) -> None:
     def clear(state: ChatSession) -> tuple:
         return chat.clear(state), None, state, None, *_sources_outputs(Sources.empty())
 
-    asking = [view.top_k, view.retrieval, view.threshold, view.within]
+    chosen = gr.State(False)  # the person moved the threshold slider
+    view.threshold.input(lambda: True, None, chosen, queue=False, **PRIVATE)
+    asking = [view.top_k, view.retrieval, view.threshold, view.within, chosen]
     shown = [view.log, pending, session, in_view, view.choice, view.document, view.passages, view.correcting]
+    shown.append(view.threshold)
     for trigger in (view.question.submit, view.ask_button.click):
         trigger(
             take_question, [view.question, session], [view.question, view.log, pending, session], queue=False, **PRIVATE

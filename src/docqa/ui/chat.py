@@ -10,15 +10,14 @@ length, so a question late in a long conversation is answered as fast as the fir
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from docqa.conversation import follow_up_turn
 from docqa.errors import DocqaError
 from docqa.feedback import FeedbackStore
-from docqa.schema import RETRIEVAL_MODES, Answer, Citation, RetrievalMode
-from docqa.ui.citations import answer_citations
+from docqa.options import AskOptions
+from docqa.schema import Answer
 from docqa.ui.examples import example_questions
 from docqa.ui.render import (
     DOCUMENT_PLACEHOLDER,
@@ -38,18 +37,12 @@ LogUpdate = dict[str, Any]  # {"n": number of the update, "html": markup to appe
 EMPTY_QUESTION = "Type a question first: the box is empty."
 
 
-def retrieval_mode(name: str | None) -> RetrievalMode | None:
-    """A known retrieval mode, or None for the configured default."""
-    return next((mode for mode in RETRIEVAL_MODES if mode == name), None)
-
-
 @dataclass
 class Turn:
     """A question and, once answered, its answer and what the sources panel offers for it."""
 
     question: str
     answer: Answer | None = None
-    citations: list[Citation] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)  # the sources panel's name for each target
 
@@ -130,36 +123,21 @@ class Chat:
         number = len(session.turns) - 1
         return session.update(question_html(number, text)), number
 
-    def answer(
-        self,
-        session: ChatSession,
-        number: int,
-        *,
-        top_k: int | None = None,
-        retrieval: str | None = None,
-        confidence_threshold: float | None = None,
-        sources: Collection[str] | None = None,
-    ) -> Reply:
-        """Answer turn ``number`` as a follow-up of the turns before it, only from ``sources`` if any."""
+    def answer(self, session: ChatSession, number: int, **choices: Any) -> Reply:
+        """Answer turn ``number`` as a follow-up of the turns before it, with the options ``choices``
+        (fields of :class:`~docqa.options.AskOptions`, as the page sends them)."""
         turn = session.turn(number)
         if turn is None:
             return Reply(session.update(""), Sources.empty())
         try:
-            answer = self.assistant.ask(
-                turn.question,
-                history=session.history(number),
-                top_k=top_k,
-                retrieval=retrieval_mode(retrieval),
-                confidence_threshold=confidence_threshold,
-                sources=list(sources or []) or None,  # nothing chosen: every document
-            )
+            options = AskOptions.parse(**choices, history=session.history(number))
+            answer = self.assistant.ask(turn.question, options=options)
         except DocqaError as error:
             return Reply(session.update(error_html(number, turn.question, error)), Sources.empty())
         turn.answer = answer
-        turn.citations = answer_citations(answer)
-        turn.targets = answer_targets(answer, turn.citations)
-        turn.labels = target_labels(answer, turn.citations)
-        return Reply(session.update(reply_html(number, answer, turn.citations)), self.sources(turn, 0), answer)
+        turn.targets = answer_targets(answer)
+        turn.labels = target_labels(answer)
+        return Reply(session.update(reply_html(number, answer)), self.sources(turn, 0), answer)
 
     def open(self, session: ChatSession, number: Any, index: Any) -> Sources | None:
         """The sources panel of turn ``number`` showing its source ``index``; None when there is no such source."""

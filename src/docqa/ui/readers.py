@@ -7,7 +7,6 @@ are answered by the old reader, and a reader that fails to load changes nothing.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -15,13 +14,10 @@ import gradio as gr
 from docqa.annotations import trained_readers
 from docqa.errors import DocqaError
 from docqa.models import is_disabled
-from docqa.reader import build_reader
 from docqa.ui.corrections import tell
 
 if TYPE_CHECKING:
     from docqa.assistant import Assistant
-
-log = logging.getLogger(__name__)
 
 
 class ReaderChoice:
@@ -56,16 +52,10 @@ class ReaderChoice:
             return f"The reader is {model}."  # a reader that did not load is tried again
         if model not in {value for _, value in self.choices()}:
             return "That reader is not offered: choose one of the list."
-        settings = assistant.settings.replace(reader_model=model)
-        reader = build_reader(settings, settings.index_dir / "models")
         try:
-            reader.warm_up()
+            assistant.use_reader(model)
         except DocqaError as error:
             return f"The reader was not changed: {error}"
-        assistant.load_models()  # the embedder too, if it had not loaded yet
-        assistant.settings, assistant.reader = settings, reader
-        assistant.problems[:] = [problem for problem in assistant.problems if "reader model" not in problem]
-        log.info("now answering with the reader %s", model)
         return f"Answers now come from the reader {model}."
 
 

@@ -114,14 +114,12 @@ def snippet_html(citation: Citation) -> str:
 # ----- the sources panel ---------------------------------------------------------------------
 
 
-def answer_targets(answer: Answer, citations: Sequence[Citation] = ()) -> list[Target]:
-    """What the sources panel offers to open: the cited spans (``citations``, else the answer's), then
-    the retrieved passages."""
-    cited = citations or answer.citations
+def answer_targets(answer: Answer) -> list[Target]:
+    """What the sources panel offers to open: the answer's cited spans, then the retrieved passages."""
     targets: list[Target] = [
         {"source": c.source, "start": c.start, "end": c.end, "kind": "answer", "title": c.title, "date": c.date}
         | ({"location": where} if (where := own_location(c.title, c.location)) else {})
-        for c in cited
+        for c in answer.citations
     ]
     targets += [
         {"source": p.chunk.source, "start": p.chunk.start, "end": p.chunk.end, "kind": "passage"}
@@ -132,9 +130,9 @@ def answer_targets(answer: Answer, citations: Sequence[Citation] = ()) -> list[T
     return targets
 
 
-def target_labels(answer: Answer, citations: Sequence[Citation] = ()) -> list[str]:
+def target_labels(answer: Answer) -> list[str]:
     """Radio labels matching :func:`answer_targets`, one each and all different."""
-    cited = citations or answer.citations
+    cited = answer.citations
     labels = [f"[{n}] {short_title(c.title, c.source, LABEL_TITLE_CHARS)}" for n, c in enumerate(cited, start=1)]
     labels += [
         f"Passage {rank}: {short_title(p.title, p.chunk.source, LABEL_TITLE_CHARS)}"

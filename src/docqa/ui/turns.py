@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from docqa.assistant import ABSTENTION_NOTE, LEXICAL_NOTE_START
 from docqa.schema import Answer, Citation, RetrievedPassage, confidence_label
 from docqa.ui.render import (
     citation_place,
@@ -51,13 +50,12 @@ def confidence_words(answer: Answer) -> str:
     return f"Match: {level}" if answer.mode == "sentence" else f"Confidence: {level} ({percent(answer.score)})"
 
 
+SAID_OTHERWISE = frozenset({"abstained", "lexical"})  # the reply's lead, and the header's badge, say these
+
+
 def own_notes(answer: Answer) -> str:
-    """The assistant's notes on this answer, less what the app says in its own way: the abstention
-    (the reply's lead) and the lexical mode (the header's badge)."""
-    notes = answer.message.replace(ABSTENTION_NOTE, "")
-    if LEXICAL_NOTE_START in notes:  # the last note when present; its reason may hold any punctuation
-        notes = notes[: notes.index(LEXICAL_NOTE_START)]
-    return " ".join(notes.split())
+    """The assistant's notes on this answer, less what the app says in its own way."""
+    return " ".join(note.text for note in answer.notes if note.code not in SAID_OTHERWISE)
 
 
 def searched_as(answer: Answer) -> str:
@@ -72,9 +70,10 @@ def question_html(turn: int, question: str) -> str:
     return f'<div class="docqa-turn docqa-question" data-turn="{turn}">{bubble}</div>'
 
 
-def reply_html(turn: int, answer: Answer, citations: Sequence[Citation]) -> str:
+def reply_html(turn: int, answer: Answer) -> str:
     """The reply to one question: its answer with numbered markers, confidence, sources and controls;
     or, when the assistant abstained, that statement once and the closest passages."""
+    citations = answer.citations
     if answer.abstained:
         body = [f'<div class="docqa-lead docqa-lead-none">{NOT_FOUND}</div>', _meta(answer, confident=False)]
         body.append(_closest_html(turn, answer.passages))
@@ -91,8 +90,8 @@ def reply_html(turn: int, answer: Answer, citations: Sequence[Citation]) -> str:
     notes = own_notes(answer)
     if notes:
         body.append(f'<div class="docqa-notes">{escape_text(notes)}</div>')
-    body.append(_controls(turn, answer, citations))
-    markdown = escape_text(turn_markdown(answer, citations))
+    body.append(_controls(turn, answer))
+    markdown = escape_text(turn_markdown(answer))
     return f'<div class="docqa-turn docqa-reply" data-turn="{turn}" data-markdown="{markdown}">{"".join(body)}</div>'
 
 
@@ -166,8 +165,8 @@ def _closest_html(turn: int, passages: Sequence[RetrievedPassage]) -> str:
     return f'<div class="docqa-closest">Closest passages:<ol>{items}</ol></div>'
 
 
-def _controls(turn: int, answer: Answer, citations: Sequence[Citation]) -> str:
-    copy = escape_text(plain_text(answer, citations))
+def _controls(turn: int, answer: Answer) -> str:
+    copy = escape_text(plain_text(answer))
     votes = "".join(
         f'<button type="button" class="docqa-vote" data-action="vote" data-turn="{turn}" data-value="{value}" '
         f'aria-pressed="false" title="{title}" aria-label="{title}">{icon}</button>'
@@ -182,23 +181,23 @@ def _controls(turn: int, answer: Answer, citations: Sequence[Citation]) -> str:
 # ----- plain text and Markdown ---------------------------------------------------------------------
 
 
-def plain_text(answer: Answer, citations: Sequence[Citation]) -> str:
+def plain_text(answer: Answer) -> str:
     """The answer and its sources as plain text, for the clipboard."""
     lines = [NOT_FOUND] if answer.abstained else [single_line(answer.text).strip()]
-    lines += [f"[{n}] {_source_words(answer, c)}" for n, c in enumerate(citations, start=1)]
+    lines += [f"[{n}] {_source_words(answer, c)}" for n, c in enumerate(answer.citations, start=1)]
     return "\n".join(lines)
 
 
-def turn_markdown(answer: Answer, citations: Sequence[Citation]) -> str:
+def turn_markdown(answer: Answer) -> str:
     """One question and its reply as Markdown, for exporting the conversation."""
     lines = [f"## {single_line(answer.question)}", ""]
     if answer.abstained:
         lines.append(NOT_FOUND)
         lines += [f"- {_passage_words(p)}" for p in answer.passages[:CLOSEST_PASSAGES]]
     else:
-        markers = "".join(f"[{n}]" for n in range(1, len(citations) + 1))
+        markers = "".join(f"[{n}]" for n in range(1, len(answer.citations) + 1))
         lines += [f"{single_line(answer.text).strip()} {markers}".rstrip(), "", f"*{confidence_words(answer)}*"]
-        lines += [""] + [f"[{n}] {_source_words(answer, c)}" for n, c in enumerate(citations, start=1)]
+        lines += [""] + [f"[{n}] {_source_words(answer, c)}" for n, c in enumerate(answer.citations, start=1)]
     if answer.conflicts:
         lines += ["", CONFLICTS_LEAD] + [f"- {line}" for line in conflict_lines(answer)]
     if answer.query:

@@ -1,0 +1,112 @@
+"""One seam between the interfaces and the engine: a question's options are checked once into one
+record, and an answer carries all its evidence, so the chat, ``/ask``, ``docqa ask --json`` and the
+Python API show the same citations for the same question."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from docqa.assistant import Assistant
+from docqa.cli import main
+from docqa.errors import DocqaError
+from docqa.options import MAX_TOP_K, AskOptions
+from docqa.reader.extractive import ExtractiveReader
+from docqa.ui.actions import Actions
+from docqa.ui.chat import Chat, ChatSession
+
+QUESTION = "Where was the session held on Monday?"
+SHARED = "The session was held at the Capitol on Monday. The members then went home for the evening."
+ANSWER = "Capitol"
+
+
+def peaked_logits(answer_ids: list[int]) -> Any:
+    """Stands in for the reader's model: the tokens of the answer score high wherever a window holds
+    them, and nothing else does."""
+
+    def forward(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
+        ids = encodings["input_ids"]
+        starts = np.full(ids.shape, -20.0, dtype=np.float32)
+        ends = starts.copy()
+        width = len(answer_ids)
+        for row, tokens in enumerate(ids.tolist()):
+            for position in range(len(tokens) - width + 1):
+                if tokens[position : position + width] == answer_ids:
+                    starts[row, position] = ends[row, position + width - 1] = 10.0
+        return starts, ends
+
+    return forward
+
+
+@pytest.fixture
+def assistant(tmp_path: Path, tiny_embedder_path: Path, tiny_reader_path: Path) -> Any:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("minutes-a.txt", "minutes-b.txt", "minutes-c.txt"):  # one fact, told in three files
+        (corpus / name).write_text(f"Minutes of meeting {name[-5]}.\n\n{SHARED}\n", encoding="utf-8")
+    with Assistant(
+        corpus, tmp_path / "index", embedding_model=str(tiny_embedder_path), reader_model=str(tiny_reader_path)
+    ) as made:
+        made.warm_up()
+        yield made
+
+
+def test_the_chat_the_api_the_command_line_and_python_show_the_same_citations(
+    assistant: Assistant, tmp_path: Path, tiny_embedder_path: Path, tiny_reader_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    answer_ids = Tokenizer.from_file(str(tiny_reader_path / "tokenizer.json")).encode(ANSWER, add_special_tokens=False).ids
+    forward = peaked_logits(answer_ids)
+    monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: forward(encodings))
+
+    python = assistant.ask(QUESTION, top_k=3)
+    cited = [citation.to_dict() for citation in python.citations]
+    assert python.text == ANSWER and len(cited) == 3  # the answer, then the two other files that hold it
+    assert sorted(c["source"] for c in cited) == ["minutes-a.txt", "minutes-b.txt", "minutes-c.txt"]
+
+    session = ChatSession()
+    _, number = Chat(assistant).take(session, QUESTION)
+    reply = Chat(assistant).answer(session, number or 0, top_k=3)
+    assert reply.answer is not None and [c.to_dict() for c in reply.answer.citations] == cited
+    assert reply.sources.labels[:3] == [f"[{n}] {c['title']}" for n, c in enumerate(cited, start=1)]
+
+    assert Actions(assistant).api_ask(QUESTION, top_k=3)["citations"] == cited
+
+    folders = ["--corpus", str(assistant.settings.corpus_dir), "--index", str(assistant.settings.index_dir)]
+    models = ["--embedding-model", str(tiny_embedder_path), "--reader-model", str(tiny_reader_path)]
+    capsys.readouterr()
+    assert main(["ask", QUESTION, *folders, *models, "--top-k", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["citations"] == cited
+
+
+def test_options_are_checked_once_into_a_record_that_is_always_valid() -> None:
+    options = AskOptions.parse(top_k=5.0, sources=["a.txt"], history=[["Who?", "Ann"]], retrieval="")
+    assert options == AskOptions(top_k=5, sources=("a.txt",), history=(("Who?", "Ann"),))
+    assert AskOptions.parse(sources=[]).sources is None  # none chosen: every document
+    with pytest.raises(DocqaError, match=f"top_k must be at most {MAX_TOP_K}"):
+        AskOptions(top_k=MAX_TOP_K + 1)
+    with pytest.raises(DocqaError, match="unknown option: colour"):
+        AskOptions.parse(colour="red")
+    with pytest.raises(DocqaError, match="between 0 and 1"):
+        options.with_values(confidence_threshold=2)
+
+
+def test_a_question_s_options_never_change_the_assistant(assistant: Assistant) -> None:
+    engine = assistant.engine
+    assistant.ask(QUESTION, top_k=1, retrieval="bm25", confidence_threshold=0.9)
+    assert assistant.engine is engine and assistant.settings.top_k == 3
+
+
+def test_a_reader_that_fails_to_load_changes_nothing(assistant: Assistant, tmp_path: Path) -> None:
+    engine = assistant.engine
+    with pytest.raises(DocqaError):
+        assistant.use_reader(str(tmp_path / "no-such-reader"))
+    assert assistant.engine is engine
+    assistant.use_reader("none")
+    assert assistant.engine is not engine and assistant.reader is not None and assistant.reader.mode == "sentence"
+    assert assistant.settings.reader_model == "none" and engine.reader.mode == "extractive"  # the old one is whole
