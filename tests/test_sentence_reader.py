@@ -76,6 +76,20 @@ def test_a_name_in_the_document_title_counts_as_held() -> None:
     assert SentenceReader().read("What archdiocese has its seat in Warsaw?", [passage("x.txt", text)]).abstained
 
 
+def test_a_name_on_a_label_or_record_line_of_the_same_document_counts_as_held() -> None:
+    head = passage("letter.txt", "Harbour Lofts Ltd\n\nRe: Quay 7 - rent review", start=0)
+    body = passage("letter.txt", "The works are scheduled to start on 5 August and take three weeks.", start=200)
+    question = "When do the works at Quay 7 start?"
+    result = SentenceReader().read(question, [body, head])
+    assert not result.abstained
+    assert result.answers[0].passage is body
+    # The line of another document, or a full sentence of the same one, does not lend its names.
+    other = passage("other.txt", "Harbour Lofts Ltd\n\nRe: Quay 7 - rent review")
+    assert SentenceReader().read(question, [body, other]).abstained
+    told = passage("letter.txt", "We wrote to you about Quay 7 last year.", start=0)
+    assert SentenceReader().read(question, [body, told]).abstained
+
+
 @pytest.mark.parametrize("question", ["zebra xylophone?", "What is it that was there?", ""])
 def test_nothing_to_offer(question: str) -> None:
     result = SentenceReader().read(question, [NEWS])

@@ -18,6 +18,10 @@ its lead over the next sentence, the question's length), fitted on SQuAD 2.0 que
 ``benchmarks/fit_sentence_chance.py``. The reader abstains on its own when the best sentence lacks
 a name or a number of the question (a capitalised word other than the first, or a word with a
 digit): a sentence about Warsaw in 1313 does not answer a question about Berlin, nor one about 1314.
+A name also counts as held when a label or record line of the sentence's document among the
+passages read holds it (a letterhead, a "Re:" line, "Version 2.1 | Effective 1 April 2022", a
+table's rows): such lines say whom and what the whole document is about, though a passage of its
+body rarely repeats them.
 Below the confidence threshold the assistant abstains as for any reader.
 """
 
@@ -46,7 +50,6 @@ CHANCE_WEIGHTS = (-0.17, 2.107, 0.393, -0.96, -0.703, 0.666, -3.538)
 CHANCE_BIAS = -1.192
 
 _SENTENCE_END = re.compile(r"[.!?:;\"\u201d\u2019)\]]\s*\Z")
-
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,13 @@ class SentenceReader:
         sentences = _sentences(passages)
         if not terms or not sentences:
             return []
-        text_rows, title_rows, bm25 = _matches(sentences, terms)
+        text_rows, title_rows, context_rows, bm25 = _matches(sentences, terms)
         scored = _score_sentences(sentences, terms, text_rows, title_rows, bm25)
         names = _names(question, terms)
         found = []
         for position, (row, coverage) in enumerate(scored):
             held = {term for term in terms if row in text_rows[term] or row in title_rows[term]}
+            held |= {name for name in names if row in context_rows[name]}
             following = scored[position + 1][1] if position + 1 < len(scored) else 0.0
             features = SentenceFeatures(
                 coverage=coverage,
@@ -198,6 +202,19 @@ def _same_words(text: str, title: str) -> bool:
     return same and not _SENTENCE_END.search(text.strip())
 
 
+def _document_lines(sentences: list[_Sentence]) -> list[str]:
+    """For each sentence, the label and record lines (no sentence's end) of the passages read of its
+    document: the names a body sentence stands under though it does not repeat them."""
+    lines: dict[str, dict[str, None]] = {}
+    for passage in dict.fromkeys(sentence.passage for sentence in sentences):
+        found = lines.setdefault(passage.chunk.source, {})
+        for start, end in _readable_spans(passage.chunk.text):
+            line = passage.chunk.text[start:end].strip()
+            if not _SENTENCE_END.search(line):
+                found[line] = None
+    return ["\n".join(lines[sentence.passage.chunk.source]) for sentence in sentences]
+
+
 def _score_sentences(
     sentences: list[_Sentence],
     terms: list[str],
@@ -219,20 +236,27 @@ def _score_sentences(
 
 def _matches(
     sentences: list[_Sentence], terms: list[str]
-) -> tuple[dict[str, set[int]], dict[str, set[int]], dict[int, float]]:
-    """For each term, the sentences whose text holds it and those whose heading or title does; and
-    the BM25 (lower is better) of each sentence whose text or heading holds any term."""
+) -> tuple[dict[str, set[int]], dict[str, set[int]], dict[str, set[int]], dict[int, float]]:
+    """For each term, the sentences whose text holds it, those whose heading or title does, and those
+    whose document's label and record lines do; and the BM25 (lower is better) of each sentence
+    whose text or heading holds any term."""
     with closing(sqlite3.connect(":memory:")) as db:
-        db.execute("CREATE VIRTUAL TABLE sentences USING fts5(text, heading, title, tokenize='porter unicode61')")
+        db.execute(
+            "CREATE VIRTUAL TABLE sentences USING fts5(text, heading, title, lines, tokenize='porter unicode61')"
+        )
         db.executemany(
-            "INSERT INTO sentences(rowid, text, heading, title) VALUES (?, ?, ?, ?)",
-            ((row, s.text, s.heading, s.passage.title) for row, s in enumerate(sentences)),
+            "INSERT INTO sentences(rowid, text, heading, title, lines) VALUES (?, ?, ?, ?, ?)",
+            (
+                (row, s.text, s.heading, s.passage.title, lines)
+                for row, (s, lines) in enumerate(zip(sentences, _document_lines(sentences), strict=True))
+            ),
         )
         text_rows = {term: set(_scores(db, f'text : "{term}"')) for term in terms}
         title_rows = {term: set(_scores(db, f'{{heading title}} : "{term}"')) for term in terms}
+        line_rows = {term: set(_scores(db, f'lines : "{term}"')) for term in terms}
         # A candidate holds a term itself or under its heading; the document's title alone is not enough.
         bm25 = _scores(db, "{text heading} : (" + " OR ".join(f'"{term}"' for term in terms) + ")")
-    return text_rows, title_rows, bm25
+    return text_rows, title_rows, line_rows, bm25
 
 
 def _scores(db: sqlite3.Connection, match: str) -> dict[int, float]:
