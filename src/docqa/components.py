@@ -137,22 +137,22 @@ def needs_build(settings: Settings, store: PassageStore, *, embedded: bool) -> b
     return stored is None or stored != index_settings(settings, store, embedded=embedded, rebuild=False)
 
 
-def lexical_reason(reader_model: str, problems: Sequence[str]) -> str:
+def lexical_reason(reader_model: str, errors: Sequence[ModelLoadError]) -> str:
     """Why answers are whole sentences: the reader was switched off, or failed to load."""
     if is_disabled(reader_model):
         return "the reader model is set to 'none'"
-    reason = next((problem for problem in problems if "reader model" in problem), "the reader model is not loaded")
-    return short_problem(reason)
+    failed = next((error for error in errors if error.kind == "reader"), None)
+    return short_problem(str(failed)) if failed else "the reader model is not loaded"
 
 
-def dense_problem(embedding_model: str, problems: Sequence[str]) -> str:
+def dense_problem(embedding_model: str, errors: Sequence[ModelLoadError]) -> str:
     """Why dense search cannot run, for an error that refuses it rather than search otherwise."""
     if is_disabled(embedding_model):
         why = "the embedding model is set to 'none'"
     else:
-        why = next((problem for problem in problems if "embedding model" in problem), "it is not loaded")
+        failed = next((error for error in errors if error.kind == "embedding"), None)
+        why = short_problem(str(failed)) if failed else "it is not loaded"
     return (
-        f"dense search (--retrieval dense) needs the embedding model, which is not loaded ({short_problem(why)}): "
+        f"dense search (--retrieval dense) needs the embedding model, which is not loaded ({why}): "
         "choose bm25 or hybrid search, or load the model"
     )
-

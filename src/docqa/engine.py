@@ -64,7 +64,7 @@ class Engine:
         model, or over an index without vectors, is an error, never BM25 under another name."""
         mode = options.retrieval or self.settings.retrieval
         if mode == "dense" and self.embedder is None:
-            raise DocqaError(dense_problem(self.settings.embedding_model, self.problems))
+            raise DocqaError(dense_problem(self.settings.embedding_model, self.errors))
         if mode == "dense" and self.retriever.effective_mode(mode) != mode:
             raise DocqaError("dense search needs an index with vectors: run 'docqa index --rebuild' with the model")
         return mode
@@ -110,7 +110,7 @@ class Engine:
             draft.notes.append(Note("abstained", ABSTENTION_NOTE))
             return draft.answer()
         if draft.mode == "sentence":
-            reason = lexical_reason(self.settings.reader_model, self.problems)
+            reason = lexical_reason(self.settings.reader_model, self.errors)
             draft.notes.append(Note("lexical", f"{LEXICAL_NOTE_START}: no reader model is loaded ({reason})."))
         if result.truncated_question:
             draft.notes.append(Note("question-truncated", "The question was cut to fit the reader model."))
