@@ -56,6 +56,7 @@ def test_e_book_chapters_are_numbered_by_the_table_of_contents(tmp_path: Path) -
         ("title.xhtml", "A history", "By the archivist of the town."),
         ("one.xhtml", "Chapter 1: The shed", "The first bike was built in a shed in 1984."),
         ("two.xhtml", "Chapter 2: The fire", "The paint shop burned down in 1996."),
+        ("three.xhtml", "Chapter 3", "The company was sold in 2005."),
     ]:
         page = epub.EpubHtml(title=heading, file_name=name, lang="en")
         page.content = f"<html><body><h1>{heading}</h1><p>{words}</p></body></html>"
@@ -71,8 +72,9 @@ def test_e_book_chapters_are_numbered_by_the_table_of_contents(tmp_path: Path) -
     path.write_bytes(buffer.getvalue())
     document = load_document(path, tmp_path)
     assert [label for _, label in document.locations] == [
-        "chapter 1: Chapter 1: The shed",
-        "chapter 2: Chapter 2: The fire",
+        "chapter 1: The shed",  # the title's own "Chapter 1" is not repeated
+        "chapter 2: The fire",
+        "chapter 3",
     ]
     assert document.text.index("By the archivist") < document.locations[0][0]
 

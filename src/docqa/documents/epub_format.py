@@ -1,7 +1,8 @@
 """E-books (.epub), read with EbookLib: the chapters of the reading order, one chapter a location.
 
 Each chapter is XHTML, reduced to its visible text by the HTML reader; its location is "chapter N:
-TITLE", N and TITLE its place and title in the table of contents. A part of the reading order that
+TITLE", N and TITLE its place and title in the table of contents (a title's own "Chapter N" is not
+repeated). A part of the reading order that
 the table of contents leaves out (a title page, a chapter's second file) belongs to the chapter
 before it, or to none before the first. A book without a table of contents numbers the parts of
 its reading order. The title and the date are the
@@ -11,6 +12,7 @@ book's own metadata (``dc:title``, ``dc:date``).
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from typing import Any
 
@@ -45,7 +47,7 @@ def parse_epub(data: bytes) -> Parsed:
             name = item.get_name().split("#")[0]
             if name in numbers or not numbers:
                 number = numbers.get(name, number + 1)
-                label = f"chapter {number}" + (f": {titles[name]}" if name in titles else "")
+                label = _chapter_label(number, titles.get(name, ""))
             sections.append((label, texts))
         title = _metadata(book, "title")
         date = iso_date(_metadata(book, "date"))
@@ -54,6 +56,13 @@ def parse_epub(data: bytes) -> Parsed:
     except Exception as error:  # EbookLib raises many kinds of errors on damaged files
         raise UnreadableFile(f"damaged EPUB e-book: {plain_reason(error, archive)}") from error
     return parsed(sections, title=title, date=date)
+
+
+def _chapter_label(number: int, title: str) -> str:
+    """The label "chapter N: TITLE", without the title's own "Chapter N" ("Chapter 2: The fire" is chapter 2:
+    The fire); "chapter N" when the title is nothing more."""
+    title = re.sub(rf"^chapter\s+{number}\b[\s:.\u2013\u2014-]*", "", title, flags=re.IGNORECASE).strip()
+    return f"chapter {number}" + (f": {title}" if title else "")
 
 
 def _toc_titles(toc: Any) -> dict[str, str]:
