@@ -18,6 +18,10 @@ def test_locations_match_by_page_range_and_by_path() -> None:
     assert location_matches("Leave \u203a Parental leave", "Leave")
     assert location_matches("sheet Prices, row 4", "sheet Prices")
     assert not location_matches("sheet Stock", "sheet Prices")
+    assert location_matches("chapter 2: The fire", "chapter 2")
+    assert not location_matches("chapter 12: The sale", "chapter 1")
+    assert location_matches("News \u203a Quotes \u203a Mayor", "Quotes")  # the gold path leaves out the page title
+    assert not location_matches("News \u203a Quotes", "Prices")
     assert not location_matches(None, "page 1")
     assert location_matches(None, "")
 

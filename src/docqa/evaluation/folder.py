@@ -104,7 +104,9 @@ def location_matches(shown: str | None, gold: str) -> bool:
 
     Page ranges overlap ("page 3" is in "pages 2-3"); a heading path, sheet or row label matches when
     one is the other or lies under it ("Leave \u203a Parental" under "Leave", "sheet Prices, row 4" under
-    "sheet Prices"); no gold location (a whole-file answer) matches anything.
+    "sheet Prices", "chapter 2: The fire" under "chapter 2"), also where the gold path leaves out the
+    outer headings the shown one starts with ("Title \u203a Prices" is "Prices"); no gold location (a
+    whole-file answer) matches anything.
     """
     if not gold:
         return True
@@ -114,7 +116,11 @@ def location_matches(shown: str | None, gold: str) -> bool:
     if shown_pages and gold_pages:
         return shown_pages[0] <= gold_pages[1] and gold_pages[0] <= shown_pages[1]
     first, second = _path(shown), _path(gold)
-    return first[: len(second)] == second or second[: len(first)] == first
+    if second[: len(first)] == first:
+        return True
+    # The shown path runs through the gold one: the same section, or one under it, where the gold
+    # path leaves out the outer headings (a page's title) that the shown one starts with.
+    return any(first[start : start + len(second)] == second for start in range(len(first)))
 
 
 def _page_range(label: str) -> tuple[int, int] | None:
@@ -126,6 +132,7 @@ def _page_range(label: str) -> tuple[int, int] | None:
 
 
 def _path(label: str) -> list[str]:
+    label = re.sub(r"^(chapter \d+):", r"\1,", label.strip(), flags=re.IGNORECASE)  # chapter 2: TITLE
     parts = [part.strip().lower() for part in re.split(r",|\u203a|>", label)]
     return [" ".join(part.split()) for part in parts if part]
 
