@@ -692,8 +692,8 @@ def remembered_timeouts(folder: Path, budget_s: float = 2.0) -> dict[str, Any]:
     settings = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
     real_budget, worker.PARSE_SECONDS = worker.PARSE_SECONDS, budget_s
     read: list[str] = []
-    real_parse = indexing.parse_file
-    indexing.parse_file = lambda file: read.append(file.source) or real_parse(file)  # type: ignore[assignment]
+    real_parse = worker.WorkerPool.parse_file
+    worker.WorkerPool.parse_file = lambda pool, file: read.append(file.source) or real_parse(pool, file)  # type: ignore[method-assign]
     try:
         started = time.monotonic()
         first = indexing.Indexer(SQLiteStore(folder / "index"), None, settings).update(corpus)
@@ -709,7 +709,7 @@ def remembered_timeouts(folder: Path, budget_s: float = 2.0) -> dict[str, Any]:
             out["uploads"].append({"seconds": seconds, "added": report.added, "read": sorted(read)})
     finally:
         worker.PARSE_SECONDS = real_budget
-        indexing.parse_file = real_parse  # type: ignore[assignment]
+        worker.WorkerPool.parse_file = real_parse  # type: ignore[method-assign]
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from docqa.documents import limits, pdf_format, worker
 from docqa.documents.common import UnreadableFile
 from docqa.documents.loading import parse_file, scan_corpus
 from docqa.documents.slow_files import RETRY_HINT
-from docqa.indexing import Indexer
+from docqa.indexing import FileReading, Indexer
 from docqa.store import IndexSettings
 from docqa.store.sqlite import SQLiteStore
 
@@ -32,6 +33,14 @@ def plain_pdf(pages: int, lines: int) -> bytes:
         [[f"Line {line} of page {page} says something plain." for line in range(lines)] for page in range(pages)],
         compress=True,
     )
+
+
+@pytest.fixture
+def reading() -> Iterator[FileReading]:
+    """Worker processes and caches shared by the updates of a test, stopped at its end."""
+    shared = FileReading()
+    yield shared
+    shared.close()
 
 
 def scanned(folder: Path) -> dict[str, object]:
@@ -75,55 +84,59 @@ def test_the_indexer_skips_a_pdf_bomb_with_the_reason_and_indexes_the_rest(tmp_p
     assert store.count_passages() == 1
 
 
-def test_a_file_that_takes_too_long_is_stopped_and_the_next_one_is_read(tmp_path: Path) -> None:
+def test_a_file_that_takes_too_long_is_stopped_and_the_next_one_is_read(tmp_path: Path, reading: FileReading) -> None:
     (tmp_path / "slow.pdf").write_bytes(plain_pdf(pages=20, lines=2000))  # seconds of pypdf
     (tmp_path / "quick.txt").write_text("Quick words.\n")
     files = scanned(tmp_path)
     started = time.perf_counter()
     with pytest.raises(UnreadableFile, match=r"reading it took longer than 0.3 s, the limit for one file"):
-        worker.parse_file(files["slow.pdf"], timeout=0.3)
+        reading.pool.parse_file(files["slow.pdf"], timeout=0.3)
     assert time.perf_counter() - started < 10  # not the whole parse
-    assert worker.parse_file(files["quick.txt"]).text == "Quick words."  # in a worker started afresh
+    assert reading.pool.parse_file(files["quick.txt"]).text == "Quick words."  # in a worker started afresh
 
 
-def test_the_indexer_reports_a_file_over_the_time_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_indexer_reports_a_file_over_the_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: FileReading
+) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "slow.pdf").write_bytes(plain_pdf(pages=20, lines=2000))
     (corpus / "quick.txt").write_text("Quick words.\n")
-    worker.parse_file(scanned(corpus)["quick.txt"])  # the worker is started before the clock runs
+    reading.pool.parse_file(scanned(corpus)["quick.txt"])  # the worker is started before the clock runs
     monkeypatch.setattr(worker, "PARSE_SECONDS", 1.0)
-    report = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL).update(corpus)
+    report = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL, reading=reading).update(corpus)
     assert report.added == ["quick.txt"]
     assert report.skipped == {"slow.pdf": "reading it took longer than 1 s, the limit for one file" + RETRY_HINT}
 
 
-def test_parsing_runs_in_another_process(tmp_path: Path) -> None:
+def test_parsing_runs_in_another_process(tmp_path: Path, reading: FileReading) -> None:
     (tmp_path / "a.txt").write_text("Words.\n")
-    worker.parse_file(scanned(tmp_path)["a.txt"])
-    pids = worker._POOL.pids()
+    reading.pool.parse_file(scanned(tmp_path)["a.txt"])
+    pids = reading.pool.pids()
     assert pids and os.getpid() not in pids
     for pid in pids:
         os.kill(pid, 0)  # alive
 
 
-def test_a_worker_that_dies_while_reading_is_reported_for_that_file_and_replaced(tmp_path: Path) -> None:
+def test_a_worker_that_dies_while_reading_is_reported_for_that_file_and_replaced(
+    tmp_path: Path, reading: FileReading
+) -> None:
     (tmp_path / "slow.pdf").write_bytes(plain_pdf(pages=20, lines=2000))
     (tmp_path / "quick.txt").write_text("Quick words.\n")
     files = scanned(tmp_path)
-    worker.parse_file(files["quick.txt"])
-    pids = worker._POOL.pids()
+    reading.pool.parse_file(files["quick.txt"])
+    pids = reading.pool.pids()
     assert pids
     killer = threading.Timer(0.5, lambda: [os.kill(pid, 9) for pid in pids])  # as the kernel's OOM killer does
     killer.start()
     with pytest.raises(UnreadableFile, match=r"the worker stopped while reading it \(exit code -9\)"):
-        worker.parse_file(files["slow.pdf"])
+        reading.pool.parse_file(files["slow.pdf"])
     killer.join()
-    assert worker.parse_file(files["quick.txt"]).text == "Quick words."
+    assert reading.pool.parse_file(files["quick.txt"]).text == "Quick words."
 
 
 def test_a_file_found_unusable_is_not_read_again_while_it_is_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: FileReading
 ) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -131,26 +144,31 @@ def test_a_file_found_unusable_is_not_read_again_while_it_is_unchanged(
     (corpus / "notes.txt").write_text("The ferry leaves at noon.\n")
     store = SQLiteStore(tmp_path / "index")
     reason = f"page 1 has more than {limits.MAX_PAGE_CHARS:,} characters of text"
-    assert Indexer(store, None, LEXICAL).update(corpus).skipped == {"bomb.pdf": reason}
+    assert Indexer(store, None, LEXICAL, reading=reading).update(corpus).skipped == {"bomb.pdf": reason}
     parsed: list[str] = []
-    parse_file = indexing.parse_file
-    monkeypatch.setattr(indexing, "parse_file", lambda file: parsed.append(file.source) or parse_file(file))
+    real_parse = worker.WorkerPool.parse_file
+    monkeypatch.setattr(
+        worker.WorkerPool, "parse_file", lambda pool, file: parsed.append(file.source) or real_parse(pool, file)
+    )
     (corpus / "more.txt").write_text("The bus leaves at one.\n")
-    report = Indexer(store, None, LEXICAL).update(corpus)
+    report = Indexer(store, None, LEXICAL, reading=reading).update(corpus)
     assert parsed == ["more.txt"] and report.added == ["more.txt"] and report.skipped == {"bomb.pdf": reason}
+    # What one reading learnt is its own: an indexer with another reads the file again.
+    parsed.clear()
+    assert Indexer(store, None, LEXICAL).update(corpus).skipped == {"bomb.pdf": reason} and parsed == ["bomb.pdf"]
 
 
 def test_files_are_split_into_passages_in_the_worker_within_their_budget(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus_texts: list[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus_texts: list[str], reading: FileReading
 ) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     line = " ".join(" ".join(corpus_texts).split())
     (corpus / "big.txt").write_text((line + " ") * (2**20 // len(line)))  # seconds of sentence splitting
     (corpus / "small.txt").write_text("The ferry leaves at noon.\n")
-    worker.parse_file(scanned(corpus)["small.txt"])  # the worker is started before the clock runs
+    reading.pool.parse_file(scanned(corpus)["small.txt"])  # the worker is started before the clock runs
     monkeypatch.setattr(indexing, "SPLIT_SECONDS", 0.5)
-    report = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL).update(corpus)
+    report = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL, reading=reading).update(corpus)
     assert report.added == ["small.txt"]
     assert report.skipped == {
         "big.txt": "splitting it into passages took longer than 0.5 s, the limit for one file" + RETRY_HINT

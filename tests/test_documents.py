@@ -498,17 +498,21 @@ def test_an_unchanged_file_is_not_read_again_to_be_hashed_but_a_changed_or_recen
         return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Path, "open", counting_open)
-    scan_corpus(tmp_path)
-    scan_corpus(tmp_path)
+    known = loading.KnownHashes()
+    scan_corpus(tmp_path, known=known)
+    scan_corpus(tmp_path, known=known)
     assert opened == ["a.txt", "a.txt"]  # written just now: its times could hide a second write
 
     monkeypatch.setattr(loading, "RACY_SECONDS", -1.0)
     opened.clear()
-    [first], _ = scan_corpus(tmp_path)
-    [again], _ = scan_corpus(tmp_path)
+    [first], _ = scan_corpus(tmp_path, known=known)
+    [again], _ = scan_corpus(tmp_path, known=known)
     assert opened == ["a.txt"] and again.content_hash == first.content_hash
+    scan_corpus(tmp_path)  # a scan without known hashes reads every file, and keeps nothing
+    scan_corpus(tmp_path, known=loading.KnownHashes())
+    assert opened == ["a.txt"] * 3 and len(known) == 1
     (tmp_path / "a.txt").write_text("The ferry left at four.")
     opened.clear()
-    [changed], _ = scan_corpus(tmp_path)
+    [changed], _ = scan_corpus(tmp_path, known=known)
     assert opened == ["a.txt"]
     assert changed.content_hash == hashlib.sha256(b"The ferry left at four.").hexdigest()

@@ -373,7 +373,8 @@ def test_the_worker_process_reads_new_formats_with_their_locations(tmp_path: Pat
     path = write(tmp_path, "deck.pptx", FILES["deck.pptx"][0])
     [source_file], _ = scan_corpus(tmp_path)
     assert source_file == SourceFile("deck.pptx", path, source_file.content_hash, path.stat().st_size)
-    document = worker.parse_file(source_file)
+    with worker.WorkerPool(1) as pool:
+        document = pool.parse_file(source_file)
     assert [label for _, label in document.locations] == ["slide 1", "slide 2"]
 
 

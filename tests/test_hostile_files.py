@@ -136,7 +136,6 @@ def test_a_file_over_its_time_budget_is_not_read_again_until_it_changes_or_is_re
 ) -> None:
     from pdfs import pdf_bytes
 
-    from docqa import indexing
     from docqa.documents import worker
     from docqa.documents.slow_files import FILE_NAME, RETRY_HINT
     from docqa.indexing import Indexer
@@ -150,8 +149,10 @@ def test_a_file_over_its_time_budget_is_not_read_again_until_it_changes_or_is_re
     (corpus / "slow.pdf").write_bytes(pdf_bytes(lines, compress=True))  # a few tenths of a second of pypdf
     (corpus / "notes.txt").write_text("The ferry leaves at noon.\n")
     parsed: list[str] = []
-    parse_file = indexing.parse_file
-    monkeypatch.setattr(indexing, "parse_file", lambda file: parsed.append(file.source) or parse_file(file))
+    parse_file = worker.WorkerPool.parse_file
+    monkeypatch.setattr(
+        worker.WorkerPool, "parse_file", lambda pool, file: parsed.append(file.source) or parse_file(pool, file)
+    )
     monkeypatch.setattr(worker, "PARSE_SECONDS", 0.05)
 
     def update(**options: bool) -> dict[str, object]:
@@ -177,7 +178,7 @@ def test_a_file_over_its_time_budget_is_not_read_again_until_it_changes_or_is_re
 def test_a_file_over_its_time_budget_is_read_again_once_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from docqa import indexing
+    from docqa.documents import worker
     from docqa.documents.common import UnreadableFile
     from docqa.documents.slow_files import RETRY_HINT
     from docqa.indexing import Indexer
@@ -189,15 +190,15 @@ def test_a_file_over_its_time_budget_is_read_again_once_changed(
     corpus.mkdir()
     (corpus / "report.txt").write_text("A report that reads slowly.\n")
     parsed: list[str] = []
-    parse_file = indexing.parse_file
+    parse_file = worker.WorkerPool.parse_file
 
-    def slow_once(file: object) -> object:
+    def slow_once(pool: worker.WorkerPool, file: object) -> object:
         parsed.append(file.source)  # type: ignore[attr-defined]
         if len(parsed) == 1:
             raise UnreadableFile("reading it took longer than 60 s, the limit for one file", transient=True)
-        return parse_file(file)  # type: ignore[arg-type]
+        return parse_file(pool, file)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(indexing, "parse_file", slow_once)
+    monkeypatch.setattr(worker.WorkerPool, "parse_file", slow_once)
     store = SQLiteStore(tmp_path / "index")
     assert Indexer(store, None, settings).update(corpus).skipped["report.txt"].endswith(RETRY_HINT)
     assert Indexer(store, None, settings).update(corpus).skipped["report.txt"].endswith(RETRY_HINT)
@@ -209,14 +210,14 @@ def test_a_file_over_its_time_budget_is_read_again_once_changed(
     (corpus / "other.txt").write_text("Another report.\n")
     failures = iter([UnreadableFile("the worker stopped while reading it (exit code -9)", transient=True)])
 
-    def stops_once(file: object) -> object:
+    def stops_once(pool: worker.WorkerPool, file: object) -> object:
         parsed.append(file.source)  # type: ignore[attr-defined]
         failure = next(failures, None)
         if failure is not None:
             raise failure
-        return parse_file(file)  # type: ignore[arg-type]
+        return parse_file(pool, file)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(indexing, "parse_file", stops_once)
+    monkeypatch.setattr(worker.WorkerPool, "parse_file", stops_once)
     assert Indexer(store, None, settings).update(corpus).skipped == {
         "other.txt": "the worker stopped while reading it (exit code -9)"
     }
@@ -226,23 +227,23 @@ def test_a_file_over_its_time_budget_is_read_again_once_changed(
 def test_docqa_index_retry_skipped_reads_a_slow_file_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from docqa import indexing
     from docqa.cli import main
+    from docqa.documents import worker
     from docqa.documents.common import UnreadableFile
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "report.txt").write_text("A report that reads slowly.\n")
     parsed: list[str] = []
-    parse_file = indexing.parse_file
+    parse_file = worker.WorkerPool.parse_file
 
-    def slow_once(file: object) -> object:
+    def slow_once(pool: worker.WorkerPool, file: object) -> object:
         parsed.append(file.source)  # type: ignore[attr-defined]
         if len(parsed) == 1:
             raise UnreadableFile("reading it took longer than 60 s, the limit for one file", transient=True)
-        return parse_file(file)  # type: ignore[arg-type]
+        return parse_file(pool, file)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(indexing, "parse_file", slow_once)
+    monkeypatch.setattr(worker.WorkerPool, "parse_file", slow_once)
     command = ["index", "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--embedding-model", "none"]
     assert main([*command, "--json"]) == 0
     assert "not read again until the file changes" in json.loads(capsys.readouterr().out)["skipped"]["report.txt"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from docqa import indexing
 from docqa.documents import SourceFile
+from docqa.documents.worker import WorkerPool
 from docqa.embedding import Embedder
 from docqa.indexing import Indexer
 from docqa.retrieval import Retriever
@@ -195,13 +195,13 @@ def test_only_new_and_changed_files_are_parsed_and_each_stage_is_timed(
     assert first.timings["parse"] > 0
 
     parsed: list[str] = []
-    parse_file = indexing.parse_file
+    parse_file = WorkerPool.parse_file
 
-    def counted_parse(source_file: SourceFile) -> Document:
+    def counted_parse(pool: WorkerPool, source_file: SourceFile) -> Document:
         parsed.append(source_file.source)
-        return parse_file(source_file)
+        return parse_file(pool, source_file)
 
-    monkeypatch.setattr(indexing, "parse_file", counted_parse)
+    monkeypatch.setattr(WorkerPool, "parse_file", counted_parse)
     assert not update(index, corpus).changed and parsed == []
 
     (corpus / "new.md").write_text("# Rivers\n\nThe Danube flows through ten countries.\n")

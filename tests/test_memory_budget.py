@@ -27,7 +27,7 @@ from docqa.documents import limits, loading, ocr, worker
 from docqa.documents.common import UnreadableFile
 from docqa.documents.loading import SourceFile, scan_corpus
 from docqa.errors import DocqaError
-from docqa.indexing import Indexer
+from docqa.indexing import FileReading, Indexer
 from docqa.store import IndexSettings
 from docqa.store.sqlite import SQLiteStore
 
@@ -39,10 +39,17 @@ SWELL = 64 * 2**20  # bytes of tiny tags a swollen part unpacks to: far more tha
 
 
 @pytest.fixture
-def budget() -> Iterator[int]:
-    worker.configure(2, BUDGET)
-    yield BUDGET
-    worker.configure()
+def pool() -> Iterator[worker.WorkerPool]:
+    """Workers with this machine's default budget."""
+    with worker.WorkerPool() as started:
+        yield started
+
+
+@pytest.fixture
+def budget() -> Iterator[worker.WorkerPool]:
+    """Two workers with the test's lowered budget."""
+    with worker.WorkerPool(2, BUDGET) as started:
+        yield started
 
 
 def files_in(folder: Path) -> dict[str, SourceFile]:
@@ -79,7 +86,7 @@ def gone_within(pids: list[int], seconds: float) -> bool:
     ],
 )
 def test_an_archive_whose_parts_swell_in_memory_is_skipped_for_its_memory(
-    tmp_path: Path, budget: int, name: str, build: object, part: str, filler: bytes, before: bytes
+    tmp_path: Path, budget: worker.WorkerPool, name: str, build: object, part: str, filler: bytes, before: bytes
 ) -> None:
     data = swollen_archive(build(), part, SWELL, filler, before)  # type: ignore[operator]
     assert len(data) < 200_000
@@ -87,30 +94,36 @@ def test_an_archive_whose_parts_swell_in_memory_is_skipped_for_its_memory(
     (tmp_path / "quick.txt").write_text("Quick words.\n")
     files = files_in(tmp_path)
     with pytest.raises(UnreadableFile) as raised:
-        worker.parse_file(files[name])
-    assert raised.value.reason == f"reading it needed more than {limits.size_label(budget)}"
+        budget.parse_file(files[name])
+    assert raised.value.reason == f"reading it needed more than {limits.size_label(BUDGET)}"
     assert not raised.value.transient  # the same bytes would need as much again
-    assert worker.parse_file(files["quick.txt"]).text == "Quick words."
+    assert budget.parse_file(files["quick.txt"]).text == "Quick words."
 
 
-def test_a_page_of_tiny_tags_is_skipped_for_its_memory_and_the_rest_is_indexed(tmp_path: Path, budget: int) -> None:
+def test_a_page_of_tiny_tags_is_skipped_for_its_memory_and_the_rest_is_indexed(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "tags.html").write_bytes(tiny_tags_html(6 * 2**20))
     for number in range(3):
         (corpus / f"notes{number}.txt").write_text(f"The ferry number {number} leaves at noon.\n")
-    report = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL).update(corpus)
+    reading = FileReading(2, BUDGET)
+    try:
+        report = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL, reading=reading).update(corpus)
+    finally:
+        reading.close()
     assert report.added == ["notes0.txt", "notes1.txt", "notes2.txt"]
     assert report.skipped == {"tags.html": "reading it needed more than 320 MB"}
 
 
 @pytest.mark.parametrize("compression", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
-def test_an_archive_part_that_unpacks_to_more_than_it_declares_is_refused(tmp_path: Path, compression: int) -> None:
+def test_an_archive_part_that_unpacks_to_more_than_it_declares_is_refused(
+    tmp_path: Path, compression: int, pool: worker.WorkerPool
+) -> None:
     data = lying_archive(docx_bytes([("Normal", "Plain words.")]), "word/document.xml", 32 * 2**20, compression)
     assert zipfile.ZipFile(io.BytesIO(data)).getinfo("word/document.xml").file_size == 1000
     (tmp_path / "liar.docx").write_bytes(data)
     with pytest.raises(UnreadableFile) as raised:
-        worker.parse_file(files_in(tmp_path)["liar.docx"])
+        pool.parse_file(files_in(tmp_path)["liar.docx"])
     assert raised.value.reason == "its part word/document.xml unpacks to more than the 1,000 bytes it declares"
 
 
@@ -149,15 +162,15 @@ def test_a_page_too_large_for_ocr_is_not_rendered(tmp_path: Path, monkeypatch: p
     )
 
 
-def test_programs_a_worker_started_die_with_it_when_its_time_is_spent(tmp_path: Path) -> None:
+def test_programs_a_worker_started_die_with_it_when_its_time_is_spent(tmp_path: Path, pool: worker.WorkerPool) -> None:
     pid_file = tmp_path / "pid"
     script = f"sleep 60 & echo $! > {pid_file}; wait"
     with pytest.raises(UnreadableFile, match=r"reading it took longer than 1 s"):
-        worker.run(subprocess.run, ["sh", "-c", script], timeout=1.0)
+        pool.run(subprocess.run, ["sh", "-c", script], timeout=1.0)
     assert gone_within([int(pid_file.read_text())], 2.0)
 
 
-def test_tesseract_dies_with_the_worker_that_started_it(tmp_path: Path) -> None:
+def test_tesseract_dies_with_the_worker_that_started_it(tmp_path: Path, pool: worker.WorkerPool) -> None:
     if ocr.ocr_problem() is not None:
         pytest.skip(ocr.ocr_problem())
     (tmp_path / "scan.pdf").write_bytes(noise_page_pdf(2000))  # 40 million pixels of noise: seconds of OCR
@@ -167,15 +180,15 @@ def test_tesseract_dies_with_the_worker_that_started_it(tmp_path: Path) -> None:
     def stop_once_tesseract_runs() -> None:
         deadline = time.monotonic() + 60
         while not seen and time.monotonic() < deadline:
-            groups = set(worker._POOL.pids())
+            groups = set(pool.pids())
             seen.extend(pid for pid, group in _processes_named("tesseract") if group in groups)
             time.sleep(0.05)
-        worker._POOL.stop()  # as when the file's time or memory runs out
+        pool.stop()  # as when the file's time or memory runs out
 
     stopper = threading.Thread(target=stop_once_tesseract_runs)
     stopper.start()
     with pytest.raises(UnreadableFile, match=r"the worker stopped while reading it"):
-        worker.parse_file(scan, timeout=120.0)
+        pool.parse_file(scan, timeout=120.0)
     stopper.join()
     assert seen, "tesseract never ran"
     assert gone_within(seen, 2.0)
@@ -194,20 +207,20 @@ def _processes_named(name: str) -> list[tuple[int, int]]:
     return found
 
 
-def test_a_worker_whose_programs_together_pass_the_budget_is_stopped(tmp_path: Path, budget: int) -> None:
+def test_a_worker_whose_programs_together_pass_the_budget_is_stopped(tmp_path: Path, budget: worker.WorkerPool) -> None:
     # Each program stays within the data size the system allows it; together they pass the budget.
     hold = "import time; block = b'x' * (200 * 2**20); time.sleep(60)"
     script = f'{sys.executable} -c "{hold}" & {sys.executable} -c "{hold}" & wait'
     started = time.monotonic()
     with pytest.raises(UnreadableFile, match=r"^reading it needed more than 320 MB$"):
-        worker.run(subprocess.run, ["sh", "-c", script], timeout=60.0)
+        budget.run(subprocess.run, ["sh", "-c", script], timeout=60.0)
     assert time.monotonic() - started < 50  # stopped for its memory, long before its time
 
 
-def test_a_worker_cannot_take_more_memory_than_its_budget(budget: int) -> None:
+def test_a_worker_cannot_take_more_memory_than_its_budget(budget: worker.WorkerPool) -> None:
     with pytest.raises(UnreadableFile, match=r"^reading it needed more than 320 MB$"):
-        worker.run(bytes, 400 * 2**20, timeout=60.0)  # one allocation over the budget
-    assert worker.run(len, b"still here", timeout=60.0) == 10
+        budget.run(bytes, 400 * 2**20, timeout=60.0)  # one allocation over the budget
+    assert budget.run(len, b"still here", timeout=60.0) == 10
 
 
 def test_the_workers_and_their_programs_die_with_the_process_that_started_them(tmp_path: Path) -> None:
@@ -217,7 +230,7 @@ def test_the_workers_and_their_programs_die_with_the_process_that_started_them(t
         f"sys.path.insert(0, {str(Path(worker.__file__).parents[2])!r})\n"
         "from docqa.documents import worker\n"
         f"script = 'echo $PPID $! > {pid_file}; wait'\n"
-        f"worker.run(subprocess.run, ['sh', '-c', 'sleep 60 & ' + script], timeout=120.0)\n"
+        f"worker.WorkerPool().run(subprocess.run, ['sh', '-c', 'sleep 60 & ' + script], timeout=120.0)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 60
@@ -232,16 +245,13 @@ def test_the_workers_and_their_programs_die_with_the_process_that_started_them(t
 
 
 def test_files_are_read_by_several_workers_at_once() -> None:
-    worker.configure(2)
-    try:
+    with worker.WorkerPool(2) as pool:
         ask = ["sh", "-c", "echo $PPID; sleep 2"]  # the shell's parent is the worker that runs it
-        pids = list(worker.in_parallel(lambda _: worker.run(subprocess.check_output, ask, timeout=60.0), range(2)))
-    finally:
-        worker.configure()
+        pids = list(pool.in_parallel(lambda _: pool.run(subprocess.check_output, ask, timeout=60.0), range(2)))
     assert len(set(pids)) == 2 and os.getpid() not in {int(pid) for pid in pids}
 
 
-def test_a_bomb_costs_only_its_own_worker(tmp_path: Path, budget: int) -> None:
+def test_a_bomb_costs_only_its_own_worker(tmp_path: Path, budget: worker.WorkerPool) -> None:
     (tmp_path / "tags.html").write_bytes(tiny_tags_html(6 * 2**20))
     for number in range(4):
         (tmp_path / f"n{number}.txt").write_text(f"Note {number} says hello.\n")
@@ -249,12 +259,12 @@ def test_a_bomb_costs_only_its_own_worker(tmp_path: Path, budget: int) -> None:
 
     def read(name: str) -> str:
         try:
-            return worker.parse_file(files[name]).text
+            return budget.parse_file(files[name]).text
         except UnreadableFile as error:
             return error.reason
 
     names = ["n0.txt", "tags.html", "n1.txt", "n2.txt", "n3.txt"]
-    assert list(worker.in_parallel(read, names)) == [
+    assert list(budget.in_parallel(read, names)) == [
         "Note 0 says hello.",
         "reading it needed more than 320 MB",
         "Note 1 says hello.",

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from docqa import indexing
 from docqa.assistant import Assistant
 from docqa.documents.loading import SourceFile
+from docqa.documents.worker import WorkerPool
 from docqa.schema import Document, IndexReport
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
@@ -30,14 +30,14 @@ PROMPT_S = 20.0  # the index is held until the test lets it go: waiting for it w
 def held_parser(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """Parsing ``slow.txt`` waits until the event returned is set (a minute at most), like a slow file."""
     release = threading.Event()
-    parse_file: Callable[[SourceFile], Document] = indexing.parse_file
+    parse_file: Callable[[WorkerPool, SourceFile], Document] = WorkerPool.parse_file
 
-    def held(source_file: SourceFile) -> Document:
+    def held(pool: WorkerPool, source_file: SourceFile) -> Document:
         if source_file.source == SLOW_SOURCE:
             release.wait(60)
-        return parse_file(source_file)
+        return parse_file(pool, source_file)
 
-    monkeypatch.setattr(indexing, "parse_file", held)
+    monkeypatch.setattr(WorkerPool, "parse_file", held)
     yield release
     release.set()
 

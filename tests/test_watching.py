@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from docqa import indexing, watching
+from docqa import watching
 from docqa.assistant import Assistant
 from docqa.cli import main
 from docqa.documents.loading import SourceFile
+from docqa.documents.worker import WorkerPool
 from docqa.schema import Document, IndexReport
 from docqa.watching import affects_corpus, describe_changes, watch_in_background, watch_until_stopped
 
@@ -51,13 +52,13 @@ def sources(assistant: Assistant) -> list[str]:
 def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The sources parsed, in order, from the time the fixture is set up."""
     seen: list[str] = []
-    parse_file: Callable[[SourceFile], Document] = indexing.parse_file
+    parse_file: Callable[[WorkerPool, SourceFile], Document] = WorkerPool.parse_file
 
-    def counting(source_file: SourceFile) -> Document:
+    def counting(pool: WorkerPool, source_file: SourceFile) -> Document:
         seen.append(source_file.source)
-        return parse_file(source_file)
+        return parse_file(pool, source_file)
 
-    monkeypatch.setattr(indexing, "parse_file", counting)
+    monkeypatch.setattr(WorkerPool, "parse_file", counting)
     return seen
 
 

@@ -23,10 +23,9 @@ from docqa.chunking import chunk_document
 from docqa.config import NO_MODEL
 from docqa.documents.common import UnreadableFile
 from docqa.documents.limits import SPLIT_SECONDS
-from docqa.documents.loading import SourceFile, scan_corpus
+from docqa.documents.loading import KnownHashes, SourceFile, scan_corpus
 from docqa.documents.slow_files import SlowFiles, over_time
-from docqa.documents.worker import in_parallel, parse_file
-from docqa.documents.worker import run as run_in_worker
+from docqa.documents.worker import WorkerPool
 from docqa.embedding import Embedder
 from docqa.schema import Chunk, Document, IndexReport
 from docqa.shards import WHOLE, Shard
@@ -41,10 +40,34 @@ STAGES = ("scan", "parse", "chunk", "embed", "write")  # the keys of IndexReport
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
 log = logging.getLogger(__name__)
 
-# Files found unusable in this process, by (suffix, content hash), with why: an unchanged one is
-# skipped again without being read, so a file made to cost time costs it once, not at every update.
-_UNUSABLE: dict[tuple[str, str], str] = {}
 _UNUSABLE_ENTRIES = 4096
+
+
+class FileReading:
+    """What the updates of an index share in one process: the worker processes that parse files (at
+    most ``workers``, 0 for one per core, each within ``memory_bytes``), the hashes of files unchanged
+    since they were hashed, and the files found unusable for good, by (suffix, content hash), with why:
+    an unchanged one is skipped again without being read, so a file made to cost time costs it once,
+    not at every update. Whoever updates an index again and again (the assistant) keeps one and hands
+    it to each ``Indexer``, and closes it at the end."""
+
+    def __init__(self, workers: int | None = None, memory_bytes: int | None = None) -> None:
+        self.pool = WorkerPool(workers, memory_bytes)  # None: the defaults (0, one per core; MEMORY_BYTES)
+        self.hashes = KnownHashes()
+        self._unusable: dict[tuple[str, str], str] = {}
+
+    def unusable(self, key: tuple[str, str]) -> str | None:
+        """Why the file of ``key`` was found unusable, or None."""
+        return self._unusable.get(key)
+
+    def remember_unusable(self, key: tuple[str, str], reason: str) -> None:
+        if len(self._unusable) >= _UNUSABLE_ENTRIES:
+            self._unusable.clear()
+        self._unusable[key] = reason
+
+    def close(self) -> None:
+        """Stop the worker processes (the next use starts them again)."""
+        self.pool.stop()
 
 
 @dataclass(frozen=True)
@@ -65,10 +88,19 @@ class Indexer:
     embedder of a model, in a store that holds its vectors already, new and changed documents are
     written with their text only (searched by BM25), each marked to be embedded by the next update
     that has the embedder; the vectors stored are kept.
+
+    ``reading`` is shared by successive updates (see ``FileReading``); without it the indexer makes
+    its own, whose workers stop at the end of each update.
     """
 
     def __init__(
-        self, store: PassageStore, embedder: Embedder | None, settings: IndexSettings, *, shard: Shard | None = None
+        self,
+        store: PassageStore,
+        embedder: Embedder | None,
+        settings: IndexSettings,
+        *,
+        shard: Shard | None = None,
+        reading: FileReading | None = None,
     ) -> None:
         if settings.embedding_model == NO_MODEL and embedder is not None:
             raise ValueError("settings.embedding_model must name the embedder, or be 'none' without one")
@@ -84,6 +116,8 @@ class Indexer:
         # Indexing shard I/N adds, updates and removes only the files of its slice, so N machines can
         # fill one store (opened with the same shard) without touching each other's files.
         self.shard = shard or WHOLE
+        self._owns_reading = reading is None
+        self.reading = reading or FileReading()
 
     def update(
         self,
@@ -103,12 +137,25 @@ class Indexer:
         """
         if (corpus_dir is None) == (documents is None):
             raise ValueError("give either a corpus folder or documents")
-        report = progress or _no_progress
+        try:
+            return self._update(corpus_dir, documents, rebuild or retry_skipped, rebuild, progress or _no_progress)
+        finally:
+            if self._owns_reading:
+                self.reading.close()
+
+    def _update(
+        self,
+        corpus_dir: str | Path | None,
+        documents: Iterable[Document] | None,
+        retry: bool,
+        rebuild: bool,
+        report: Progress,
+    ) -> IndexReport:
         timings = dict.fromkeys(STAGES, 0.0)
         started = time.perf_counter()
-        items, skipped = _items(corpus_dir, documents)
+        items, skipped = _items(corpus_dir, documents, self.reading.hashes)
         self._slow = SlowFiles(_folder_of(self.store))
-        if rebuild or retry_skipped:
+        if retry:
             self._slow.forget()
         if self.shard != WHOLE:
             items = {source: item for source, item in items.items() if self.shard.owns(source)}
@@ -137,12 +184,10 @@ class Indexer:
         count = self.store.count_passages()
         skipped = dict(sorted(skipped.items()))
         unembedded = self._unembedded()
-        if not (writer.rebuilding or added or updated or removed):
+        if writer.rebuilding or added or updated or removed:
+            report(1.0, f"indexed {_documents(len(added) + len(updated))}, {count} passages in all")
+        else:
             report(1.0, "index is up to date")
-            return IndexReport(
-                unchanged=unchanged, skipped=skipped, chunks=count, timings=timings, unembedded=unembedded
-            )
-        report(1.0, f"indexed {_documents(len(added) + len(updated))}, {count} passages in all")
         return IndexReport(
             added=added,
             updated=updated,
@@ -160,7 +205,7 @@ class Indexer:
         the files are hashed (unchanged ones are not read again), none parsed, and nothing is written."""
         if self.store.settings() != self.settings:
             return False
-        items, _ = _items(corpus_dir, None)
+        items, _ = _items(corpus_dir, None, self.reading.hashes)
         owned = {source: item.content_hash for source, item in items.items() if self.shard.owns(source)}
         return self._stored_hashes() == owned
 
@@ -213,14 +258,16 @@ class Indexer:
         batch: list[Document] = []
         chunks: list[Chunk] = []
         count = weight = 0
-        with contextlib.closing(in_parallel(self._prepare, items)) as prepared:
+        with contextlib.closing(self.reading.pool.in_parallel(self._prepare, items)) as prepared:
             for item in items:
                 count, weight = count + 1, weight + item.weight
                 started = time.perf_counter()
                 document, found, reason, remember = next(prepared)
                 timings["parse" if item.file is not None else "chunk"] += time.perf_counter() - started
                 if document is None or found is None:
-                    _skip(item, reason, skipped, unreadable, remember=remember)
+                    _skip(item, reason, skipped, unreadable)
+                    if remember:  # that cannot change while the file does not
+                        self.reading.remember_unusable(_key(item), reason)
                     continue
                 batch.append(document)
                 chunks += found
@@ -237,13 +284,13 @@ class Indexer:
         if item.document is not None:  # documents given whole (evaluation, programs) are split here
             return item.document, chunk_document(item.document, **arguments), "", False
         assert item.file is not None
-        known = _UNUSABLE.get(_key(item)) or self._slow.reason(*_key(item))
+        known = self.reading.unusable(_key(item)) or self._slow.reason(*_key(item))
         if known is not None:
             return None, None, known, False
         try:
-            document = parse_file(item.file)
+            document = self.reading.pool.parse_file(item.file)
             # In the worker process: splitting a long text holds the interpreter lock in long stretches.
-            found = run_in_worker(
+            found = self.reading.pool.run(
                 chunk_document, document, timeout=SPLIT_SECONDS, doing="splitting it into passages", **arguments
             )
         except UnreadableFile as error:
@@ -271,14 +318,14 @@ class Indexer:
 
 
 def _items(
-    corpus_dir: str | Path | None, documents: Iterable[Document] | None
+    corpus_dir: str | Path | None, documents: Iterable[Document] | None, known: KnownHashes
 ) -> tuple[dict[str, _Item], dict[str, str]]:
     """The documents to index by source, and the files skipped while scanning, with why."""
     if documents is not None:
         given = {d.source: _Item(d.source, d.content_hash, len(d.text), document=d) for d in documents}
         return given, {}
     assert corpus_dir is not None
-    files, skipped = scan_corpus(Path(corpus_dir))
+    files, skipped = scan_corpus(Path(corpus_dir), known=known)
     return {f.source: _Item(f.source, f.content_hash, f.size, file=f) for f in files}, dict(skipped)
 
 
@@ -292,16 +339,12 @@ def _key(item: _Item) -> tuple[str, str]:
     return (Path(item.source).suffix.lower(), item.content_hash)
 
 
-def _skip(item: _Item, reason: str, skipped: dict[str, str], unreadable: set[str], *, remember: bool = False) -> None:
+def _skip(item: _Item, reason: str, skipped: dict[str, str], unreadable: set[str]) -> None:
     """Report ``item`` as skipped for ``reason`` (in the report, which every caller shows: logged only
-    for -v); ``remember`` it for later updates when that cannot change."""
+    for -v)."""
     log.info("skipped %s: %s", item.source, reason)
     skipped[item.source] = reason
     unreadable.add(item.source)
-    if remember:
-        if len(_UNUSABLE) >= _UNUSABLE_ENTRIES:
-            _UNUSABLE.clear()
-        _UNUSABLE[_key(item)] = reason
 
 
 def _no_progress(fraction: float, description: str) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,13 +28,35 @@ from docqa.schema import Document
 logger = logging.getLogger(__name__)
 
 _HASH_BLOCK = 2**20
-# Hashes kept for files whose size and times are unchanged since, so that watching a large folder
-# does not read every file at each change. As in git's index, a file hashed within RACY_SECONDS of
-# its last change is hashed again next time: a second write in the same clock tick leaves its times.
 RACY_SECONDS = 2.0
 _MAX_KNOWN_HASHES = 200_000
-_known_hashes: dict[tuple[str, int, int, int, int, int], tuple[str, int]] = {}
+_FileKey = tuple[str, int, int, int, int, int]  # path, device, inode, size, modified and changed times (ns)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class KnownHashes:
+    """Hashes kept for files whose size and times are unchanged since, so that watching a large folder
+    does not read every file at each change; give one to each ``scan_corpus`` of a folder. As in git's
+    index, a file hashed within ``RACY_SECONDS`` of its last change is hashed again next time: a second
+    write in the same clock tick leaves its times. At most ``limit`` are kept (then they start anew)."""
+
+    def __init__(self, limit: int = _MAX_KNOWN_HASHES) -> None:
+        self.limit = limit
+        self._hashes: dict[_FileKey, tuple[str, int]] = {}
+        self._lock = threading.Lock()  # scans of one folder may run in several threads
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def get(self, key: _FileKey) -> tuple[str, int] | None:
+        with self._lock:
+            return self._hashes.get(key)
+
+    def keep(self, key: _FileKey, found: tuple[str, int]) -> None:
+        with self._lock:
+            if len(self._hashes) >= self.limit:
+                self._hashes.clear()
+            self._hashes[key] = found
 
 
 @dataclass(frozen=True)
@@ -51,21 +74,20 @@ class SourceFile:
 
 
 def scan_corpus(
-    corpus_dir: Path, *, max_file_bytes: int = MAX_FILE_BYTES
+    corpus_dir: Path, *, max_file_bytes: int = MAX_FILE_BYTES, known: KnownHashes | None = None
 ) -> tuple[list[SourceFile], dict[str, str]]:
     """Every supported file under ``corpus_dir``, hashed and sorted by source, and the files skipped with why.
 
     Hidden files and folders are ignored, and so are links that lead out of the folder. Files over
-    ``max_file_bytes`` and files that cannot be read are logged and skipped. Nothing is parsed.
+    ``max_file_bytes`` and files that cannot be read are logged and skipped. Nothing is parsed. A file
+    unchanged since ``known`` kept its hash is not read again.
     """
-    files, skipped = _scan(Path(corpus_dir), max_file_bytes)
+    files, skipped = _scan(Path(corpus_dir), max_file_bytes, known)
     _note_duplicates([(file.source, file.content_hash) for file in files])
     return files, skipped
 
 
-def parse_file(
-    source_file: SourceFile, data: bytes | None = None, *, max_file_bytes: int = MAX_FILE_BYTES
-) -> Document:
+def parse_file(source_file: SourceFile, data: bytes | None = None, *, max_file_bytes: int = MAX_FILE_BYTES) -> Document:
     """The document in ``source_file``, from ``data`` when its bytes are at hand, else read anew.
 
     Raises ``UnreadableFile`` with the reason for a file it cannot use, also when a parser fails in
@@ -100,15 +122,13 @@ def parse_file(
     )
 
 
-def load_documents(
-    corpus_dir: Path, *, max_file_bytes: int = MAX_FILE_BYTES
-) -> tuple[list[Document], dict[str, str]]:
+def load_documents(corpus_dir: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], dict[str, str]]:
     """Every supported file under ``corpus_dir`` parsed, sorted by source, and the files skipped with why.
 
     The same as ``scan_corpus`` and then ``parse_file`` for each file; a file that cannot be parsed
     is logged and skipped, and the others are still loaded.
     """
-    files, skipped = _scan(Path(corpus_dir), max_file_bytes)
+    files, skipped = _scan(Path(corpus_dir), max_file_bytes, None)
     documents: list[Document] = []
     for file in files:
         try:
@@ -128,7 +148,7 @@ def load_document(path: Path, corpus_dir: Path, *, max_file_bytes: int = MAX_FIL
     return parse_file(source_file, data, max_file_bytes=max_file_bytes)
 
 
-def _scan(corpus_dir: Path, max_file_bytes: int) -> tuple[list[SourceFile], dict[str, str]]:
+def _scan(corpus_dir: Path, max_file_bytes: int, known: KnownHashes | None) -> tuple[list[SourceFile], dict[str, str]]:
     if not corpus_dir.exists():
         raise DocqaError(f"the corpus folder {corpus_dir} does not exist")
     if not corpus_dir.is_dir():
@@ -139,7 +159,7 @@ def _scan(corpus_dir: Path, max_file_bytes: int) -> tuple[list[SourceFile], dict
     for path in _corpus_files(corpus_dir, skipped):
         try:
             source = _checked_source(path, corpus_dir, root)
-            content_hash, size = _hashed(path, max_file_bytes)
+            content_hash, size = _hashed(path, max_file_bytes, known)
         except UnreadableFile as error:
             _skip(skipped, _source(path, corpus_dir), error.reason)
         except Exception as error:  # one file failing in a way nobody foresaw must not stop the others
@@ -255,14 +275,15 @@ def _read_bytes(path: Path, max_file_bytes: int) -> bytes:
         raise UnreadableFile(f"cannot read the file ({error.strerror or error})", transient=True) from error
 
 
-def _hashed(path: Path, max_file_bytes: int) -> tuple[str, int]:
+def _hashed(path: Path, max_file_bytes: int, known: KnownHashes | None) -> tuple[str, int]:
     """The SHA-256 (hex) and size of the file's bytes, read a block at a time so none is kept, or as
-    hashed before when the file's size and times are unchanged since."""
+    ``known`` kept it when the file's size and times are unchanged since."""
     try:
         status = _checked_status(path, max_file_bytes)
         key = (str(path), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
-        if key in _known_hashes:
-            return _known_hashes[key]
+        kept = None if known is None else known.get(key)
+        if kept is not None:
+            return kept
         digest, size = hashlib.sha256(), 0
         with path.open("rb") as file:
             while block := file.read(_HASH_BLOCK):
@@ -274,8 +295,6 @@ def _hashed(path: Path, max_file_bytes: int) -> tuple[str, int]:
     if size > max_file_bytes:
         raise UnreadableFile(f"larger than {size_label(max_file_bytes)}")
     found = digest.hexdigest(), size
-    if time.time() - max(status.st_mtime, status.st_ctime) > RACY_SECONDS:
-        if len(_known_hashes) >= _MAX_KNOWN_HASHES:
-            _known_hashes.clear()
-        _known_hashes[key] = found
+    if known is not None and time.time() - max(status.st_mtime, status.st_ctime) > RACY_SECONDS:
+        known.keep(key, found)
     return found

@@ -4,10 +4,11 @@ A parser is library code run on untrusted bytes: a crafted PDF can keep pypdf bu
 small archive can unpack into gigabytes, and splitting a long text into sentences holds the
 interpreter lock in long stretches. Run in the serving process, any of them would stall every
 request or take the machine's memory. Here a pool of long-lived worker processes does that work,
-each one file at a time (as many workers as cores, unless ``configure`` says otherwise):
+each one file at a time. A ``WorkerPool`` holds them (as many as cores, unless told otherwise): its
 ``parse_file`` reads a file, ``run`` calls any module-level function in a worker (the indexer
 splits documents into passages with it), and ``in_parallel`` keeps the pool busy with a sequence of
-such calls.
+such calls. Each pool is an object of its own (the indexer's, or the assistant's for all its
+updates), so two users in one process can give theirs different budgets.
 
 Each call has a time budget, and each worker a memory budget (``MEMORY_BYTES``): the worker's
 data size is limited by the operating system (``RLIMIT_DATA``, inherited by the programs it starts,
@@ -15,7 +16,8 @@ such as ``tesseract``), and the resident size of its whole process group is watc
 A call over either budget is stopped with every process of the worker's group, which starts afresh
 for the next call, and the file is skipped with the reason ("reading it needed more than 1 GB").
 A worker also kills its group when the process that started it is gone, so that nothing started
-by docqa outlives it. Idle workers are stopped after ``IDLE_SECONDS``.
+by docqa outlives it. Idle workers are stopped after ``IDLE_SECONDS``, and every worker when its
+pool is stopped (``stop``, the end of a ``with`` block, or the end of the process).
 
 The worker is a fresh interpreter running this module (not multiprocessing's spawn, which would
 import the caller's main script again). Where it cannot be started, the work is done in this
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
@@ -63,72 +66,16 @@ _READY = ("ready", None, 0)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the docqa package
 
 
-def parse_file(source_file: SourceFile, *, timeout: float | None = None) -> Document:
-    """The document in ``source_file``, parsed in a worker process within ``timeout`` seconds.
-
-    The same as :func:`docqa.documents.loading.parse_file`, and raises ``UnreadableFile`` for the
-    same reasons, and also for a file that needs more memory than the worker's budget, and,
-    ``transient``, for a file that takes longer than ``timeout`` (``PARSE_SECONDS`` when None) or
-    while which the worker stops.
-    """
-    return run(loading.parse_file, source_file, timeout=PARSE_SECONDS if timeout is None else timeout)
-
-
-def run(
-    function: Callable[..., Result], *args: Any, timeout: float, doing: str = "reading it", **kwargs: Any
-) -> Result:
-    """``function(*args, **kwargs)`` called in a worker process, within ``timeout`` seconds.
-
-    ``function`` is a module-level function and its arguments and result can be pickled. Its
-    ``UnreadableFile`` is raised here; so is any other exception it raises, as an ``UnreadableFile``
-    that names it; a call that needs more than the memory budget as one that says so, and a call
-    over ``timeout`` or during which the worker stops as a ``transient`` one; ``doing`` says what
-    the call does, for those reasons ("reading it").
-    """
-    return _POOL.call(function, args, kwargs, timeout, doing)
-
-
-def in_parallel(function: Callable[[Item], Result], items: Iterable[Item]) -> Generator[Result, None, None]:
-    """``function(item)`` for each of ``items``, in their order, computed by as many threads at a
-    time as the pool has workers (``function`` hands its work to them with ``run``), a few ahead of
-    the caller. The threads are daemons: at exit, the workers they wait for are stopped, not waited for."""
-    tasks: queue.SimpleQueue[tuple[Future[Result], Item] | None] = queue.SimpleQueue()
-
-    def work() -> None:
-        while (task := tasks.get()) is not None:
-            future, item = task
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(function(item))
-                except BaseException as error:  # handed to the caller, who raises it
-                    future.set_exception(error)
-
-    size = _POOL.size
-    threads = [threading.Thread(target=work, name="docqa-parse", daemon=True) for _ in range(size)]
-    for thread in threads:
-        thread.start()
-    pending: deque[Future[Result]] = deque()
-    try:
-        for item in items:
-            pending.append(Future())
-            tasks.put((pending[-1], item))
-            if len(pending) >= 2 * size:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        for _ in threads:
-            tasks.put(None)
+# The budgets of a pool made without its own. Only ``configure`` changes them, for a caller that does
+# not yet hand its indexers a pool (``docqa.indexing.FileReading``) of its own: it goes with the last one.
+_DEFAULTS = {"workers": 0, "memory_bytes": MEMORY_BYTES}
 
 
 def configure(workers: int = 0, memory_bytes: int = MEMORY_BYTES) -> None:
-    """At most ``workers`` worker processes (0: as many as this machine has cores), each with a memory
-    budget of ``memory_bytes``; idle workers started with another budget are stopped."""
+    """The budgets of the pools made from now on without budgets of their own (see ``_DEFAULTS``)."""
     if workers < 0 or memory_bytes <= 0:
         raise ValueError("workers must not be negative, and the memory budget must be positive")
-    _POOL.configure(workers or os.cpu_count() or 1, memory_bytes)
+    _DEFAULTS.update(workers=workers, memory_bytes=memory_bytes)
 
 
 def memory_reason(doing: str, memory_bytes: int) -> str:
@@ -295,10 +242,12 @@ class _Worker:
         return process.wait()
 
 
-class _Pool:
-    """Worker processes handed out one per call, at most ``size`` at a time."""
+class WorkerPool:
+    """Worker processes handed out one per call, at most ``size`` at a time (0: as many as this machine
+    has cores), each with a memory budget of ``memory_bytes``; see the module notes. Used as a context
+    manager, it stops its workers at the end of the block."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int | None = None, memory_bytes: int | None = None) -> None:
         self._available = threading.Condition()
         self._idle: list[_Worker] = []
         self._working: set[_Worker] = set()
@@ -306,15 +255,87 @@ class _Pool:
         self.memory_bytes = MEMORY_BYTES
         self._unavailable = False  # a worker failed to start: work here from then on
         self._reaper: threading.Thread | None = None
+        self.configure(
+            _DEFAULTS["workers"] if workers is None else workers,
+            _DEFAULTS["memory_bytes"] if memory_bytes is None else memory_bytes,
+        )
+        _POOLS.add(self)
 
-    def configure(self, size: int, memory_bytes: int) -> None:
+    def configure(self, workers: int = 0, memory_bytes: int = MEMORY_BYTES) -> None:
+        """At most ``workers`` worker processes (0: as many as this machine has cores), each with a memory
+        budget of ``memory_bytes``; idle workers started with another budget are stopped."""
+        if workers < 0 or memory_bytes <= 0:
+            raise ValueError("workers must not be negative, and the memory budget must be positive")
         with self._available:
-            self.size, self.memory_bytes = size, memory_bytes
+            self.size, self.memory_bytes = workers or os.cpu_count() or 1, memory_bytes
             stale = [worker for worker in self._idle if worker.memory_bytes != memory_bytes]
             self._idle = [worker for worker in self._idle if worker.memory_bytes == memory_bytes]
             self._available.notify_all()
         for worker in stale:
             worker.stop()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.stop()
+
+    def parse_file(self, source_file: SourceFile, *, timeout: float | None = None) -> Document:
+        """The document in ``source_file``, parsed in a worker process within ``timeout`` seconds.
+
+        The same as :func:`docqa.documents.loading.parse_file`, and raises ``UnreadableFile`` for the
+        same reasons, and also for a file that needs more memory than the worker's budget, and,
+        ``transient``, for a file that takes longer than ``timeout`` (``PARSE_SECONDS`` when None) or
+        while which the worker stops.
+        """
+        return self.run(loading.parse_file, source_file, timeout=PARSE_SECONDS if timeout is None else timeout)
+
+    def run(
+        self, function: Callable[..., Result], *args: Any, timeout: float, doing: str = "reading it", **kwargs: Any
+    ) -> Result:
+        """``function(*args, **kwargs)`` called in a worker process, within ``timeout`` seconds.
+
+        ``function`` is a module-level function and its arguments and result can be pickled. Its
+        ``UnreadableFile`` is raised here; so is any other exception it raises, as an ``UnreadableFile``
+        that names it; a call that needs more than the memory budget as one that says so, and a call
+        over ``timeout`` or during which the worker stops as a ``transient`` one; ``doing`` says what
+        the call does, for those reasons ("reading it").
+        """
+        return self.call(function, args, kwargs, timeout, doing)
+
+    def in_parallel(self, function: Callable[[Item], Result], items: Iterable[Item]) -> Generator[Result, None, None]:
+        """``function(item)`` for each of ``items``, in their order, computed by as many threads at a
+        time as the pool has workers (``function`` hands its work to them with ``run``), a few ahead of
+        the caller. The threads are daemons: at exit, the workers they wait for are stopped, not waited for."""
+        size = self.size
+        tasks: queue.SimpleQueue[tuple[Future[Result], Item] | None] = queue.SimpleQueue()
+
+        def work() -> None:
+            while (task := tasks.get()) is not None:
+                future, item = task
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(function(item))
+                    except BaseException as error:  # handed to the caller, who raises it
+                        future.set_exception(error)
+
+        threads = [threading.Thread(target=work, name="docqa-parse", daemon=True) for _ in range(size)]
+        for thread in threads:
+            thread.start()
+        pending: deque[Future[Result]] = deque()
+        try:
+            for item in items:
+                pending.append(Future())
+                tasks.put((pending[-1], item))
+                if len(pending) >= 2 * size:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            for _ in threads:
+                tasks.put(None)
 
     def call(
         self, function: Callable[..., Any], args: tuple, kwargs: dict[str, Any], timeout: float, doing: str
@@ -342,7 +363,7 @@ class _Pool:
                 return None
             worker = self._idle.pop() if self._idle else _Worker(self.memory_bytes)
             self._working.add(worker)
-            if self._reaper is None:
+            if self._reaper is None:  # it ends once no worker is left, so an unused pool can be collected
                 self._reaper = threading.Thread(target=self._stop_idle, name="docqa-workers", daemon=True)
                 self._reaper.start()
         try:
@@ -373,8 +394,13 @@ class _Pool:
             with self._available:
                 idle = [worker for worker in self._idle if now - worker.idle_since > IDLE_SECONDS]
                 self._idle = [worker for worker in self._idle if worker not in idle]
+                done = not self._idle and not self._working
+                if done:
+                    self._reaper = None
             for worker in idle:
                 worker.stop()
+            if done:
+                return
 
     def stop(self) -> None:
         """Stop every worker: those at work fail their call, as if they had stopped."""
@@ -384,5 +410,11 @@ class _Pool:
             worker.stop()
 
 
-_POOL = _Pool()
-atexit.register(_POOL.stop)
+# The pools of this process, held weakly, only so that their workers are stopped at its end.
+_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_pools() -> None:
+    for pool in list(_POOLS):
+        pool.stop()
