@@ -24,7 +24,12 @@ T = TypeVar("T")
 
 MODEL_KINDS = ("embedding", "reader")
 HUB_CHECK_SECONDS = 60.0
-_hub_checks: dict[tuple[str, int], tuple[float, bool]] = {}  # (host, port) -> (when checked, answered)
+# (host, port) -> (when checked, answered). Kept for the process, not by an object: it is what this
+# machine's network said at a time, the same for every model loaded here, and the loads that share it
+# (the embedder, the reader, the command line's check of named models) share no object. An entry is
+# never edited, only replaced by a newer check once HUB_CHECK_SECONDS have passed; there is one per
+# hub address (HF_ENDPOINT), so it cannot grow.
+_hub_checks: dict[tuple[str, int], tuple[float, bool]] = {}
 
 
 def is_disabled(name: str | None) -> bool:
