@@ -30,7 +30,7 @@ from docqa.documents import (
 )
 from docqa.documents.formats import FORMAT_BY_SUFFIX
 from docqa.errors import DocqaError
-from docqa.schema import Document
+from docqa.schema import Document, location_at
 
 SHIPPED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -61,6 +61,23 @@ def written_pdf(build: Callable[[pypdf.PdfWriter], None]) -> bytes:
     buffer = io.BytesIO()
     writer.write(buffer)
     return buffer.getvalue()
+
+
+def test_txt_numbered_items_are_located_as_items(tmp_path: Path) -> None:
+    raw = (
+        "HARBOUR BOARD - MINUTES\nPresent: A. Lund (Chair)\n\n"
+        "1. Dredging\nThe dredger arrives in March.\n\n"
+        "2. Moorings\nFees rise by 3% from\n4. April, as agreed last year.\n\n"
+        "3. Any other business\nNone.\n"
+    )
+    document = load_one(tmp_path, "minutes.txt", raw)
+    assert document.text == raw.strip()  # the text as it is
+    assert [label for _, label in document.locations] == ["item 1", "item 2", "item 3"]  # "4." breaks the count
+    assert location_at(document.locations, document.text.index("Present")) is None
+    assert location_at(document.locations, document.text.index("Fees rise")) == "item 2"
+    assert location_at(document.locations, document.text.index("April, as")) == "item 2"
+    plain = load_one(tmp_path, "note.txt", "1. The only numbered line.\nNothing else.")
+    assert plain.locations == ()
 
 
 def test_txt_date_marker_is_metadata_and_removed_from_the_text(tmp_path: Path) -> None:

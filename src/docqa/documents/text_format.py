@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import re
 
-from docqa.documents.common import Parsed, UnreadableFile, parsed
+from docqa.documents.common import Parsed, Section, UnreadableFile, normalised, parsed
 
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -19,9 +20,30 @@ _MAX_CHAOS = 0.1
 _REPLACEMENT = "\ufffd"
 
 
+# A numbered item's first line: "2. Production update", "3) Paint line".
+_ITEM = re.compile(r"^[ \t]*(\d{1,3})[.)][ \t]+\S", re.MULTILINE)
+
+
 def parse_plain(data: bytes) -> Parsed:
-    """The text, title (its first line) and date of a plain text file."""
-    return parsed([("", decoded(data))])
+    """The text, title (its first line), date and item locations of a plain text file."""
+    return parsed(numbered_items(normalised(decoded(data))))
+
+
+def numbered_items(text: str) -> list[Section]:
+    """``text`` cut where each item of a numbered sequence (1., 2., 3. at the start of a line, as in
+    minutes or a numbered list) begins, each part located as "item N"; what comes before item 1 has
+    no location. A number out of sequence ("4. " in a sentence's wrapped line) is no item."""
+    starts: list[tuple[int, int]] = []
+    for match in _ITEM.finditer(text):
+        number = int(match.group(1))
+        if number == (starts[-1][1] + 1 if starts else 1):
+            starts.append((match.start(), number))
+    if len(starts) < 2:
+        return [("", text)]
+    sections: list[Section] = [("", text[: starts[0][0]])]
+    for (start, number), (end, _) in zip(starts, [*starts[1:], (len(text), 0)], strict=True):
+        sections.append((f"item {number}", text[start:end]))
+    return sections
 
 
 def has_bom(data: bytes) -> bool:
