@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from folder_faults import read_only, sqlite_error
 
-import docqa.store.sqlite as sqlite_store
+import docqa.store.sqlite_folder as sqlite_folder
 import docqa.store.sqlite_writer as sqlite_writer
 from docqa.assistant import Assistant
 from docqa.cli import main
@@ -154,7 +154,7 @@ def test_each_database_error_says_its_own_fix(
             pass
 
     _, index = folders
-    monkeypatch.setattr(sqlite_store, "connect", lambda path: FailingConnection())
+    monkeypatch.setattr(sqlite_folder, "connect", lambda path: FailingConnection())
     store = SQLiteStore(index)
     for read in (store.manifest, store.documents, lambda: store.search_bm25("keeper", 5)):
         with pytest.raises(IndexLoadError) as raised:
@@ -226,7 +226,7 @@ def test_a_disk_error_while_checking_the_database_sets_nothing_aside(
     def failing_check(db: sqlite3.Connection) -> str:
         raise sqlite_error("SQLITE_IOERR_READ", "disk I/O error")
 
-    monkeypatch.setattr(sqlite_store, "quick_check", failing_check)
+    monkeypatch.setattr(sqlite_folder, "quick_check", failing_check)
     capsys.readouterr()
     assert cli(corpus, index, "index", "--rebuild") == 2
     err = one_line_error(capsys)
@@ -256,7 +256,7 @@ def test_a_vector_file_that_cannot_be_written_says_why(tmp_path: Path, monkeypat
     def full_disk(index: object, path: str) -> None:
         raise RuntimeError(f"Error: 'f' failed: could not open {path} for writing: {os.strerror(errno.ENOSPC)}")
 
-    monkeypatch.setattr(sqlite_store.faiss_vectors.faiss, "write_index", full_disk)
+    monkeypatch.setattr(sqlite_folder.faiss_vectors.faiss, "write_index", full_disk)
     with pytest.raises(IndexLoadError, match="is full: free some space"):
         store_with(tmp_path / "index", np.eye(8, dtype=np.float32)[:2], ["a.txt", "b.txt"])
     assert SQLiteStore(tmp_path / "index").manifest() is None  # nothing was committed
