@@ -320,13 +320,13 @@ def _wire_chat(chat: Chat, view: ChatView) -> None:
     view.threshold.input(lambda: True, None, chosen, queue=False, **PRIVATE)
     asking = [view.top_k, view.retrieval, view.threshold, view.within, chosen]
     shown = [view.log, pending, session, in_view, view.choice, view.document, view.passages, view.correcting]
-    shown.append(view.threshold)
+    answered = [*shown, view.threshold]  # a reply also shows the threshold it was judged by
     for trigger in (view.question.submit, view.ask_button.click):
         trigger(
             take_question, [view.question, session], [view.question, view.log, pending, session], queue=False, **PRIVATE
-        ).then(answer_pending, [pending, session, *asking], shown, **PRIVATE)
+        ).then(answer_pending, [pending, session, *asking], answered, **PRIVATE)
     view.log.submit(take_example, session, [view.log, pending, session], queue=False, **PRIVATE).then(
-        answer_pending, [pending, session, *asking], shown, **PRIVATE
+        answer_pending, [pending, session, *asking], answered, **PRIVATE
     )
     panel = [in_view, view.choice, view.document, view.passages, view.correcting, view.sources_box]
     view.log.select(act, session, panel, **PRIVATE)
