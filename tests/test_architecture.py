@@ -92,6 +92,20 @@ def test_no_import_cycle_anywhere_in_the_package() -> None:
     assert _import_cycles(imports) == []
 
 
+def test_the_stores_and_the_indexer_use_no_other_object_s_private_members() -> None:
+    """Each store and its writer share a small object of public methods (``SQLiteFolder``,
+    ``MilvusConnection``): neither reaches into the other's ``_members``."""
+    paths = [*sorted((PACKAGE / "store").glob("*.py")), PACKAGE / "indexing.py", PACKAGE / "documents" / "worker.py"]
+    offenders = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") or node.attr.startswith("__"):
+                continue
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert offenders == []
+
+
 def test_no_module_imports_the_package_root() -> None:
     """``from docqa import X`` inside the package would load every lazy export, and with it the pipeline."""
     offenders = []
