@@ -191,6 +191,15 @@ def test_pdf_without_metadata_takes_its_first_line_as_title(tmp_path: Path) -> N
     assert (document.title, document.date) == ("Opening line here", None)
 
 
+@pytest.mark.parametrize("placeholder", ["Scan 16 May 2024 08:42", "Scanned Document", "IMG_0042"])
+def test_a_pdf_title_a_program_wrote_gives_way_to_the_first_line(tmp_path: Path, placeholder: str) -> None:
+    lines = ["HARBOUR LOFTS LTD", "Invoice for the berth fees of the second quarter of the year."]
+    document = load_one(tmp_path, "scan.pdf", pdf_bytes([lines], f"/Title ({placeholder})"))
+    assert document.title == "HARBOUR LOFTS LTD"
+    named = load_one(tmp_path, "named.pdf", pdf_bytes([lines], "/Title (May Report 2024)"))
+    assert named.title == "May Report 2024"  # a title that names something is kept
+
+
 def test_pdf_with_an_empty_user_password_is_read(tmp_path: Path) -> None:
     source = pypdf.PdfReader(io.BytesIO(pdf_bytes([["Readable despite encryption."]])))
 

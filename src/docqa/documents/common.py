@@ -222,6 +222,26 @@ def first_line(text: str, *, markdown: bool = False) -> str:
     return ""
 
 
+# Words of the titles that programs write rather than authors: "Scan 16 May 2024 08:42", "Scanned
+# Document", "Microsoft Word - report.docx", "Untitled", "IMG_0042".
+_PLACEHOLDER_WORDS = frozenset(
+    "scan scanned scans image img document doc untitled page file new copy of microsoft word powerpoint "
+    "presentation excel workbook pdf docx xlsx pptx odt rtf jpg jpeg png tif tiff am pm".split()
+)
+_DATE_WORDS = frozenset(
+    "jan january feb february mar march apr april may jun june jul july aug august sep sept september oct "
+    "october nov november dec december mon monday tue tuesday wed wednesday thu thursday fri friday sat "
+    "saturday sun sunday".split()
+)
+
+
+def placeholder_title(title: str) -> bool:
+    """Whether ``title`` is one a program gave the file (a scanner's "Scan 16 May 2024 08:42"), which
+    names nothing: all its words are such words, numbers, dates and times."""
+    words = re.findall(r"[^\W\d_]+", title.lower())
+    return bool(title.strip()) and all(word in _PLACEHOLDER_WORDS or word in _DATE_WORDS for word in words)
+
+
 def short_title(title: str) -> str:
     """``title`` on one line, cut at a word with an ellipsis past ``TITLE_CHARS`` characters."""
     title = " ".join(title.split())

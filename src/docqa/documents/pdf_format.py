@@ -19,7 +19,7 @@ import io
 import logging
 from typing import TYPE_CHECKING
 
-from docqa.documents.common import Parsed, UnreadableFile, iso_date, parsed
+from docqa.documents.common import Parsed, UnreadableFile, iso_date, parsed, placeholder_title
 from docqa.documents.limits import MAX_PAGE_CHARS, MAX_TEXT_CHARS
 from docqa.documents.pdf_text import in_columns_of_prose, pdf_sections
 
@@ -168,7 +168,8 @@ def _page_labels(reader: pypdf.PdfReader) -> list[str]:
 
 
 def _pdf_metadata(reader: pypdf.PdfReader) -> tuple[str, str | None]:
-    """The title (document information, else XMP ``dc:title``) and the date of XMP ``dc:date``."""
+    """The title (document information, else XMP ``dc:title``; none where a program wrote one that
+    names nothing, as a scanner's "Scan 16 May 2024 08:42") and the date of XMP ``dc:date``."""
     title = " ".join(str(reader.metadata.get("/Title") or "" if reader.metadata else "").split())
     date = None
     try:
@@ -180,4 +181,4 @@ def _pdf_metadata(reader: pypdf.PdfReader) -> tuple[str, str | None]:
         date = next((value for value in dates if value), None)
         if not title and xmp.dc_title:
             title = " ".join(str(next(iter(xmp.dc_title.values()), "")).split())
-    return title, date
+    return ("" if placeholder_title(title) else title), date
