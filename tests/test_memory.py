@@ -121,7 +121,9 @@ def passages_of(number: int, count: int = 50) -> tuple[RetrievedPassage, ...]:
 def test_readings_kept_for_repeated_questions_stay_within_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     readings = []
 
-    def read(self: ExtractiveReader, question: str, passages: tuple[RetrievedPassage, ...]) -> ReaderResult:
+    def read(
+        self: ExtractiveReader, question: str, passages: tuple[RetrievedPassage, ...], every_passage: bool
+    ) -> ReaderResult:
         readings.append(question)
         return ReaderResult(answers=[], abstained=True, no_answer_score=0.9)
 

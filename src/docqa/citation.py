@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from docqa.chunking import sentence_spans
 from docqa.schema import Citation, ExtractedAnswer, RetrievedPassage
-from docqa.text import WORD
+from docqa.text import folded_words, holds_words
 
 
 def cite(answer: ExtractedAnswer) -> Citation:
@@ -48,10 +48,10 @@ def backing_citations(
     they stand (pass none for a whole sentence). Nothing is cited that does not hold the answer's words.
     """
     cited = [cite(best)]
-    words = _words(best.text)
+    words = folded_words(best.text)
     for alternative in alternatives:
         where = (alternative.passage.chunk.source, alternative.start, alternative.end)
-        if len(cited) < limit and _agree(words, _words(alternative.text)) and not _overlaps(cited, *where):
+        if len(cited) < limit and holds_words(best.text, alternative.text) and not _overlaps(cited, *where):
             cited.append(cite(alternative))
     if 0 < len(words) <= MAX_MATCHED_WORDS:
         for passage in passages:
@@ -63,18 +63,6 @@ def backing_citations(
             if found is not None:
                 cited.append(cite(ExtractedAnswer(best.text, best.score, passage, *found)))
     return cited[:limit]
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(word.casefold() for word in WORD.findall(text))
-
-
-def _agree(first: Sequence[str], second: Sequence[str]) -> bool:
-    """One word sequence holds the other, word for word and in order."""
-    if not first or not second:
-        return False
-    shorter, longer = sorted((tuple(first), tuple(second)), key=len)
-    return any(longer[i : i + len(shorter)] == shorter for i in range(len(longer) - len(shorter) + 1))
 
 
 def _overlaps(cited: Sequence[Citation], source: str, start: int, end: int) -> bool:

@@ -11,18 +11,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from docqa.citation import backing_citations
+from docqa.citation import backing_citations, cite
 from docqa.components import dense_problem, lexical_reason
 from docqa.config import Settings
 from docqa.conflicts import find_conflicts
 from docqa.conversation import clean_question, resolve_follow_up, rewrite_follow_up
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, ModelLoadError
+from docqa.lists import asks_for_several, joined, list_items
 from docqa.options import AskOptions
 from docqa.reader import Reader, ReaderResult, SentenceReader
 from docqa.reader.closest import CLOSEST_NOTE, closest_sentence
 from docqa.retrieval import Retriever
-from docqa.schema import Answer, AnswerMode, ExtractedAnswer, Note, RetrievalMode, RetrievedPassage
+from docqa.schema import Answer, AnswerItem, AnswerMode, ExtractedAnswer, Note, RetrievalMode, RetrievedPassage
 from docqa.store import PassageStore
 
 ABSTENTION_NOTE = "The documents do not seem to contain the answer; these are the closest passages."
@@ -77,8 +78,9 @@ class Engine:
     def read(self, question: str, passages: Sequence[RetrievedPassage], threshold: float) -> ReaderResult:
         """The reader's answers judged against ``threshold``, the one place a threshold applies (readers
         only report scores): below it the result is ``abstained``, its answers kept as guesses;
-        otherwise only the answers at or above it are kept."""
-        result = self.reader.read(question, passages)
+        otherwise only the answers at or above it are kept. A question that asks for several things
+        has every passage read (``docqa.lists``)."""
+        result = self.reader.read(question, passages, every_passage=asks_for_several(question))
         if result.abstained or not result.answers or result.answers[0].score < threshold:
             return replace(result, abstained=True)
         return replace(result, answers=[answer for answer in result.answers if answer.score >= threshold])
@@ -114,6 +116,10 @@ class Engine:
             draft.notes.append(Note("lexical", f"{LEXICAL_NOTE_START}: no reader model is loaded ({reason})."))
         if result.truncated_question:
             draft.notes.append(Note("question-truncated", "The question was cut to fit the reader model."))
+        items = list_items(reading, result.answers, self.threshold(options)) if draft.mode == "extractive" else []
+        if items:  # a question that asks for several, answered by several of the reader's spans
+            rest = [answer for answer in result.answers if answer not in items]
+            return draft.answer(items[0], alternatives=rest, items=items)
         answer = draft.answer(result.answers[0], alternatives=result.answers[1:])
         answer.conflicts = find_conflicts(  # confident answers of different documents that disagree
             result.answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir,
@@ -149,18 +155,23 @@ class _Draft:
         *,
         alternatives: Sequence[ExtractedAnswer] = (),
         cited: ExtractedAnswer | None = None,
+        items: Sequence[ExtractedAnswer] = (),
     ) -> Answer:
         """The answer ``best`` (None: abstained), cited where ``cited`` is (the reader's span inside a
-        closest sentence), else where it stands, with every other place that holds it."""
+        closest sentence), else where it stands, with every other place that holds it; or the list
+        of ``items`` (``best`` the first), each cited where it stands."""
         self.timings["total"] = time.perf_counter() - self.started
         citations = []
-        if best is not None:
+        if items:
+            citations = [cite(item) for item in items]
+        elif best is not None:
             # A word-for-word search of other passages is for short answers, not whole sentences.
             others = self.passages if self.mode == "extractive" else ()
             citations = backing_citations(cited or best, alternatives, others)
+        text = joined([item.text for item in items]) if items else best.text if best else ""
         return Answer(
             question=self.question,
-            text=best.text if best else "",
+            text=text,
             score=best.score if best else 0.0,
             abstained=best is None,
             mode=self.mode,
@@ -171,4 +182,5 @@ class _Draft:
             alternatives=list(alternatives),
             query=self.query,
             closest=cited is not None,
+            items=[AnswerItem(i.text, i.score, c) for i, c in zip(items, citations[: len(items)], strict=True)],
         )

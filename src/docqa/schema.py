@@ -150,6 +150,18 @@ class Conflict:
         }
 
 
+@dataclass(frozen=True)
+class AnswerItem:
+    """One item of a list answer (``docqa.lists``): a span of the reader's, with its citation."""
+
+    text: str
+    score: float
+    citation: Citation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"answer": self.text, "score": self.score, "citation": self.citation.to_dict()}
+
+
 # What an answer's notes are about; a code lets each interface say a note its own way, or not at all.
 NoteCode = Literal[
     "question-cut",  # the question was cut to a sane length
@@ -192,6 +204,8 @@ class Answer:
     query: str = ""  # the retrieval query, when a follow-up was rewritten
     closest: bool = False  # the closest sentence, shown where the reader found no confident span
     conflicts: list[Conflict] = field(default_factory=list)  # documents' differing answers, newest first
+    # A list answer's items, each cited (then ``text`` joins them); empty for a one-span answer.
+    items: list[AnswerItem] = field(default_factory=list)
 
     @property
     def message(self) -> str:
@@ -235,6 +249,7 @@ class Answer:
                 for alt in self.alternatives
             ],
             "conflicts": [conflict.to_dict() for conflict in self.conflicts],
+            "items": [item.to_dict() for item in self.items],
             "timings": dict(self.timings),
         }
 

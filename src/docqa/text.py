@@ -28,6 +28,19 @@ _SEPARATOR_CATEGORIES = ("P", "Z", "S", "Cc", "Cf", "Cs")
 WORD = re.compile(r"[^\W_]+")  # letters and digits: a word as FTS5 splits it (at "_" too); the one pattern
 
 
+def folded_words(text: str) -> tuple[str, ...]:
+    """The words of ``text`` (``WORD``), case-folded: what two answers are compared by."""
+    return tuple(word.casefold() for word in WORD.findall(text))
+
+
+def holds_words(first: str, second: str) -> bool:
+    """One text holds the other's words, word for word and in order ("Rep. Elaine Luria" and "Elaine
+    Luria"), ignoring case and punctuation; a text without words holds nothing."""
+    one, other = folded_words(first), folded_words(second)
+    shorter, longer = sorted((one, other), key=len)
+    return bool(shorter) and any(longer[i : i + len(shorter)] == shorter for i in range(len(longer) - len(shorter) + 1))
+
+
 def search_words(text: str) -> list[str]:
     """The words of ``text`` as FTS5's ``unicode61`` tokenizer would at least split them, in order."""
     words: list[str] = []

@@ -49,7 +49,13 @@ class Reader(Protocol):
         """Load what reading needs (once); raises ``ModelLoadError`` when a model cannot be loaded."""
         ...
 
-    def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult: ...
+    def read(
+        self, question: str, passages: Sequence[RetrievedPassage], *, every_passage: bool = False
+    ) -> ReaderResult:
+        """Answers to ``question`` in ``passages``, best first. A reader may stop once the leading
+        passages hold a confident answer; ``every_passage`` has it read them all (for every answer
+        they hold, as a list answer needs)."""
+        ...
 
 
 def no_answer() -> ReaderResult:

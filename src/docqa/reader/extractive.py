@@ -40,6 +40,9 @@ LOGITS = ("start_logits", "end_logits")
 READINGS_CACHE_BYTES = 16 * 1024 * 1024  # the readings kept hold their passages: bounded in bytes too
 
 
+_ReadingKey = tuple[str, tuple[RetrievedPassage, ...], bool]  # question, passages, every passage read
+
+
 @dataclass(frozen=True)
 class WindowLogits:
     """The model's logits for every window of some passages, as the reader decodes them.
@@ -116,7 +119,7 @@ class ExtractiveReader:
         self._load_lock = threading.Lock()
         # Fast tokenizers raise "Already borrowed" when one instance is used by two threads at once.
         self._inference_lock = threading.Lock()
-        self._readings: SizedCache[tuple[str, tuple[RetrievedPassage, ...]], ReaderResult] = SizedCache(
+        self._readings: SizedCache[_ReadingKey, ReaderResult] = SizedCache(
             READINGS_CACHE_BYTES, _reading_bytes, max_entries=max(0, cached_results)
         )
 
@@ -196,23 +199,27 @@ class ExtractiveReader:
         """Forget the results kept for questions asked again."""
         self._readings.clear()
 
-    def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult:
+    def read(
+        self, question: str, passages: Sequence[RetrievedPassage], *, every_passage: bool = False
+    ) -> ReaderResult:
         """Find answer spans to ``question`` in ``passages``, best first, each with its score.
 
         ``abstained`` is true when no span beats its window's no-answer score; ``answers`` then
-        holds the best guesses anyway, which callers must present as not being answers.
+        holds the best guesses anyway, which callers must present as not being answers. The
+        passages after the first ``read_first`` are read only when those hold no confident span,
+        unless ``every_passage``.
         """
         if not passages or not question.strip():
             return no_answer()
-        key = (question, tuple(passages))
+        key = (question, tuple(passages), every_passage)
         result = self._readings.get(key)
         if result is None:
             result = self._read(*key)
             self._readings.put(key, result)
         return result
 
-    def _read(self, question: str, passages: tuple[RetrievedPassage, ...]) -> ReaderResult:
-        first = self.read_first
+    def _read(self, question: str, passages: tuple[RetrievedPassage, ...], every_passage: bool) -> ReaderResult:
+        first = 0 if every_passage else self.read_first
         if not 0 < first < len(passages):
             return self._decode(self.logits(question, passages), passages)
         # The answer comes from the best-ranked passage with a confident span, so once the first
@@ -343,10 +350,10 @@ def _joined(leading: WindowLogits, rest: WindowLogits, offset: int) -> WindowLog
     )
 
 
-def _reading_bytes(key: tuple[str, tuple[RetrievedPassage, ...]], result: ReaderResult) -> int:
+def _reading_bytes(key: _ReadingKey, result: ReaderResult) -> int:
     """The bytes of one kept reading: its question, the passages it read and its answers (which
     point into those passages)."""
-    question, passages = key
+    question, passages, _ = key
     passage_bytes = sum(
         text_bytes([p.chunk.text, p.chunk.source, p.title, p.date]) + 3 * OBJECT_BYTES for p in passages
     )

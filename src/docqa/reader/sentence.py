@@ -80,7 +80,9 @@ class SentenceReader:
     def warm_up(self) -> None:
         """Nothing to load."""
 
-    def read(self, question: str, passages: Sequence[RetrievedPassage]) -> ReaderResult:
+    def read(
+        self, question: str, passages: Sequence[RetrievedPassage], *, every_passage: bool = False
+    ) -> ReaderResult:  # every passage is read in any case
         candidates = self.candidates(question, passages)
         if not candidates:
             return no_answer()

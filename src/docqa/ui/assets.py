@@ -33,6 +33,7 @@ CSS = """
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
   overflow-wrap: anywhere; }
 .docqa-lead { font-weight: 600; font-size: 1.05em; line-height: 1.45; }
+.docqa-items { margin: 0; padding-left: 1.2em; }
 .docqa-cite { text-decoration: none; cursor: pointer; }
 .docqa-citations .docqa-cite, .docqa-closest .docqa-cite { padding: 0; }  /* aligned with the line under it */
 sup .docqa-cite { display: inline-block; min-width: 1.5em; margin-left: 0.25em; padding: 0 0.3em; border-radius: 999px;

@@ -81,6 +81,12 @@ def reply_html(turn: int, answer: Answer) -> str:
         markers = "".join(_marker(turn, index) for index in range(len(citations)))
         lead = "Best-matching sentence" if answer.mode == "sentence" else escape_text(single_line(answer.text))
         kind = "docqa-lead-sentence" if answer.mode == "sentence" else "docqa-lead-answer"
+        if answer.items:  # a list: each item with the marker of its own source
+            lead = "".join(
+                f"<li>{escape_text(single_line(item.text))}{_marker(turn, index)}</li>"
+                for index, item in enumerate(answer.items)
+            )
+            lead, markers, kind = f'<ul class="docqa-items">{lead}</ul>', "", "docqa-lead-answer docqa-lead-list"
         body = [f'<div class="docqa-lead {kind}">{lead}{markers}</div>', _meta(answer, confident=True)]
         sources = "".join(_citation_html(turn, index, citation) for index, citation in enumerate(citations))
         body.append(f'<ol class="docqa-citations">{sources}</ol>')
@@ -194,6 +200,10 @@ def turn_markdown(answer: Answer) -> str:
     if answer.abstained:
         lines.append(NOT_FOUND)
         lines += [f"- {_passage_words(p)}" for p in answer.passages[:CLOSEST_PASSAGES]]
+    elif answer.items:
+        lines += [f"- {single_line(item.text).strip()} [{n}]" for n, item in enumerate(answer.items, start=1)]
+        lines += ["", f"*{confidence_words(answer)}*"]
+        lines += [""] + [f"[{n}] {_source_words(answer, c)}" for n, c in enumerate(answer.citations, start=1)]
     else:
         markers = "".join(f"[{n}]" for n in range(1, len(answer.citations) + 1))
         lines += [f"{single_line(answer.text).strip()} {markers}".rstrip(), "", f"*{confidence_words(answer)}*"]

@@ -1,0 +1,129 @@
+"""List answers: a question asking for several things gets the reader's distinct confident spans of
+one kind, each cited; any other question keeps its one span."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+from ui_fakes import passage
+
+from docqa.assistant import Assistant
+from docqa.lists import answer_kind, asks_for_several, joined, list_items
+from docqa.reader.extractive import ExtractiveReader
+from docqa.schema import ExtractedAnswer
+from docqa.ui.turns import reply_html, turn_markdown
+
+
+@pytest.mark.parametrize(
+    ("question", "several"),
+    [
+        ("Which parts should be lubricated after cleaning a bike?", True),
+        ("Which mandatory training courses must new starters complete?", True),
+        ("Who were the speakers at the rally?", True),
+        ("What are the opening hours on Saturdays?", True),
+        ("List the members of the committee.", True),
+        ("Which building did police order staff to leave?", False),
+        ("What is the address of the office?", False),
+        ("Which process was used?", False),
+        ("What status does the project have?", False),
+        ("Who condemned the attack?", False),  # nothing in the question asks for more than one
+        ("How many troopers did he send?", False),
+        ("Which people were at the meeting?", True),
+    ],
+)
+def test_a_question_asks_for_several_things_by_its_words(question: str, several: bool) -> None:
+    assert asks_for_several(question) is several
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Mitt Romney", "name"),
+        ("Bank of England", "name"),
+        ("12 August 2024", "date"),
+        ("in 2021", "date"),
+        ("£185", "number £"),
+        ("30 days", "number days"),
+        ("45%", "number %"),
+        ("the chain", "phrase"),
+    ],
+)
+def test_an_answer_s_kind(text: str, kind: str) -> None:
+    assert answer_kind(text) == kind
+
+
+def spans(*found: tuple[str, float, str]) -> list[ExtractedAnswer]:
+    """Answers of the texts at their scores, each in a passage of the file named."""
+    answers = []
+    for text, score, source in found:
+        sentence = f"Then {text} spoke."
+        answers.append(ExtractedAnswer(text, score, passage(source, sentence), 5, 5 + len(text)))
+    return answers
+
+
+def test_distinct_confident_spans_of_one_kind_make_the_list() -> None:
+    answers = spans(
+        ("Mitt Romney", 0.9, "a.txt"), ("Joe Biden", 0.7, "b.txt"), ("Romney", 0.6, "c.txt"),
+        ("in 2021", 0.8, "d.txt"), ("Reince Priebus", 0.3, "e.txt"), ("Nancy Pelosi", 0.55, "f.txt"),
+    )  # fmt: skip
+    items = list_items("Who were the speakers?", answers, threshold=0.5)
+    # "Romney" is Mitt Romney again, "in 2021" another kind, Reince Priebus below the threshold.
+    assert [item.text for item in items] == ["Mitt Romney", "Joe Biden", "Nancy Pelosi"]
+    assert joined([item.text for item in items]) == "Mitt Romney, Joe Biden and Nancy Pelosi"
+    assert list_items("Who was the speaker?", answers, threshold=0.5) == []  # one is asked for
+    assert list_items("Who were the speakers?", answers[:1], threshold=0.5) == []  # one is found
+
+
+def test_an_item_far_below_the_best_one_is_left_out() -> None:
+    answers = spans(("Mitt Romney", 0.95, "a.txt"), ("Joe Biden", 0.45, "b.txt"))
+    assert list_items("Who were the speakers?", answers, threshold=0.3) == []  # under half the best score
+
+
+NAMES = ("Capitol", "Trump", "Pence")
+QUESTION = "Which names were mentioned at the meeting on Monday?"
+
+
+def peaked_logits(wanted: list[list[int]]) -> Any:
+    """Stands in for the reader's model: each of the ``wanted`` token runs scores high where a window holds it."""
+
+    def forward(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
+        ids = encodings["input_ids"]
+        starts = np.full(ids.shape, -20.0, dtype=np.float32)
+        ends = starts.copy()
+        for row, tokens in enumerate(ids.tolist()):
+            for run in wanted:
+                for position in range(len(tokens) - len(run) + 1):
+                    if tokens[position : position + len(run)] == run:
+                        starts[row, position] = ends[row, position + len(run) - 1] = 10.0
+        return starts, ends
+
+    return forward
+
+
+def test_a_list_answer_cites_each_item_where_it_stands(
+    tmp_path: Path, tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for number, name in enumerate(NAMES):
+        text = f"At the meeting on Monday, {name} was mentioned.\n"
+        (corpus / f"note-{number}.txt").write_text(text, encoding="utf-8")
+    tokenizer = Tokenizer.from_file(str(tiny_reader_path / "tokenizer.json"))
+    wanted = [tokenizer.encode(name, add_special_tokens=False).ids for name in NAMES]
+    monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: peaked_logits(wanted)(encodings))
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path)) as assistant:
+        answer = assistant.ask(QUESTION, top_k=3)
+        single = assistant.ask("Which name was mentioned at the meeting on Monday?", top_k=3)
+    assert sorted(item.text for item in answer.items) == sorted(NAMES)
+    assert [c.source for c in answer.citations] == [item.citation.source for item in answer.items]
+    assert all(c.source.startswith("note-") and NAMES[int(c.source[5])] == item.text
+               for c, item in zip(answer.citations, answer.items, strict=True))  # fmt: skip
+    assert answer.text == joined([item.text for item in answer.items]) and answer.to_dict()["items"][0]["citation"]
+    reply = reply_html(0, answer)
+    assert '<ul class="docqa-items">' in reply and reply.count('data-action="cite"') == 6  # 3 items, 3 sources
+    assert turn_markdown(answer).count("\n- ") == 3
+    assert single.items == [] and single.text in NAMES  # one thing asked for: one span
