@@ -11,7 +11,7 @@ import pytest
 from docqa.documents import SourceFile
 from docqa.documents.worker import WorkerPool
 from docqa.embedding import Embedder
-from docqa.indexing import Indexer
+from docqa.indexing import FileReading, Indexer
 from docqa.retrieval import Retriever
 from docqa.schema import Document, IndexReport
 from docqa.store import IndexSettings, SQLiteStore
@@ -233,3 +233,30 @@ def test_progress_counts_one_document_in_the_singular(tmp_path: Path) -> None:
     assert {"indexing 1 document", "indexed 1/1 document"} <= set(said)
     assert any(text.startswith("indexed 1 document, ") for text in said)
     assert not any("1 documents" in text for text in said)
+
+
+def test_an_indexer_stops_the_workers_it_made_and_leaves_a_shared_reading_s_running(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    working: list[int] = []
+    parse_file = WorkerPool.parse_file
+
+    def noting_workers(pool: WorkerPool, source_file: SourceFile) -> Document:
+        document = parse_file(pool, source_file)
+        working.extend(pool.pids())
+        return document
+
+    monkeypatch.setattr(WorkerPool, "parse_file", noting_workers)
+    own = Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL)
+    assert own.update(corpus).added and working
+    assert own.reading.pool.pids() == []
+    shared = FileReading(1)
+    try:
+        (corpus / "new.txt").write_text("The Danube flows through ten countries.\n")
+        assert Indexer(SQLiteStore(tmp_path / "index"), None, LEXICAL, reading=shared).update(corpus).added == [
+            "new.txt"
+        ]
+        assert len(shared.pool.pids()) == 1  # kept for the next update
+    finally:
+        shared.close()
+    assert shared.pool.pids() == []
