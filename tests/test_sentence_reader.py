@@ -90,6 +90,17 @@ def test_a_name_on_a_label_or_record_line_of_the_same_document_counts_as_held() 
     assert SentenceReader().read(question, [body, told]).abstained
 
 
+def test_a_long_heading_that_names_its_place_is_no_answer() -> None:
+    heading = "Harbour board approves twelve new berths and a bigger ferry terminal for the island"
+    text = f"{heading}\n\nThe board approved the plans on Monday after a long debate."
+    chunk = Chunk("news.html", 0, text, 0, len(text), locations=((0, heading),))
+    result = SentenceReader().read("When did the harbour board approve the new berths?", [RetrievedPassage(chunk, 1.0)])
+    assert [answer.text for answer in result.answers] == ["The board approved the plans on Monday after a long debate."]
+    cut = Chunk("news.html", 0, text, 0, len(text), locations=((0, heading[:40].rstrip() + "\u2026"),))
+    shown = SentenceReader().read("When did the harbour board approve the new berths?", [RetrievedPassage(cut, 1.0)])
+    assert heading not in [answer.text for answer in shown.answers]  # a label cut short still names it
+
+
 @pytest.mark.parametrize("question", ["zebra xylophone?", "What is it that was there?", ""])
 def test_nothing_to_offer(question: str) -> None:
     result = SentenceReader().read(question, [NEWS])

@@ -164,12 +164,12 @@ def _sentences(passages: Sequence[RetrievedPassage]) -> list[_Sentence]:
         heading = ""
         for start, end in _readable_spans(chunk.text):
             text = chunk.text[start:end]
-            if is_label(text) or _same_words(text, passage.title):
+            location = chunk.location_at(chunk.start + start) or ""
+            if is_label(text) or _same_words(text, passage.title) or _names_its_place(text, location):
                 heading = text
                 continue
             if (chunk.source, chunk.start + start) not in seen:
                 seen.add((chunk.source, chunk.start + start))
-                location = chunk.location_at(chunk.start + start) or ""
                 sentences.append(_Sentence(passage, rank, start, end, f"{location} {heading}".strip()))
     return sentences
 
@@ -196,6 +196,16 @@ def is_label(text: str) -> bool:
     text = text.strip()
     record = ";" in text or ": " in text  # "Band: 5 to 9 years; Days: 28" is a table row, not a label
     return "\n" not in text and len(text.split()) <= LABEL_WORDS and not record and not _SENTENCE_END.search(text)
+
+
+def _names_its_place(text: str, location: str) -> bool:
+    """Whether ``text`` is the heading its location is named after (the innermost of its heading
+    path, which a long heading's label cuts short with an ellipsis): a heading of any length."""
+    innermost = location.rsplit("\u203a", 1)[-1].strip()
+    text = " ".join(text.split())
+    if innermost.endswith("\u2026"):
+        return len(innermost) > 1 and text.startswith(innermost[:-1].rstrip())
+    return bool(innermost) and text == innermost
 
 
 def _same_words(text: str, title: str) -> bool:
