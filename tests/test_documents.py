@@ -138,6 +138,26 @@ def test_html_drops_scripts_styles_and_head_and_takes_the_title(tmp_path: Path) 
     assert document.text == "Heading\n\nFirst bold words go on.\n\nSecond paragraph.\nNext line."
 
 
+def test_an_article_keeps_its_byline_with_the_date_it_shows(tmp_path: Path) -> None:
+    paragraphs = "".join(
+        f"<p>The harbour board met on a wet evening to settle the future of berth {number}, which the ferry "
+        f"company wants for its new vessel; fishermen who have moored there for decades objected.</p>"
+        for number in range(1, 7)
+    )
+    html = f"""<html><head><title>Berths | The Island Post</title></head><body>
+    <nav><a href="/">Home</a> <a href="/news">News</a></nav>
+    <main><article><h1>Harbour board gives berths to the ferry</h1>
+    <p class="byline">By Ann Lee &middot; <time datetime="2024-04-23">Tuesday 23 April 2024</time></p>
+    {paragraphs}<h2>What comes next</h2>{paragraphs}</article></main>
+    <footer>Copyright The Island Post. All rights reserved.</footer></body></html>"""
+    document = load_one(tmp_path, "berths.html", html)
+    assert document.text.startswith(
+        "Harbour board gives berths to the ferry\n\nBy Ann Lee \u00b7 Tuesday 23 April 2024\n\nThe harbour board met"
+    )
+    assert location_at(document.locations, document.text.index("By Ann")) == "Harbour board gives berths to the ferry"
+    assert "Copyright" not in document.text  # still the main content only
+
+
 def test_html_title_falls_back_to_the_first_h1(tmp_path: Path) -> None:
     document = load_one(tmp_path, "page.htm", "<body><p>Intro.</p><h1>Main heading</h1><p>Body.</p></body>")
     assert document.title == "Main heading"

@@ -37,6 +37,7 @@ _WHOLE_PAGE_SHARE = 0.9
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_BYLINE_CHARS = 200  # a byline is a line; a longer block around a date is the article's text
 
 
 # Only the page's own metadata: htmldate's extensive search would guess a date from the text or URL.
@@ -54,7 +55,26 @@ def parse_html(data: bytes) -> Parsed:
     main = _main_content(page)
     if main is None or _flattened(main[0], whole):
         return parsed(whole, title=_html_title(soup), date=main[1] if main else _page_date(page))
-    return parsed(main[0], title=_html_title(soup), date=main[1])
+    return parsed(_with_byline(main[0], soup), title=_html_title(soup), date=main[1])
+
+
+def _with_byline(sections: list[Section], soup: BeautifulSoup) -> list[Section]:
+    """``sections`` of the main content with the article's byline, the line that shows when it was
+    published ("By Ann Lee · Tuesday 23 April 2024"), under the title's heading, where trafilatura
+    left it out as boilerplate: the date a reader of the page sees is an answer too."""
+    time = soup.select_one("article time, main time")
+    block = time.find_parent(["p", "div", "span", "address", "header"]) if time is not None else None
+    if time is None or not sections:
+        return sections
+    line = " ".join((block if block is not None else time).get_text(" ").split())
+    shown = " ".join(time.get_text(" ").split())
+    if not shown or len(line) > _BYLINE_CHARS or any(shown in text for _, text in sections):
+        return sections
+    label, first = sections[0]
+    head, _, rest = first.strip().partition("\n")
+    if head.strip() == label.rsplit("\u203a", 1)[-1].strip():  # right under the title's heading
+        return [(label, head), (label, line), (label, rest), *sections[1:]]
+    return [sections[0], (label, line), *sections[1:]]
 
 
 def html_sections(markup: bytes | str) -> list[Section]:
