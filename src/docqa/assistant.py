@@ -18,11 +18,10 @@ from typing import Any
 from docqa.components import index_settings, keeps_vectors, load_component, load_models, needs_build
 from docqa.config import DEFAULT_EMBEDDING_MODEL, Settings
 from docqa.conversation import History
-from docqa.documents.worker import configure as configure_parsing
 from docqa.embedding import Embedder
 from docqa.engine import Engine
 from docqa.errors import IndexLoadError
-from docqa.indexing import Indexer, Progress
+from docqa.indexing import FileReading, Indexer, Progress
 from docqa.models import is_disabled
 from docqa.options import AskOptions
 from docqa.reader import Reader, ReaderResult, SentenceReader, build_reader, effective_threshold
@@ -79,6 +78,8 @@ class Assistant:
         named = embedding_model if settings else embedding_model or os.environ.get("DOCQA_EMBEDDING_MODEL")
         self._embedder_named = bool(named) or self._settings.embedding_model != DEFAULT_EMBEDDING_MODEL
         self._shard = Shard.parse(self._settings.shard)
+        # The parsing workers, the files' known hashes and the files found unusable, kept between updates.
+        self._reading = FileReading(self._settings.parse_workers, self._settings.parse_memory_mb * 2**20)
         self.store: PassageStore = store or open_store(self._settings.store_location, shard=self._shard)
         # Dense search as the setting needs the embedding model: refused when it cannot load, not run as BM25.
         self.require = frozenset(require) | ({"embedding"} if self._settings.retrieval == "dense" else set())
@@ -184,7 +185,6 @@ class Assistant:
             self._indexing = True
             try:
                 indexer = self._indexer(rebuild=rebuild)
-                configure_parsing(self.settings.parse_workers, self.settings.parse_memory_mb * 2**20)
                 corpus_dir = self.settings.corpus_dir if documents is None else None
                 return indexer.update(
                     corpus_dir, documents=documents, rebuild=rebuild, retry_skipped=retry_skipped, progress=progress
@@ -200,7 +200,7 @@ class Assistant:
         engine = self.load_models()
         embedded = engine.embedder is not None
         written = index_settings(engine.settings, self.store, embedded=embedded, rebuild=rebuild)
-        return Indexer(self.store, engine.embedder, written, shard=self._shard)
+        return Indexer(self.store, engine.embedder, written, shard=self._shard, reading=self._reading)
 
     # ----- questions ---------------------------------------------------------------------
 
@@ -290,6 +290,7 @@ class Assistant:
         return self.store.document_text(source)
 
     def close(self) -> None:
+        self._reading.close()
         self.store.close()
 
     def __enter__(self) -> Assistant:

@@ -68,16 +68,6 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that hold
 
 # The budgets of a pool made without its own. Only ``configure`` changes them, for a caller that does
 # not yet hand its indexers a pool (``docqa.indexing.FileReading``) of its own: it goes with the last one.
-_DEFAULTS = {"workers": 0, "memory_bytes": MEMORY_BYTES}
-
-
-def configure(workers: int = 0, memory_bytes: int = MEMORY_BYTES) -> None:
-    """The budgets of the pools made from now on without budgets of their own (see ``_DEFAULTS``)."""
-    if workers < 0 or memory_bytes <= 0:
-        raise ValueError("workers must not be negative, and the memory budget must be positive")
-    _DEFAULTS.update(workers=workers, memory_bytes=memory_bytes)
-
-
 def memory_reason(doing: str, memory_bytes: int) -> str:
     return f"{doing} needed more than {size_label(memory_bytes)}"
 
@@ -255,10 +245,7 @@ class WorkerPool:
         self.memory_bytes = MEMORY_BYTES
         self._unavailable = False  # a worker failed to start: work here from then on
         self._reaper: threading.Thread | None = None
-        self.configure(
-            _DEFAULTS["workers"] if workers is None else workers,
-            _DEFAULTS["memory_bytes"] if memory_bytes is None else memory_bytes,
-        )
+        self.configure(workers or 0, MEMORY_BYTES if memory_bytes is None else memory_bytes)
         _POOLS.add(self)
 
     def configure(self, workers: int = 0, memory_bytes: int = MEMORY_BYTES) -> None:
