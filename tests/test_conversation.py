@@ -75,9 +75,19 @@ def test_a_follow_up_is_searched_with_the_previous_turn(pair: dict[str, Any]) ->
             ("Who spoke?", "The building has gone into lockdown, with politicians inside."),
             "What did he say next?",
         ),
-        # A name before the pronoun may be its referent; "it" and "they" are not replaced.
+        # A name before the pronoun may be its referent; "they" is not replaced.
         ("Did Pence say he would?", ("Who spoke?", "Mike Pence"), "Did Pence say he would?"),
         ("What did Mitt Romney call it?", ("Who spoke?", "Reince Preibus"), "What did Mitt Romney call it?"),
+        ("How long are they expected to take?", ("When do the roof works start?", "May"), None),
+        # "it" and "its" are what the previous question named: its last run of capitalised words.
+        (
+            "And how much will it cost?",
+            ("How many jobs will the Kestrel Moor expansion create?", "120"),
+            "And how much will Kestrel Moor cost?",
+        ),
+        ("When is its fire alarm tested?", ("Where is the assembly point for Unit 4?", "the car park"),
+         "When is Unit 4's fire alarm tested?"),  # fmt: skip
+        ("How big is it?", ("What is the capital?", "Paris"), "How big is it?"),  # nothing was named
         # A question that stands alone is read as asked.
         ("Who is the governor of Virginia?", ("Who spoke?", "Reince Preibus"), "Who is the governor of Virginia?"),
     ],

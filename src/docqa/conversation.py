@@ -116,10 +116,12 @@ def rewrite_follow_up(question: str, history: History | None) -> str:
 
 def resolve_follow_up(question: str, history: History | None) -> str:
     """``question`` with "he", "she", "him", "his" and "her" replaced by the name the previous answer
-    gives, when it leans on the previous turn and that answer holds one; else ``question``."""
+    gives, and "it" and "its" by what the previous question named (``_resolve_it``), when it leans
+    on the previous turn; else ``question``."""
     if not history or not leans_on_previous(question):
         return question
     previous_question, previous_answer = history[-1]
+    question = _resolve_it(question, previous_question)
     name = _answer_name(previous_answer, previous_question)
     if name is None:
         return question
@@ -135,6 +137,34 @@ def resolve_follow_up(question: str, history: History | None) -> str:
         return (f"{name}'s" if possessive else name) + (f" {following}" if following else "")
 
     return re.sub(r"\b(he|she|him|his|her|hers)\b(?:\s+([^\W_]+))?", replace, question, flags=re.IGNORECASE)
+
+
+def _resolve_it(question: str, previous_question: str) -> str:
+    """``question`` with "it" and "its" read as what the previous question was about: its last run
+    of capitalised words after the first word, of two words or a word and a number ("How much will
+    it cost?" after "How many jobs will the Kestrel Moor expansion create?" reads "How much will
+    Kestrel Moor cost?"); unchanged when the previous question names nothing so, or this one names
+    something before the pronoun."""
+    runs = [run for run in _capitalised_runs(_first_word_lowered(previous_question)) if run]
+    if not runs:
+        return question
+    topic = " ".join(runs[-1])
+    numbered = re.search(rf"{re.escape(topic)}\s+(\d+\b)", previous_question)  # "Unit 4", "Phase 2"
+    if numbered is None and len(runs[-1]) < 2:
+        return question  # a lone capitalised word is as often a person ("Where did Trump speak?") as a thing
+    topic = f"{topic} {numbered.group(1)}" if numbered else topic
+
+    def replace(match: re.Match[str]) -> str:
+        if any(_is_name(word, position) for position, word in enumerate(_WORD.findall(question[: match.start()]))):
+            return match.group(0)
+        return f"{topic}'s" if match.group(0).lower() == "its" else topic
+
+    return re.sub(r"\b(?:it|its)\b", replace, question, flags=re.IGNORECASE)
+
+
+def _first_word_lowered(question: str) -> str:
+    """The question with its first word lowered: a question word is no name."""
+    return re.sub(r"^\W*\w+", lambda match: match.group(0).lower(), question, count=1)
 
 
 def _answer_name(answer: str, previous_question: str) -> str | None:
