@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from docqa.assistant import Assistant
-from docqa.cli import format_answer
 from docqa.conflicts import disagree, document_date, find_conflicts, written_date
 from docqa.schema import Chunk, ExtractedAnswer, RetrievedPassage
+from docqa.terminal import format_answer
 from docqa.ui.render import escape_text
 from docqa.ui.turns import reply_html, turn_markdown
 

@@ -313,7 +313,7 @@ def test_each_format_answers_its_own_question_with_its_location(every_format: As
 
 
 def test_the_chat_and_the_command_line_show_the_location(every_format: Assistant) -> None:
-    from docqa.cli import format_answer
+    from docqa.terminal import format_answer
     from docqa.ui.render import answer_targets, citation_place
 
     answer = every_format.ask(FILES["deck.pptx"][1])

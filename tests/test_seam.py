@@ -43,6 +43,13 @@ def peaked_logits(answer_ids: list[int]) -> Any:
     return forward
 
 
+def no_span(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Stands in for the reader's model where no window holds an answer: "no answer" scores high."""
+    starts = np.full(encodings["input_ids"].shape, -20.0, dtype=np.float32)
+    starts[:, 0] = 10.0
+    return starts, starts.copy()
+
+
 @pytest.fixture
 def assistant(tmp_path: Path, tiny_embedder_path: Path, tiny_reader_path: Path) -> Any:
     corpus = tmp_path / "corpus"
@@ -60,8 +67,8 @@ def test_the_chat_the_api_the_command_line_and_python_show_the_same_citations(
     assistant: Assistant, tmp_path: Path, tiny_embedder_path: Path, tiny_reader_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    answer_ids = Tokenizer.from_file(str(tiny_reader_path / "tokenizer.json")).encode(ANSWER, add_special_tokens=False).ids
-    forward = peaked_logits(answer_ids)
+    tokenizer = Tokenizer.from_file(str(tiny_reader_path / "tokenizer.json"))
+    forward = peaked_logits(tokenizer.encode(ANSWER, add_special_tokens=False).ids)
     monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: forward(encodings))
 
     python = assistant.ask(QUESTION, top_k=3)
@@ -110,3 +117,23 @@ def test_a_reader_that_fails_to_load_changes_nothing(assistant: Assistant, tmp_p
     assistant.use_reader("none")
     assert assistant.engine is not engine and assistant.reader is not None and assistant.reader.mode == "sentence"
     assert assistant.settings.reader_model == "none" and engine.reader.mode == "extractive"  # the old one is whole
+
+
+def test_a_new_option_is_a_field_of_the_record_and_the_code_that_uses_it(
+    assistant: Assistant, tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``closest`` was added so: a field of AskOptions, one condition in the engine, and the flag and
+    the /ask parameter of the two interfaces that offer it; Python and the chat pass it on as it is."""
+    monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: no_span(encodings))
+    fallback = assistant.ask(QUESTION, confidence_threshold=0.99)
+    assert fallback.closest and not fallback.abstained and fallback.notes[-1].code == "closest"
+    strict = assistant.ask(QUESTION, confidence_threshold=0.99, closest=False)
+    assert strict.abstained and not strict.closest and [note.code for note in strict.notes] == ["abstained"]
+    assert Actions(assistant).api_ask(QUESTION, confidence_threshold=0.99, closest=False)["abstained"]
+    with pytest.raises(DocqaError, match="closest must be true or false"):
+        AskOptions.parse(closest="no")
+    folders = ["--corpus", str(assistant.settings.corpus_dir), "--index", str(assistant.settings.index_dir)]
+    models = ["--embedding-model", "none", "--reader-model", str(tiny_reader_path), "--threshold", "0.99"]
+    capsys.readouterr()
+    assert main(["ask", QUESTION, *folders, *models, "--no-closest", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["abstained"] is True

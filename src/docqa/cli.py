@@ -24,8 +24,8 @@ from docqa.models import find_named_models
 from docqa.options import DEFAULT_TOP_K, MAX_TOP_K, AskOptions
 from docqa.reader.calibration import UNCALIBRATED
 from docqa.reader.sentence import SentenceReader
-from docqa.schema import RETRIEVAL_MODES, Answer
-from docqa.terminal import format_report, progress_bar, quiet_libraries_off_terminal
+from docqa.schema import RETRIEVAL_MODES
+from docqa.terminal import format_answer, format_report, progress_bar, quiet_libraries_off_terminal
 from docqa.training.cli import add_parser as training_parsers
 from docqa.version import __version__
 
@@ -201,40 +201,13 @@ FLAG_OF_OPTION = {"top_k": "--top-k", "the confidence threshold": "--threshold",
 def ask_options(args: argparse.Namespace) -> AskOptions:
     """The question's options of the flags, checked once; an error names the flag."""
     try:
-        return AskOptions.parse(top_k=args.top_k, retrieval=args.retrieval, confidence_threshold=args.threshold)
+        return AskOptions.parse(
+            top_k=args.top_k, retrieval=args.retrieval, confidence_threshold=args.threshold, closest=args.closest
+        )
     except DocqaError as error:
         message = str(error)
         name = next((name for name in FLAG_OF_OPTION if message.startswith(name)), None)
         raise DocqaError(message.replace(name, FLAG_OF_OPTION[name], 1) if name else message) from None
-
-
-def format_answer(answer: Answer) -> str:
-    """The answer for a terminal: text, confidence, citation with the snippet, notes."""
-    lines = []
-    if answer.abstained:
-        lines.append("No answer found in the documents.")
-    else:
-        label = "Answer" if answer.mode == "extractive" else "Best-matching sentence"
-        lines.append(f"{label}: {answer.text}")
-        lines.append(f"Confidence: {answer.confidence} ({answer.score:.2f}, {answer.mode} mode)")  # the app's words
-    for citation in answer.citations:
-        dated = "".join(f", {part}" for part in (citation.date, citation.location) if part)  # date, page
-        lines.append(f"Source: {citation.source} ({citation.title}{dated}), characters {citation.start}-{citation.end}")
-        lines.append(f"  \u201c{citation.snippet}\u201d")
-    if answer.conflicts:
-        lines.append("The documents disagree (newest first):")
-        for conflict in answer.conflicts:
-            where = ", ".join(
-                part for part in (conflict.citation.location, conflict.date and f"dated {conflict.date}") if part
-            )
-            lines.append(f"  - {conflict.text} ({conflict.citation.source}{', ' if where else ''}{where})")
-    if answer.message:
-        lines.append(answer.message)
-    if answer.abstained:
-        for number, passage in enumerate(answer.passages[:3], start=1):
-            text = " ".join(passage.chunk.text.split())
-            lines.append(f"  [{number}] {passage.chunk.source}: {text[:200]}{'...' if len(text) > 200 else ''}")
-    return "\n".join(lines)
 
 
 def serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -322,6 +295,10 @@ def add_ask(commands: Any) -> None:
         help="confidence below which it abstains (default: the reader model's own, "
         f"{UNCALIBRATED.threshold} uncalibrated; lexical mode {SentenceReader.default_threshold})",
     )
+    ask.add_argument(
+        "--no-closest", dest="closest", action="store_false",
+        help="abstain where the reader model finds no confident span, instead of showing the closest sentence",
+    )  # fmt: skip
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(handler=run_ask)
 

@@ -102,7 +102,7 @@ class Engine:
         reading = resolve_follow_up(question, options.history)  # "he" read as the name the previous answer gave
         result = self.read(reading, passages, self.threshold(options))
         draft.timings["reading"] = time.perf_counter() - retrieved
-        if result.abstained and draft.mode == "extractive":  # the model only adds: its miss falls back to a sentence
+        if result.abstained and draft.mode == "extractive" and options.closest:  # the model's miss: a sentence
             closest = closest_sentence(reading, passages, result, SentenceReader.default_threshold)
             if closest is not None:
                 draft.notes.append(Note("closest", CLOSEST_NOTE))

@@ -35,6 +35,7 @@ class AskOptions:
     confidence_threshold: float | None = None  # from 0 to 1
     sources: tuple[str, ...] | None = None  # answer only from these documents (paths as the index lists them)
     history: History = ()  # earlier (question, answer) pairs of the conversation, oldest first
+    closest: bool = True  # where a model reader has no confident span, show the closest sentence; else abstain
 
     def __post_init__(self) -> None:
         # Values from a request or a flag arrive as JSON or text types: each is checked and normalised
@@ -47,6 +48,7 @@ class AskOptions:
             else checked_threshold(self.confidence_threshold),
             "sources": checked_sources(self.sources),
             "history": checked_history(self.history),
+            "closest": checked_flag("closest", self.closest),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -134,6 +136,13 @@ def checked_sources(value: object) -> tuple[str, ...] | None:
     if any(len(source) > MAX_SOURCE_CHARS for source in value):
         raise DocqaError(f"a source path in sources is longer than {MAX_SOURCE_CHARS} characters")
     return tuple(value) or None
+
+
+def checked_flag(name: str, value: object) -> bool:
+    """``value`` as a yes or no: true or false only."""
+    if not isinstance(value, bool):
+        raise DocqaError(f"{name} must be true or false, not {_shown(value)}")
+    return value
 
 
 def _shown(value: object, limit: int = 40) -> str:

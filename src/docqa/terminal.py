@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tqdm import tqdm
 
 from docqa.models import quiet_progress_bars_off_terminal
-from docqa.schema import IndexReport
+from docqa.schema import Answer, IndexReport
 
 if TYPE_CHECKING:
     from docqa.assistant import Assistant
@@ -92,3 +92,39 @@ def shown_location(location: str | Path) -> str:
     if parts.scheme not in ("http", "https", "tcp", "grpc") or "@" not in parts.netloc:
         return text
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer for a terminal: text, confidence, citation with the snippet, notes."""
+    lines = []
+    if answer.abstained:
+        lines.append("No answer found in the documents.")
+    elif answer.items:  # a list: each item with the number of its source
+        lines.append("Answers:")
+        lines += [f"  - {item.text} [{number}]" for number, item in enumerate(answer.items, start=1)]
+    else:
+        label = "Answer" if answer.mode == "extractive" else "Best-matching sentence"
+        lines.append(f"{label}: {answer.text}")
+    if not answer.abstained:
+        lines.append(f"Confidence: {answer.confidence} ({answer.score:.2f}, {answer.mode} mode)")  # the app's words
+    for number, citation in enumerate(answer.citations, start=1):
+        dated = "".join(f", {part}" for part in (citation.date, citation.location) if part)  # date, page
+        numbered = f"[{number}] " if len(answer.citations) > 1 else ""
+        lines.append(
+            f"Source: {numbered}{citation.source} ({citation.title}{dated}), characters {citation.start}-{citation.end}"
+        )
+        lines.append(f"  \u201c{citation.snippet}\u201d")
+    if answer.conflicts:
+        lines.append("The documents disagree (newest first):")
+        for conflict in answer.conflicts:
+            where = ", ".join(
+                part for part in (conflict.citation.location, conflict.date and f"dated {conflict.date}") if part
+            )
+            lines.append(f"  - {conflict.text} ({conflict.citation.source}{', ' if where else ''}{where})")
+    if answer.message:
+        lines.append(answer.message)
+    if answer.abstained:
+        for number, passage in enumerate(answer.passages[:3], start=1):
+            text = " ".join(passage.chunk.text.split())
+            lines.append(f"  [{number}] {passage.chunk.source}: {text[:200]}{'...' if len(text) > 200 else ''}")
+    return "\n".join(lines)

@@ -134,11 +134,13 @@ class Actions:
         retrieval: str | None = None,
         confidence_threshold: float | None = None,
         sources: list[str] | None = None,
+        closest: bool = True,
     ) -> dict[str, Any]:
         """Answer a question about the documents; returns the answer with its citations and passages.
 
         ``history`` lists the earlier [question, answer] pairs of the conversation, oldest first;
-        ``sources`` the documents (their paths as the index lists them) to answer from, all when empty.
+        ``sources`` the documents (their paths as the index lists them) to answer from, all when empty;
+        ``closest`` false to abstain where a reader model finds no confident span (no closest sentence).
         Every option is checked as the command line checks it (bounds in ``docqa.options``).
         """
         import gradio as gr
@@ -146,7 +148,7 @@ class Actions:
         try:
             options = AskOptions.parse(
                 top_k=top_k, retrieval=retrieval, confidence_threshold=confidence_threshold, sources=sources,
-                history=history,
+                history=history, closest=closest,
             )  # fmt: skip
             answer = self.assistant.ask(
                 question[:MAX_QUESTION_INPUT_CHARS] if isinstance(question, str) else question, options=options
