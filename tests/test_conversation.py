@@ -85,8 +85,11 @@ def test_a_follow_up_is_searched_with_the_previous_turn(pair: dict[str, Any]) ->
             ("How many jobs will the Kestrel Moor expansion create?", "120"),
             "And how much will Kestrel Moor cost?",
         ),
-        ("When is its fire alarm tested?", ("Where is the assembly point for Unit 4?", "the car park"),
-         "When is Unit 4's fire alarm tested?"),  # fmt: skip
+        (
+            "When is its fire alarm tested?",
+            ("Where is the assembly point for Unit 4?", "the car park"),
+            "When is Unit 4's fire alarm tested?",
+        ),
         ("How big is it?", ("What is the capital?", "Paris"), "How big is it?"),  # nothing was named
         # A question that stands alone is read as asked.
         ("Who is the governor of Virginia?", ("Who spoke?", "Reince Preibus"), "Who is the governor of Virginia?"),
