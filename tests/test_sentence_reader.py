@@ -101,6 +101,31 @@ def test_a_long_heading_that_names_its_place_is_no_answer() -> None:
     assert heading not in [answer.text for answer in shown.answers]  # a label cut short still names it
 
 
+def test_a_number_of_the_question_is_held_by_a_range_that_holds_it() -> None:
+    rows = [
+        "Service: less than 2 years \u00b7 Days: 25",
+        "Service: 2 to 4 years \u00b7 Days: 26",
+        "Service: 5 to 9 years \u00b7 Days: 28",
+        "Service: 10 years or more \u00b7 Days: 30",
+    ]
+    table = passage("leave.docx", "\n\n".join(rows))
+    for question, row in [
+        ("How many days does an employee with six years of service get?", 2),
+        ("How many days does an employee with 12 years of service get?", 3),
+        ("How many days does an employee with one year of service get?", 0),
+    ]:
+        assert SentenceReader().read(question, [table]).answers[0].text == rows[row]
+    code = passage("bank.txt", "Pay to sort code 40-11-62 within thirty days.")
+    assert SentenceReader().read("Who pays within 12 days?", [code]).abstained  # a sort code is no range
+
+
+def test_a_table_row_does_not_lend_its_names_to_another() -> None:
+    text = "Model: Pip 20 \u00b7 Price: \u00a3249\n\nModel: Ridgeline 24 \u00b7 Price: \u00a3899"
+    rows = passage("prices.xlsx", text)
+    result = SentenceReader().read("What is the price of the Pip 24?", [rows])
+    assert result.abstained  # no row is about a Pip 24
+
+
 @pytest.mark.parametrize("question", ["zebra xylophone?", "What is it that was there?", ""])
 def test_nothing_to_offer(question: str) -> None:
     result = SentenceReader().read(question, [NEWS])

@@ -19,7 +19,7 @@ its lead over the next sentence, the question's length), fitted on SQuAD 2.0 que
 a name or a number of the question (a capitalised word other than the first, or a word with a
 digit): a sentence about Warsaw in 1313 does not answer a question about Berlin, nor one about 1314.
 A name also counts as held when a label or record line of the sentence's document among the
-passages read holds it (a letterhead, a "Re:" line, "Version 2.1 | Effective 1 April 2022", a
+passages read holds it (a letterhead, a "Re:" line, "Version 2.1 | Effective 1 April 2022"; not a
 table's rows): such lines say whom and what the whole document is about, though a passage of its
 body rarely repeats them.
 Below the confidence threshold the assistant abstains as for any reader.
@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from docqa.chunking import sentence_spans
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
-from docqa.text import WORD, question_terms
+from docqa.text import CELL_SEPARATOR, WORD, question_terms
 
 SENTENCE_ANSWERS = 3
 RANK_PENALTY = 0.1  # of score, per place of the sentence's passage in the search ranking
@@ -103,6 +103,9 @@ class SentenceReader:
         if not terms or not sentences:
             return []
         text_rows, title_rows, context_rows, bm25 = _matches(sentences, terms)
+        for term, rows in _in_ranges(sentences, terms).items():  # "six years" is in "5 to 9 years"
+            text_rows[term] |= rows
+            bm25.update({row: bm25.get(row, 0.0) for row in rows})
         scored = _score_sentences(sentences, terms, text_rows, title_rows, bm25)
         names = _names(question, terms)
         found = []
@@ -216,13 +219,14 @@ def _same_words(text: str, title: str) -> bool:
 
 def _document_lines(sentences: list[_Sentence]) -> list[str]:
     """For each sentence, the label and record lines (no sentence's end) of the passages read of its
-    document: the names a body sentence stands under though it does not repeat them."""
+    document, a table's rows left out: the names a body sentence stands under though it does not
+    repeat them (one row of a table does not stand under the names of another)."""
     lines: dict[str, dict[str, None]] = {}
     for passage in dict.fromkeys(sentence.passage for sentence in sentences):
         found = lines.setdefault(passage.chunk.source, {})
         for start, end in _readable_spans(passage.chunk.text):
             line = passage.chunk.text[start:end].strip()
-            if not _SENTENCE_END.search(line):
+            if not _SENTENCE_END.search(line) and CELL_SEPARATOR not in line:
                 found[line] = None
     return ["\n".join(lines[sentence.passage.chunk.source]) for sentence in sentences]
 
@@ -253,28 +257,67 @@ def _matches(
     whose document's label and record lines do; and the BM25 (lower is better) of each sentence
     whose text or heading holds any term."""
     with closing(sqlite3.connect(":memory:")) as db:
-        db.execute(
-            "CREATE VIRTUAL TABLE sentences USING fts5(text, heading, title, lines, tokenize='porter unicode61')"
-        )
+        db.execute("CREATE VIRTUAL TABLE sentences USING fts5(text, heading, title, tokenize='porter unicode61')")
         db.executemany(
-            "INSERT INTO sentences(rowid, text, heading, title, lines) VALUES (?, ?, ?, ?, ?)",
-            (
-                (row, s.text, s.heading, s.passage.title, lines)
-                for row, (s, lines) in enumerate(zip(sentences, _document_lines(sentences), strict=True))
-            ),
+            "INSERT INTO sentences(rowid, text, heading, title) VALUES (?, ?, ?, ?)",
+            ((row, s.text, s.heading, s.passage.title) for row, s in enumerate(sentences)),
         )
+        # Apart, so that they weigh nothing in the sentences' BM25.
+        db.execute("CREATE VIRTUAL TABLE lines USING fts5(text, tokenize='porter unicode61')")
+        db.executemany("INSERT INTO lines(rowid, text) VALUES (?, ?)", enumerate(_document_lines(sentences)))
         text_rows = {term: set(_scores(db, f'text : "{term}"')) for term in terms}
         title_rows = {term: set(_scores(db, f'{{heading title}} : "{term}"')) for term in terms}
-        line_rows = {term: set(_scores(db, f'lines : "{term}"')) for term in terms}
+        line_rows = {term: set(_scores(db, f'"{term}"', "lines")) for term in terms}
         # A candidate holds a term itself or under its heading; the document's title alone is not enough.
         bm25 = _scores(db, "{text heading} : (" + " OR ".join(f'"{term}"' for term in terms) + ")")
     return text_rows, title_rows, line_rows, bm25
 
 
-def _scores(db: sqlite3.Connection, match: str) -> dict[int, float]:
-    """row -> bm25 of the sentences matching an FTS5 query; lower bm25 is better."""
-    query = "SELECT rowid, bm25(sentences) FROM sentences WHERE sentences MATCH ?"
+def _scores(db: sqlite3.Connection, match: str, table: str = "sentences") -> dict[int, float]:
+    """row -> bm25 of the rows of ``table`` matching an FTS5 query; lower bm25 is better."""
+    query = f"SELECT rowid, bm25({table}) FROM {table} WHERE {table} MATCH ?"
     return dict(db.execute(query, (match,)).fetchall())
+
+
+_NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBER = r"(\d+(?:[.,]\d+)*)"
+_RANGES = (  # a range of values as a table or a rule states it, and which values are in it
+    (
+        re.compile(rf"(?<![\w/.,-]){_NUMBER}\s*(?:to|-|\u2013|\u2014)\s*{_NUMBER}(?![\w/-])"),
+        lambda low, high, value: low <= value <= high,
+    ),
+    (re.compile(rf"{_NUMBER}(?:\s+[a-z]+)?\s+or\s+(?:more|over|above)"), lambda low, _, value: value >= low),
+    (re.compile(rf"(?:more than|over|above)\s+{_NUMBER}"), lambda low, _, value: value > low),
+    (re.compile(rf"(?:less than|fewer than|under|below)\s+{_NUMBER}"), lambda high, _, value: value < high),
+)
+
+
+def _in_ranges(sentences: list[_Sentence], terms: list[str]) -> dict[str, set[int]]:
+    """For each number of the question (in digits or words up to twenty), the sentences that state a
+    range holding it without naming it: "5 to 9 years", "10 years or more", "less than 2 years"."""
+    values = {term: float(term) if term.isdigit() else _NUMBER_WORDS.get(term) for term in terms}
+    found: dict[str, set[int]] = {}
+    for term, value in values.items():
+        if value is None:
+            continue
+        for row, sentence in enumerate(sentences):
+            text = sentence.text.lower()
+            for pattern, holds in _RANGES:
+                for match in pattern.finditer(text):
+                    bounds = [_number(group) for group in match.groups()]
+                    if holds(bounds[0], bounds[-1], value):
+                        found.setdefault(term, set()).add(row)
+    return found
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
 
 
 def _names(question: str, terms: list[str]) -> set[str]:
