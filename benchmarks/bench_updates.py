@@ -11,6 +11,7 @@ the commit to be searchable there). Then one commit large enough to fold the cha
 vector file (``fold``), one more small update and the pickup after the fold. Last, dense recall@10
 of the serving handle against exact search over every vector then stored, for ``RECALL_QUERIES``
 random queries, with the time each search took. Results: ``benchmarks/results/updates.json``.
+``benchmarks/run.py`` runs it at ``Plan.update_sizes`` (``--update-sizes`` for 300k or 1M).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from bench_scale import DIMENSION, PASSAGES_PER_DOCUMENT, SYNTHETIC_MODEL, _records, all_vectors, unit_vectors
-from common import RESULTS_DIR, WORK_DIR, latency_stats, log, run_child, write_record
+from common import RESULTS_DIR, WORK_DIR, Plan, latency_stats, log, run_child, write_record
 
 UPDATES = 10
 RECALL_QUERIES = 100
@@ -115,13 +117,13 @@ def _recall(store: Any, stored: dict[int, np.ndarray], rng: np.random.Generator)
     return {"dense_recall_at_10_after_updates": round(found / truth.size, 4), "dense_search": latency_stats(seconds)}
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "updates.json")
-    args = parser.parse_args(argv)
+TARGETS = "a 10-passage update at 100k <= 2 s and <= 20x its cost at 1k; recall@10 >= 0.95"
+
+
+def measure_sizes(sizes: Sequence[int]) -> dict[str, Any]:
+    """Build an index of each size in turn, measure its updates in a fresh process, and delete it."""
     results = []
-    for passages in (int(size) for size in args.sizes.split(",")):
+    for passages in sizes:
         folder = WORK_DIR / f"updates-{passages}"
         log(f"updates: building a {passages:,}-passage index")
         built = run_child("bench_scale", "build_index", folder=str(folder), passages=passages)
@@ -130,14 +132,28 @@ def main(argv: list[str]) -> int:
         log(f"updates: {passages:,}: update p50 {measured['update_10_passages']['p50_ms']} ms")
         results.append({"build": built, **measured})
         shutil.rmtree(folder, ignore_errors=True)
+    return {"targets": TARGETS, "sizes": results}
+
+
+def run(plan: Plan, models: dict[str, str]) -> dict[str, Any]:
+    """For ``run.py``: the sizes of ``plan.update_sizes`` (``--update-sizes``); no model is used."""
+    return measure_sizes(plan.update_sizes)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "updates.json")
+    args = parser.parse_args(argv)
+    results = measure_sizes([int(size) for size in args.sizes.split(",")])
     write_record(
         args.out,
         {
             "benchmark": "updates",
+            "command": " ".join(["python benchmarks/bench_updates.py", *argv]),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "load_average_after": [round(value, 2) for value in os.getloadavg()],
-            "targets": "a 10-passage update at 100k <= 2 s and <= 20x its cost at 1k; recall@10 >= 0.95",
-            "sizes": results,
+            "results": results,
         },
     )
     return 0

@@ -45,6 +45,7 @@ class Plan:
     scale_sizes: tuple[int, ...]
     scale_queries: int
     cold_start_repeats: int
+    update_sizes: tuple[int, ...]  # bench_updates.py: 300k and 1M take tens of minutes, by flag
 
     @classmethod
     def create(cls, quick: bool) -> Plan:
@@ -61,6 +62,7 @@ class Plan:
                 scale_sizes=(1_000, 10_000),
                 scale_queries=30,
                 cold_start_repeats=1,
+                update_sizes=(1_000, 10_000),
             )
         return cls(
             quick=False,
@@ -74,6 +76,7 @@ class Plan:
             scale_sizes=(1_000, 10_000, 100_000, 1_000_000),
             scale_queries=200,
             cold_start_repeats=2,
+            update_sizes=(1_000, 10_000, 100_000),
         )
 
     def to_dict(self) -> dict[str, Any]:

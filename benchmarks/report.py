@@ -284,6 +284,31 @@ def http_section(record: dict[str, Any]) -> list[str]:
     ]
 
 
+def updates_section(record: dict[str, Any]) -> list[str]:
+    result = record.get("results", record)  # files written before run.py ran it keep the sizes at the top
+    rows = []
+    for size in result["sizes"]:
+        fold = size["fold"]
+        rows.append([
+            f"{size['passages']:,}", p50_p95(size["update_10_passages"]), ms(size["pickup_by_serving_handle"]),
+            f"{fold['commit_seconds']:.2f} s / {1000 * fold['pickup_seconds']:.0f} ms",
+            size["dense_recall_at_10_after_updates"], ms(size["dense_search"]),
+        ])  # fmt: skip
+    header = ["passages", "10-passage update ms p50 / p95", "pickup ms p50", "fold commit / pickup",
+              "recall@10 after updates", "dense search ms p50"]  # fmt: skip
+    return [
+        "## Updates",
+        "",
+        "Small updates through the store's public writer on an index of synthetic passages and random unit vectors "
+        "(`bench_updates.py`): each timed from opening the write session to its commit; pickup: a second handle's "
+        "first dense search after it; fold: one commit of 6,000 passages, which writes a new vector file.",
+        "",
+        *table(header, rows),
+        "",
+        f"Targets: {result['targets']}.",
+    ]
+
+
 SECTIONS: dict[str, Section] = {
     "indexing": indexing_section,
     "latency": latency_section,
@@ -292,6 +317,7 @@ SECTIONS: dict[str, Section] = {
     "memory": memory_section,
     "gemm": gemm_section,
     "http": http_section,
+    "updates": updates_section,
 }
 
 

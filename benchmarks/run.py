@@ -29,6 +29,7 @@ import bench_indexing
 import bench_latency
 import bench_memory
 import bench_scale
+import bench_updates
 import report
 from common import MIB, RESULTS_DIR, ROOT, WORK_DIR, Plan, log, run_child, write_record
 from environment import describe_environment
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "memory": bench_memory.run,
     "gemm": bench_gemm.run,
     "http": bench_http.run,
+    "updates": bench_updates.run,
 }
 PACKAGES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "tokenizers")
 QUICK_RESULTS_DIR = WORK_DIR / "quick-results"
@@ -58,6 +60,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run this benchmark only (repeat the flag for several)",
     )
     parser.add_argument("--scale-sizes", help="comma-separated corpus sizes for the scale benchmark, e.g. 1000,10000")
+    parser.add_argument("--update-sizes", help="comma-separated index sizes for the updates benchmark, e.g. 300000")
     parser.add_argument("--out", type=Path, help=f"results folder (default: {RESULTS_DIR.relative_to(ROOT)})")
     return parser.parse_args(argv)
 
@@ -122,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = Plan.create(args.quick)
     if args.scale_sizes:
         plan = replace(plan, scale_sizes=tuple(int(size) for size in args.scale_sizes.split(",")))
+    if args.update_sizes:
+        plan = replace(plan, update_sizes=tuple(int(size) for size in args.update_sizes.split(",")))
     out = args.out or (QUICK_RESULTS_DIR if args.quick else RESULTS_DIR)
     out.mkdir(parents=True, exist_ok=True)
     selected = args.only or list(BENCHMARKS)
