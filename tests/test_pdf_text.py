@@ -172,3 +172,95 @@ def test_a_page_in_two_columns_of_text_is_read_column_by_column(tmp_path: Path) 
     document = load(tmp_path, placed_pdf([items]))
     assert "The harbour board met on Monday to agree the budget for the new breakwater" in document.text
     assert "\u00b7" not in document.text  # no table made of the two columns
+
+
+def test_amounts_aligned_right_stand_in_their_heading_s_column_and_totals_after_a_gap_apart() -> None:
+    def line(*cells: tuple[int, str, bool]) -> str:  # (column, text, aligned right to end there)
+        text = ""
+        for column, cell, right in cells:
+            start = column - len(cell) if right else column
+            text += " " * max(1, start - len(text)) + cell
+        return text
+
+    page = [
+        line(
+            (0, "Item", False),
+            (10, "Description", False),
+            (36, "Qty", False),
+            (42, "Unit price", False),
+            (60, "Amount", False),
+        ),
+        line(
+            (0, "A-1", False),
+            (10, "Seat clamp, black", False),
+            (36, "400", False),
+            (52, "£2.45", True),
+            (66, "£980.00", True),
+        ),
+        line(
+            (0, "A-2", False),
+            (10, "Dropout, replaceable", False),
+            (36, "250", False),
+            (52, "£6.80", True),
+            (66, "£1,700.00", True),
+        ),
+        "",
+        line((42, "Subtotal", False), (66, "£2,680.00", True)),
+        line((42, "Total due", False), (66, "£3,216.00", True)),
+        "",
+        line(
+            (0, "Invoice number:", False), (18, "INV-1", False), (32, "Invoice date:", False), (48, "14/05/2024", False)
+        ),
+        line((0, "Customer:", False), (18, "KMC-42", False), (32, "Order:", False), (48, "PO-7718", False)),
+    ]
+    sections, _ = pdf_sections(["\n".join(page)], ["1"])
+    assert [text for _, text in sections] == [
+        "Item \u00b7 Description \u00b7 Qty \u00b7 Unit price \u00b7 Amount",
+        "Item: A-1 \u00b7 Description: Seat clamp, black \u00b7 Qty: 400 \u00b7 Unit price: £2.45"
+        " \u00b7 Amount: £980.00",
+        "Item: A-2 \u00b7 Description: Dropout, replaceable \u00b7 Qty: 250 \u00b7 Unit price: £6.80"
+        " \u00b7 Amount: £1,700.00",
+        "Subtotal £2,680.00",  # neither a continuation of the last row nor a table headed by a sum
+        "Total due £3,216.00",
+        "Invoice number: INV-1 Invoice date: 14/05/2024",  # labels beside their values are no table
+        "Customer: KMC-42 Order: PO-7718",
+    ]
+
+
+def test_ocr_words_are_laid_out_where_they_stand_so_a_scanned_table_keeps_its_columns() -> None:
+    from docqa.documents.ocr import laid_out
+
+    # Tesseract's words as image_to_data gives them: 20 pixels a character, lines 40 pixels apart.
+    placed = [
+        (1, 1, 1, 0, 0, "Item"),
+        (1, 1, 1, 200, 0, "Unit"),
+        (1, 1, 1, 300, 0, "price"),
+        (1, 1, 1, 500, 0, "Amount"),
+        (2, 1, 1, 0, 40, "A-1"),
+        (2, 1, 1, 300, 40, "£2.45"),  # aligned right, under the end of "Unit price"
+        (2, 1, 1, 500, 40, "£980.00"),
+        (2, 1, 2, 0, 80, "A-2"),
+        (2, 1, 2, 300, 80, "£6.80"),
+        (2, 1, 2, 460, 80, "£1,700.00"),
+        (3, 1, 1, 0, 200, "Thank"),  # after a gap of more than a line: a blank line
+        (3, 1, 1, 120, 200, "you."),
+    ]
+    words: dict[str, list[object]] = {
+        name: [] for name in ("block_num", "par_num", "line_num", "left", "top", "width", "height", "text")
+    }
+    for block, paragraph, line, left, top, text in placed:
+        for name, value in zip(words, (block, paragraph, line, left, top, 20 * len(text), 30, text), strict=True):
+            words[name].append(value)
+    words["text"].append("  ")  # Tesseract's empty words are no text
+    for name in ("block_num", "par_num", "line_num", "left", "top", "width", "height"):
+        words[name].append(0)
+    page = laid_out(words)
+    assert page.split("\n") == [
+        "Item      Unit price     Amount",
+        "A-1            £2.45     £980.00",
+        "A-2            £6.80   £1,700.00",
+        "",
+        "Thank you.",
+    ]
+    sections, _ = pdf_sections([page], ["1"])
+    assert sections[2] == ("page 1", "Item: A-2 \u00b7 Unit price: £6.80 \u00b7 Amount: £1,700.00")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from docqa.documents.common import FORMATS_EXTRA, UnreadableFile
 from docqa.documents.limits import MAX_OCR_PIXELS, MIN_OCR_DPI, PARSE_SECONDS
@@ -56,6 +58,45 @@ def too_large(number: int, width: float, height: float) -> str:
     )
 
 
+def laid_out(words: dict[str, list[Any]]) -> str:
+    """The text of Tesseract's words (``image_to_data`` as a dict) with each line where it stands on
+    the page, as a PDF's text layer is read: a word at the column of its left edge (in characters of
+    the page's typical width), a blank line for a gap of a line or more; so the cells of a table
+    keep their columns (amounts aligned right under their heading too) for the PDF reader to read
+    as rows. A page set in columns of running text is read column by column instead, in
+    Tesseract's own order of blocks, paragraphs and lines."""
+    from docqa.documents.pdf_text import in_columns_of_prose
+
+    lines: dict[tuple[int, int, int], list[tuple[int, int, int, int, str]]] = {}
+    for index, text in enumerate(words["text"]):
+        if str(text).strip():
+            key = (words["block_num"][index], words["par_num"][index], words["line_num"][index])
+            box = (words["left"][index], words["top"][index], words["width"][index], words["height"][index])
+            lines.setdefault(key, []).append((*box, str(text).strip()))
+    if not lines:
+        return ""
+    found = [word for line in lines.values() for word in line]
+    char = max(statistics.median(word[2] / len(word[4]) for word in found), 1.0)
+    height = statistics.median(word[3] for word in found)
+    paragraphs: dict[tuple[int, int], list[str]] = {}
+    for key, line in lines.items():
+        paragraphs.setdefault(key[:2], []).append(" ".join(word[4] for word in sorted(line)))
+    in_order = "\n\n".join("\n".join(paragraph) for paragraph in paragraphs.values())
+    rows: list[str] = []
+    bottom: int | None = None
+    for line in sorted(lines.values(), key=lambda line: min(word[1] for word in line)):
+        top = min(word[1] for word in line)
+        if bottom is not None and top - bottom > height:
+            rows.append("")
+        row = ""
+        for left, _, _, _, text in sorted(line):
+            row += " " * max(1 if row else 0, round(left / char) - len(row)) + text
+        rows.append(row)
+        bottom = max(word[1] + word[3] for word in line)
+    page = "\n".join(rows)
+    return in_order if in_columns_of_prose(page) else page
+
+
 def ocr_pages(
     data: bytes,
     indexes: Sequence[int],
@@ -90,7 +131,8 @@ def ocr_pages(
                         refused[index] = too_large(index + 1, width, height)
                     continue
                 image = page.render(scale=scale).to_pil()
-                texts[index] = pytesseract.image_to_string(image, lang=LANGUAGE)
+                words = pytesseract.image_to_data(image, lang=LANGUAGE, output_type=pytesseract.Output.DICT)
+                texts[index] = laid_out(words)
                 if check is not None:
                     check(index, texts[index])
     finally:

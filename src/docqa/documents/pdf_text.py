@@ -39,6 +39,7 @@ _CELL = re.compile(r"\S+(?: {1,2}\S+)*")  # a cell's text: words fewer than thre
 _SPACES = re.compile(r"\s+")
 _PAGE_NUMBER = re.compile(r"(?:page\s*)?[-\u2013\u2014]?\s*\d+\s*[-\u2013\u2014]?(?:\s*(?:of|/)\s*\d+)?", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
+_AMOUNT = re.compile(r"[$\u00a3\u20ac\u00a5]\s?\d|\d[.,]\d")  # a sum of money or a decimal: a value, no heading
 _WORD = re.compile(r"[^\W\d_]+")
 _BROKEN_WORD = re.compile(r"([^\W\d_]+)-$")
 _FIRST_WORD = re.compile(r"([^\W\d_]+)")
@@ -230,16 +231,21 @@ def _ends_paragraph(line: str, following: str, width: int) -> bool:
 def _table_at(lines: list[str], start: int) -> tuple[list[list[str]], int]:
     """The rows of the table that starts at ``lines[start]`` (none where no table does), and the
     index of the line after it. A table is two rows or more of cells standing in columns; a line
-    whose first column is empty continues the row above it."""
+    whose first column is empty continues the row above it (right under it, not after a gap). A
+    first line of labels with their values ("Invoice date:   14/05/2024", "Total   £8,130.00") is no
+    table's header."""
     if not _is_columnar(lines[start]):
         return [], start
-    columns = [match.start() for match in _CELL.finditer(lines[start])]
+    columns = [(match.start(), match.end()) for match in _CELL.finditer(lines[start])]
+    if any(text.endswith(":") or _AMOUNT.search(text) for text in _CELL.findall(lines[start])):
+        return [], start  # labels beside their values ("Invoice date:   14/05/2024", "Total   £8,130.00")
     rows: list[list[str]] = []
     position = start
+    gap = False
     while position < len(lines):
         line = lines[position]
         if not line.strip():
-            position += 1
+            position, gap = position + 1, True
             continue
         cells = _cells(line, columns)
         if cells is None:
@@ -248,9 +254,11 @@ def _table_at(lines: list[str], start: int) -> tuple[list[list[str]], int]:
             if not _is_columnar(line):
                 break
             rows.append(cells)
+        elif gap:
+            break  # a wrapped cell runs on in the next line; after a gap, lines are totals or notes
         else:
             rows[-1] = [" ".join(part for part in pair if part) for pair in zip(rows[-1], cells, strict=True)]
-        position += 1
+        position, gap = position + 1, False
     cells = [cell for row in rows for cell in row if cell]
     if len(rows) < 2 or sum(len(cell.split()) for cell in cells) >= _PROSE_WORDS * len(cells):
         return [], start  # not a table: too few rows, or running text in columns
@@ -259,22 +267,26 @@ def _table_at(lines: list[str], start: int) -> tuple[list[list[str]], int]:
     return rows, position
 
 
-def _cells(line: str, columns: list[int]) -> list[str] | None:
-    """``line``'s cells put under ``columns`` (their start positions), or None when a cell starts
-    under no column (the line is not part of the table)."""
+def _cells(line: str, columns: list[tuple[int, int]]) -> list[str] | None:
+    """``line``'s cells put under ``columns`` (the start and end of each heading), or None when a
+    cell stands under no column (the line is not part of the table)."""
     cells = [""] * len(columns)
     for match in _CELL.finditer(line):
-        column = _column_of(match.start(), columns)
+        column = _column_of(match.start(), match.end(), columns)
         if column is None:
             return None
         cells[column] = f"{cells[column]} {match.group()}".strip()
     return cells
 
 
-def _column_of(position: int, columns: list[int]) -> int | None:
-    """The column whose text starts at ``position``, within two characters either side."""
-    for index, start in enumerate(columns):
-        if abs(position - start) <= 2:
+def _column_of(start: int, end: int, columns: list[tuple[int, int]]) -> int | None:
+    """The column whose text starts at ``start``, within two characters either side, else the one
+    whose heading ends where it ends (an amount aligned right under its heading)."""
+    for index, (first, _) in enumerate(columns):
+        if abs(start - first) <= 2:
+            return index
+    for index, (_, last) in enumerate(columns):
+        if abs(end - last) <= 2:
             return index
     return None
 
