@@ -6,9 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from test_lists import peaked_logits
+from tokenizers import Tokenizer
 
 from docqa.assistant import Assistant
 from docqa.conflicts import disagree, document_date, find_conflicts, written_date
+from docqa.reader.extractive import ExtractiveReader
 from docqa.schema import Chunk, ExtractedAnswer, RetrievedPassage
 from docqa.terminal import format_answer
 from docqa.ui.render import escape_text
@@ -59,7 +62,8 @@ def test_two_versions_that_disagree_are_both_shown_newest_first(tmp_path: Path) 
     with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
         answer = assistant.ask("When does the library close on weekdays?")
         single = assistant.ask("What does the canteen serve on Fridays?")
-    assert not answer.abstained
+    assert not answer.abstained and "10 pm" in answer.text  # the newest document's value leads
+    assert answer.citations[0].source == "library-hours-2.txt"
     assert [conflict.citation.source for conflict in answer.conflicts] == ["library-hours-2.txt", "library-hours.txt"]
     assert [conflict.date for conflict in answer.conflicts] == ["2024-03-01", "2023-01-10"]
     assert "10 pm" in answer.conflicts[0].text and "8 pm" in answer.conflicts[1].text
@@ -100,3 +104,25 @@ def test_a_model_answer_is_compared_with_the_other_documents_sentences() -> None
     assert "48p per mile" in conflicts[0].text and conflicts[1].text == "45p per mile"
     # Without the passages (the lexical mode, whose answers are sentences already), one document: no conflict.
     assert find_conflicts([span], document_text=texts.__getitem__) == []
+
+
+def test_a_model_answer_from_the_older_document_gives_way_to_the_newer_one(
+    tmp_path: Path, tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "library-hours.txt").write_text(
+        "date 2023-01-10 Library hours\n\nThe library closes at 8 pm on weekdays.\n", encoding="utf-8"
+    )
+    (corpus / "library-hours-2.txt").write_text(
+        "date 2024-03-01 Library hours\n\nThe library closes at 10 pm on weekdays.\n", encoding="utf-8"
+    )
+    tokenizer = Tokenizer.from_file(str(tiny_reader_path / "tokenizer.json"))
+    forward = peaked_logits([tokenizer.encode("8 pm", add_special_tokens=False).ids])  # the model finds the old value
+    monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: forward(encodings))
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path)) as assistant:
+        answer = assistant.ask("When does the library close on weekdays?")
+    assert [conflict.citation.source for conflict in answer.conflicts] == ["library-hours-2.txt", "library-hours.txt"]
+    # The newer document's sentence leads, shown as a sentence; the model's span stays an alternative.
+    assert answer.mode == "sentence" and "10 pm" in answer.text and answer.citations[0].source == "library-hours-2.txt"
+    assert [alternative.text for alternative in answer.alternatives] == ["8 pm"]

@@ -93,6 +93,7 @@ def peaked_logits(wanted: list[list[int]]) -> Any:
     def forward(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
         ids = encodings["input_ids"]
         starts = np.full(ids.shape, -20.0, dtype=np.float32)
+        starts[:, 0] = 0.0  # "no answer" beats every span but the wanted ones
         ends = starts.copy()
         for row, tokens in enumerate(ids.tolist()):
             for run in wanted:

@@ -32,6 +32,7 @@ def peaked_logits(answer_ids: list[int]) -> Any:
     def forward(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
         ids = encodings["input_ids"]
         starts = np.full(ids.shape, -20.0, dtype=np.float32)
+        starts[:, 0] = 0.0  # "no answer" beats every span but the answer's
         ends = starts.copy()
         width = len(answer_ids)
         for row, tokens in enumerate(ids.tolist()):

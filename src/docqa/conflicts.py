@@ -155,7 +155,7 @@ def _sentence_answers(
 
 def _conflict(answer: ExtractedAnswer, document_text: Callable[[str], str], corpus_dir: Path | None) -> Conflict:
     date, dated_by = document_date(answer.passage.chunk.source, answer.passage.date, document_text, corpus_dir)
-    return Conflict(answer.text, answer.score, cite(answer), date, dated_by)
+    return Conflict(answer.text, answer.score, cite(answer), date, dated_by, answer)
 
 
 def _quantities(text: str) -> dict[str, set[str]]:

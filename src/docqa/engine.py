@@ -120,11 +120,18 @@ class Engine:
         if items:  # a question that asks for several, answered by several of the reader's spans
             rest = [answer for answer in result.answers if answer not in items]
             return draft.answer(items[0], alternatives=rest, items=items)
-        answer = draft.answer(result.answers[0], alternatives=result.answers[1:])
-        answer.conflicts = find_conflicts(  # confident answers of different documents that disagree
+        conflicts = find_conflicts(  # confident answers of different documents that disagree
             result.answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir,
             question=reading, passages=passages if draft.mode == "extractive" else (),
         )  # fmt: skip
+        best = result.answers[0]
+        newest = conflicts[0].answer if conflicts else None
+        if newest is not None and newest.passage.chunk.source != best.passage.chunk.source:
+            # Folders keep old versions beside new ones: the newest document's value leads, the
+            # disagreement shown with it. A sentence the sentence reader found is shown as one.
+            best, draft.mode = newest, draft.mode if newest in result.answers else "sentence"
+        answer = draft.answer(best, alternatives=[other for other in result.answers if other is not best])
+        answer.conflicts = conflicts
         return answer
 
     def _nothing_found(self, options: AskOptions, *, indexing: bool) -> Note:

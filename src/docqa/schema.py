@@ -139,6 +139,7 @@ class Conflict:
     dated_by: (
         str  # "metadata" (the file's own or its front matter), "text" (a date in its first lines), "file time", ""
     )
+    answer: ExtractedAnswer | None = field(default=None, compare=False, repr=False)  # the span, where known
 
     def to_dict(self) -> dict[str, Any]:
         return {
