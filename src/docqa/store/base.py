@@ -19,7 +19,8 @@ from docqa.schema import Chunk, Document, RetrievedPassage
 # The layout of stored records; an older one is rebuilt, a newer one refused. 2: passages keep
 # their locations (page, slide, sheet, chapter, heading path). 3: documents read anew (table rows
 # as records cited by row, PDF text as paragraphs, RTF headings), since unchanged files are not.
-FORMAT_VERSION = 3
+# 4: read anew again (scanned tables as records, numbered items of text files, articles' bylines).
+FORMAT_VERSION = 4
 
 # (chunk id, score, bm25 rank, dense rank): a search result on its way to becoming a passage.
 ScoredRow = tuple[int, float, int | None, int | None]
