@@ -126,3 +126,22 @@ def test_a_model_answer_from_the_older_document_gives_way_to_the_newer_one(
     # The newer document's sentence leads, shown as a sentence; the model's span stays an alternative.
     assert answer.mode == "sentence" and "10 pm" in answer.text and answer.citations[0].source == "library-hours-2.txt"
     assert [alternative.text for alternative in answer.alternatives] == ["8 pm"]
+
+
+def test_behind_a_closest_sentence_disagreeing_documents_are_shown_too(
+    tmp_path: Path, tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "library-hours.txt").write_text(
+        "date 2023-01-10 Library hours\n\nThe library closes at 8 pm on weekdays.\n", encoding="utf-8"
+    )
+    (corpus / "library-hours-2.txt").write_text(
+        "date 2024-03-01 Library hours\n\nThe library closes at 10 pm on weekdays.\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: peaked_logits([])(encodings))
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path)) as assistant:
+        answer = assistant.ask("When does the library close on weekdays?")
+    assert answer.closest and answer.mode == "sentence"  # the model found nothing
+    assert "10 pm" in answer.text and answer.citations[0].source == "library-hours-2.txt"
+    assert [conflict.citation.source for conflict in answer.conflicts] == ["library-hours-2.txt", "library-hours.txt"]

@@ -23,7 +23,16 @@ from docqa.options import AskOptions
 from docqa.reader import Reader, ReaderResult, SentenceReader
 from docqa.reader.closest import CLOSEST_NOTE, closest_sentence
 from docqa.retrieval import Retriever
-from docqa.schema import Answer, AnswerItem, AnswerMode, ExtractedAnswer, Note, RetrievalMode, RetrievedPassage
+from docqa.schema import (
+    Answer,
+    AnswerItem,
+    AnswerMode,
+    Conflict,
+    ExtractedAnswer,
+    Note,
+    RetrievalMode,
+    RetrievedPassage,
+)
 from docqa.store import PassageStore
 
 ABSTENTION_NOTE = "The documents do not seem to contain the answer; these are the closest passages."
@@ -107,7 +116,9 @@ class Engine:
             if closest is not None:
                 draft.notes.append(Note("closest", CLOSEST_NOTE))
                 draft.mode = "sentence"
-                return draft.answer(closest.sentence, cited=closest.highlight)
+                # Sentences of different documents are compared as the lexical mode compares them.
+                conflicts = self._conflicts(closest.sentences, reading, ())
+                return self._newest_first(draft, conflicts, closest.sentences, highlight=closest.highlight)
         if result.abstained:
             draft.notes.append(Note("abstained", ABSTENTION_NOTE))
             return draft.answer()
@@ -120,17 +131,36 @@ class Engine:
         if items:  # a question that asks for several, answered by several of the reader's spans
             rest = [answer for answer in result.answers if answer not in items]
             return draft.answer(items[0], alternatives=rest, items=items)
-        conflicts = find_conflicts(  # confident answers of different documents that disagree
-            result.answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir,
-            question=reading, passages=passages if draft.mode == "extractive" else (),
+        conflicts = self._conflicts(result.answers, reading, passages if draft.mode == "extractive" else ())
+        return self._newest_first(draft, conflicts, result.answers)
+
+    def _conflicts(
+        self, answers: Sequence[ExtractedAnswer], question: str, passages: Sequence[RetrievedPassage]
+    ) -> list[Conflict]:
+        """Confident ``answers`` of different documents that disagree, newest first (``docqa.conflicts``)."""
+        return find_conflicts(
+            answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir,
+            question=question, passages=passages,
         )  # fmt: skip
-        best = result.answers[0]
+
+    @staticmethod
+    def _newest_first(
+        draft: _Draft,
+        conflicts: list[Conflict],
+        answers: Sequence[ExtractedAnswer],
+        *,
+        highlight: ExtractedAnswer | None = None,
+    ) -> Answer:
+        """The answer ``answers[0]``, or where documents disagree, the newest one's: folders keep old
+        versions beside new ones, so the newest value leads, the disagreement shown with it. A
+        sentence the sentence reader found beside a model's spans is shown as a sentence. With a
+        ``highlight``, the answers are closest sentences and ``answers[0]`` is cited at it."""
+        best = answers[0]
         newest = conflicts[0].answer if conflicts else None
         if newest is not None and newest.passage.chunk.source != best.passage.chunk.source:
-            # Folders keep old versions beside new ones: the newest document's value leads, the
-            # disagreement shown with it. A sentence the sentence reader found is shown as one.
-            best, draft.mode = newest, draft.mode if newest in result.answers else "sentence"
-        answer = draft.answer(best, alternatives=[other for other in result.answers if other is not best])
+            best, draft.mode, highlight = newest, draft.mode if newest in answers else "sentence", highlight and newest
+        alternatives = [other for other in answers if other is not best] if highlight is None else []
+        answer = draft.answer(best, alternatives=alternatives, cited=highlight)
         answer.conflicts = conflicts
         return answer
 
