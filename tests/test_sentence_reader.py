@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from docqa.reader import SentenceReader
+from docqa.reader.sentence import is_label
 from docqa.schema import Chunk, RetrievedPassage
 
 
@@ -124,6 +125,13 @@ def test_a_table_row_does_not_lend_its_names_to_another() -> None:
     rows = passage("prices.xlsx", text)
     result = SentenceReader().read("What is the price of the Pip 24?", [rows])
     assert result.abstained  # no row is about a Pip 24
+
+
+def test_a_short_line_that_gives_a_sum_of_money_is_a_value_not_a_label() -> None:
+    text = "Invoice 7\n\nSubtotal \u00a36,775.00\n\nTotal due \u00a38,130.00\n\nPayment terms: 30 days."
+    result = SentenceReader().read("What is the total due?", [passage("invoice.pdf", text)])
+    assert result.answers[0].text == "Total due \u00a38,130.00"
+    assert is_label("Pilot budget") and not is_label("Pilot budget \u00a348,000")
 
 
 @pytest.mark.parametrize("question", ["zebra xylophone?", "What is it that was there?", ""])

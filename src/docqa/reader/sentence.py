@@ -195,10 +195,15 @@ def _readable_spans(text: str) -> list[tuple[int, int]]:
 
 def is_label(text: str) -> bool:
     """Whether ``text`` reads as a heading, title or label rather than a sentence: one short line
-    that no sentence punctuation ends ("Passwords", "E-bike motor and battery")."""
+    that no sentence punctuation ends ("Passwords", "E-bike motor and battery") and gives no sum of
+    money ("Total due £8,130.00" is a value)."""
     text = text.strip()
     record = ";" in text or ": " in text  # "Band: 5 to 9 years; Days: 28" is a table row, not a label
+    record = record or bool(_SUM.search(text))  # "Total due £8,130.00" gives a value
     return "\n" not in text and len(text.split()) <= LABEL_WORDS and not record and not _SENTENCE_END.search(text)
+
+
+_SUM = re.compile(r"[$\u00a3\u20ac\u00a5]\s?\d[\d,]*(?:\.\d+)?(?![\d.,]*\s*(?:m|bn|k)\b)")
 
 
 def _names_its_place(text: str, location: str) -> bool:
