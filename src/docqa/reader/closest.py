@@ -22,9 +22,6 @@ CLOSEST_NOTE = (
 )
 
 
-AGREEING_SHARE = 0.5
-
-
 @dataclass(frozen=True)
 class ClosestSentence:
     sentence: ExtractedAnswer  # the sentence shown as the answer, with the sentence reader's score
@@ -37,10 +34,9 @@ def closest_sentence(
     question: str, passages: Sequence[RetrievedPassage], reading: ReaderResult, threshold: float
 ) -> ClosestSentence | None:
     """The sentence of ``passages`` that best matches ``question`` when the sentence reader would
-    answer with it at ``threshold`` (at half of it where the model's best guess lies inside it),
-    else None; ``reading`` is the model reader's (abstained) result."""
+    answer with it at ``threshold``, else None; ``reading`` is the model reader's (abstained) result."""
     found = SentenceReader().read(question, passages)
-    if found.abstained or not found.answers:
+    if found.abstained or not found.answers or found.answers[0].score < threshold:
         return None
     sentence = found.answers[0]
     inside = [
@@ -50,10 +46,5 @@ def closest_sentence(
         and sentence.start <= guess.start
         and guess.end <= sentence.end
     ]
-    # Two readers that point at one sentence are more evidence than either: where the model's best
-    # guess lies inside the best sentence, the sentence needs only AGREEING_SHARE of the threshold.
-    agreed = bool(inside) and inside[0] is reading.answers[0]
-    if sentence.score < threshold * (AGREEING_SHARE if agreed else 1.0):
-        return None
     others = tuple(answer for answer in found.answers[1:] if answer.score >= threshold)
     return ClosestSentence(sentence, inside[0] if inside else sentence, (sentence, *others))
