@@ -49,15 +49,18 @@ def test_a_documents_date_comes_from_metadata_then_its_opening_then_the_file_tim
     assert document_date("b.txt", None, texts.__getitem__, tmp_path) == ("2023-11-14T22:13:20", "file time")
 
 
-def test_two_versions_that_disagree_are_both_shown_newest_first(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
+def library_versions(folder: Path) -> Path:
+    """A corpus folder with two versions of one notice that disagree: 8 pm (2023) and 10 pm (2024)."""
+    corpus = folder / "corpus"
     corpus.mkdir()
-    (corpus / "library-hours.txt").write_text(
-        "date 2023-01-10 Library hours\n\nThe library closes at 8 pm on weekdays.\n", encoding="utf-8"
-    )
-    (corpus / "library-hours-2.txt").write_text(
-        "date 2024-03-01 Library hours\n\nThe library closes at 10 pm on weekdays.\n", encoding="utf-8"
-    )
+    for name, date, hour in (("library-hours.txt", "2023-01-10", 8), ("library-hours-2.txt", "2024-03-01", 10)):
+        text = f"date {date} Library hours\n\nThe library closes at {hour} pm on weekdays.\n"
+        (corpus / name).write_text(text, encoding="utf-8")
+    return corpus
+
+
+def test_two_versions_that_disagree_are_both_shown_newest_first(tmp_path: Path) -> None:
+    corpus = library_versions(tmp_path)
     (corpus / "canteen.txt").write_text("The canteen serves soup on Fridays.\n", encoding="utf-8")
     with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
         answer = assistant.ask("When does the library close on weekdays?")
@@ -109,14 +112,7 @@ def test_a_model_answer_is_compared_with_the_other_documents_sentences() -> None
 def test_a_model_answer_from_the_older_document_gives_way_to_the_newer_one(
     tmp_path: Path, tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "library-hours.txt").write_text(
-        "date 2023-01-10 Library hours\n\nThe library closes at 8 pm on weekdays.\n", encoding="utf-8"
-    )
-    (corpus / "library-hours-2.txt").write_text(
-        "date 2024-03-01 Library hours\n\nThe library closes at 10 pm on weekdays.\n", encoding="utf-8"
-    )
+    corpus = library_versions(tmp_path)
     tokenizer = Tokenizer.from_file(str(tiny_reader_path / "tokenizer.json"))
     forward = peaked_logits([tokenizer.encode("8 pm", add_special_tokens=False).ids])  # the model finds the old value
     monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: forward(encodings))
@@ -131,14 +127,7 @@ def test_a_model_answer_from_the_older_document_gives_way_to_the_newer_one(
 def test_behind_a_closest_sentence_disagreeing_documents_are_shown_too(
     tmp_path: Path, tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "library-hours.txt").write_text(
-        "date 2023-01-10 Library hours\n\nThe library closes at 8 pm on weekdays.\n", encoding="utf-8"
-    )
-    (corpus / "library-hours-2.txt").write_text(
-        "date 2024-03-01 Library hours\n\nThe library closes at 10 pm on weekdays.\n", encoding="utf-8"
-    )
+    corpus = library_versions(tmp_path)
     monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: peaked_logits([])(encodings))
     with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model=str(tiny_reader_path)) as assistant:
         answer = assistant.ask("When does the library close on weekdays?")
