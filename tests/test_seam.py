@@ -138,3 +138,23 @@ def test_a_new_option_is_a_field_of_the_record_and_the_code_that_uses_it(
     capsys.readouterr()
     assert main(["ask", QUESTION, *folders, *models, "--no-closest", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["abstained"] is True
+
+
+def test_answer_keeps_one_assistant_per_settings_not_per_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docqa import assistant as module
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "minutes.txt").write_text(SHARED + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(module, "_assistants", type(module._assistants)())
+    lexical = {"embedding_model": "none", "reader_model": "none"}
+    first = module.answer(QUESTION, top_k=3, **lexical)
+    second = module.answer(QUESTION, top_k=5, retrieval="bm25", sources=["minutes.txt"], **lexical)
+    assert first.citations[0].source == second.citations[0].source == "minutes.txt"
+    assert len(module._assistants) == 1  # the options of a question made no second assistant
+    oldest = next(iter(module._assistants.values()))
+    for tokens in (150, 120):  # two other settings: the oldest assistant is closed and let go
+        module.answer(QUESTION, chunk_tokens=tokens, **lexical)
+    assert len(module._assistants) == 2 and oldest not in module._assistants.values()
