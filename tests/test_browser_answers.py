@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from test_browser import DESKTOP, PHONE, REPLIES, alerts, artifacts, ask, browser, free_port, open_page
 from test_lists import peaked_logits
 from tokenizers import Tokenizer
@@ -73,8 +73,8 @@ def test_a_list_answer_shows_each_item_with_its_own_source(sized: Page, artifact
     second = items.nth(1)
     name = second.inner_text().rstrip("0123456789")
     second.locator(".docqa-cite").click()
-    sized.locator("#docqa-document mark.docqa-answer").wait_for()
-    assert sized.locator("#docqa-document mark.docqa-answer").inner_text() == name  # its own span, in its file
+    # The panel showed the first item's source before the click: wait for the second's, its own span in its file.
+    expect(sized.locator("#docqa-document mark.docqa-answer")).to_have_text(name, timeout=30_000)
     width = sized.viewport_size["width"] if sized.viewport_size else 0
     assert reply.bounding_box() is not None and reply.bounding_box()["width"] <= width  # type: ignore[index]
     sized.screenshot(path=str(artifacts / f"list-answer-{width}.png"), full_page=True)
