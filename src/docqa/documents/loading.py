@@ -156,9 +156,9 @@ def _scan(corpus_dir: Path, max_file_bytes: int, known: KnownHashes | None) -> t
     root = corpus_dir.resolve()
     files: list[SourceFile] = []
     skipped: dict[str, str] = {}
-    for path in _corpus_files(corpus_dir, skipped):
+    for path, linked in _corpus_files(corpus_dir, skipped):
         try:
-            source = _checked_source(path, corpus_dir, root)
+            source = _checked_source(path, corpus_dir, root if linked else None)
             content_hash, size = _hashed(path, max_file_bytes, known)
         except UnreadableFile as error:
             _skip(skipped, _source(path, corpus_dir), error.reason)
@@ -171,14 +171,15 @@ def _scan(corpus_dir: Path, max_file_bytes: int, known: KnownHashes | None) -> t
     return files, dict(sorted(skipped.items()))
 
 
-def _checked_source(path: Path, corpus_dir: Path, root: Path) -> str:
-    """The source name of ``path``; raises ``UnreadableFile`` for a file that must not be read."""
+def _checked_source(path: Path, corpus_dir: Path, root: Path | None) -> str:
+    """The source name of ``path``; raises ``UnreadableFile`` for a file that must not be read. A
+    link is followed to check that it stays in the folder ``root``; None for a file that is no link."""
     if format_for(path.suffix) is None:
         raise UnreadableFile(f"unsupported file type {path.suffix or '(none)'}")
     source = _source(path, corpus_dir)
     if _readable(source) != source:
         raise UnreadableFile("the file name is not valid UTF-8; rename the file")
-    problem = _location_problem(path, root)
+    problem = _location_problem(path, root) if root is not None else None
     if problem:
         raise UnreadableFile(problem)
     return source
@@ -210,8 +211,10 @@ def _source(path: Path, corpus_dir: Path) -> str:
     return path.absolute().relative_to(corpus_dir.absolute()).as_posix()
 
 
-def _corpus_files(corpus_dir: Path, skipped: dict[str, str]) -> Iterator[Path]:
-    """Supported files under ``corpus_dir``; links to files inside it are read, other links are not."""
+def _corpus_files(corpus_dir: Path, skipped: dict[str, str]) -> Iterator[tuple[Path, bool]]:
+    """Supported files under ``corpus_dir``, each with whether it is a link; links to files inside it
+    are read, other links are not. No link to a folder is followed, so a file that is no link lies
+    inside the folder without being resolved (resolving each was most of a scan's time)."""
     root = corpus_dir.resolve()
     pending = [corpus_dir]
     while pending:
@@ -230,7 +233,7 @@ def _corpus_files(corpus_dir: Path, skipped: dict[str, str]) -> Iterator[Path]:
             if entry.is_dir():
                 pending.append(entry)
             elif wanted:
-                yield entry
+                yield entry, entry.is_symlink()
 
 
 def _folder_entries(folder: Path, corpus_dir: Path, skipped: dict[str, str]) -> list[Path]:
