@@ -8,6 +8,7 @@ import json
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from format_files import docx_bytes, xlsx_bytes
@@ -175,17 +176,13 @@ def test_a_file_over_its_time_budget_is_not_read_again_until_it_changes_or_is_re
     assert parsed == ["slow.pdf"] and retried["added"] == ["slow.pdf"] and retried["skipped"] == {}, retried
 
 
-def test_a_file_over_its_time_budget_is_read_again_once_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+
+def slow_on_first_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str], Any]:
+    """A corpus of one file whose first read runs out of time; returns the folder, the sources read
+    so far (as reads happen), and the parser in place before."""
     from docqa.documents import worker
     from docqa.documents.common import UnreadableFile
-    from docqa.documents.slow_files import RETRY_HINT
-    from docqa.indexing import Indexer
-    from docqa.store import IndexSettings
-    from docqa.store.sqlite import SQLiteStore
 
-    settings = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "report.txt").write_text("A report that reads slowly.\n")
@@ -199,6 +196,21 @@ def test_a_file_over_its_time_budget_is_read_again_once_changed(
         return parse_file(pool, file)  # type: ignore[arg-type]
 
     monkeypatch.setattr(worker.WorkerPool, "parse_file", slow_once)
+    return corpus, parsed, parse_file
+
+
+def test_a_file_over_its_time_budget_is_read_again_once_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docqa.documents import worker
+    from docqa.documents.common import UnreadableFile
+    from docqa.documents.slow_files import RETRY_HINT
+    from docqa.indexing import Indexer
+    from docqa.store import IndexSettings
+    from docqa.store.sqlite import SQLiteStore
+
+    settings = IndexSettings(embedding_model="none", chunk_tokens=200, chunk_overlap=1)
+    corpus, parsed, parse_file = slow_on_first_read(tmp_path, monkeypatch)
     store = SQLiteStore(tmp_path / "index")
     assert Indexer(store, None, settings).update(corpus).skipped["report.txt"].endswith(RETRY_HINT)
     assert Indexer(store, None, settings).update(corpus).skipped["report.txt"].endswith(RETRY_HINT)
@@ -228,22 +240,8 @@ def test_docqa_index_retry_skipped_reads_a_slow_file_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from docqa.cli import main
-    from docqa.documents import worker
-    from docqa.documents.common import UnreadableFile
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "report.txt").write_text("A report that reads slowly.\n")
-    parsed: list[str] = []
-    parse_file = worker.WorkerPool.parse_file
-
-    def slow_once(pool: worker.WorkerPool, file: object) -> object:
-        parsed.append(file.source)  # type: ignore[attr-defined]
-        if len(parsed) == 1:
-            raise UnreadableFile("reading it took longer than 60 s, the limit for one file", transient=True)
-        return parse_file(pool, file)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(worker.WorkerPool, "parse_file", slow_once)
+    corpus, parsed, _ = slow_on_first_read(tmp_path, monkeypatch)
     command = ["index", "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--embedding-model", "none"]
     assert main([*command, "--json"]) == 0
     assert "not read again until the file changes" in json.loads(capsys.readouterr().out)["skipped"]["report.txt"]
