@@ -51,8 +51,10 @@ from format_files import docx_bytes, epub_bytes, odt_bytes, pptx_bytes  # noqa: 
 from hostile_files import lying_archive, swollen_archive, tiny_tags_html  # noqa: E402
 from pdfs import pdf_file  # noqa: E402
 
+from docqa.documents.resident import Process  # noqa: E402
+from docqa.documents.resident import processes as running  # noqa: E402
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-PAGE = os.sysconf("SC_PAGE_SIZE")
 SAMPLE_S = 0.02
 GONE_S = 2.0
 MAX_TREE_RSS = int(1.5 * 2**30)
@@ -109,25 +111,10 @@ def cases(quick: bool) -> dict[str, Any]:
 # ----- the process tree ----------------------------------------------------------------------
 
 
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """Every process: pid -> (parent pid, resident bytes, state)."""
-    found = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as file:
-                fields = file.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        found[int(entry.name)] = (int(fields[1]), int(fields[21]) * PAGE, fields[0].decode())
-    return found
-
-
-def _tree(root: int, processes: dict[int, tuple[int, int, str]]) -> set[int]:
+def _tree(root: int, processes: dict[int, Process]) -> set[int]:
     children: dict[int, list[int]] = {}
-    for pid, (parent, _, _) in processes.items():
-        children.setdefault(parent, []).append(pid)
+    for pid, process in processes.items():
+        children.setdefault(process.parent, []).append(pid)
     tree, pending = set(), [root]
     while pending:
         pid = pending.pop()
@@ -148,13 +135,13 @@ def run_case(corpus: Path, index: Path) -> dict[str, Any]:
     lingered: set[int] = set()
     peak = 0
     while process.poll() is None:
-        processes = _processes()
+        processes = running()
         tree = _tree(process.pid, processes)
         seen |= tree
-        peak = max(peak, sum(processes[pid][1] for pid in tree))
+        peak = max(peak, sum(processes[pid].resident for pid in tree))
         now = time.monotonic()
         for pid in seen - tree:
-            if pid in processes and processes[pid][2] != "Z":
+            if pid in processes and processes[pid].state != "Z":
                 outside.setdefault(pid, now)
                 if now - outside[pid] > GONE_S:
                     lingered.add(pid)
@@ -164,8 +151,8 @@ def run_case(corpus: Path, index: Path) -> dict[str, Any]:
     out, err = process.communicate()
     wall = time.monotonic() - started
     time.sleep(GONE_S)
-    processes = _processes()
-    left = sorted(pid for pid in seen if pid in processes and processes[pid][2] != "Z" and pid != process.pid)
+    processes = running()
+    left = sorted(pid for pid in seen if pid in processes and processes[pid].state != "Z" and pid != process.pid)
     try:
         report = json.loads(out)
     except json.JSONDecodeError:
@@ -263,10 +250,10 @@ def _watch_app(app: int, database: Path, corpus: Path, bomb: str) -> dict[str, A
     peak = 0
     stored: set[str] = set()
     while time.monotonic() - started < RUN_LIMIT_S:
-        processes = _processes()
+        processes = running()
         tree = _tree(app, processes)
         seen |= tree
-        peak = max(peak, sum(processes[pid][1] for pid in tree))
+        peak = max(peak, sum(processes[pid].resident for pid in tree))
         if not (corpus / marker).exists() and time.monotonic() - started > 1.0:
             (corpus / marker).write_text(f"The {bomb} file was followed by this one.\n")
         stored = _indexed(database)
@@ -274,9 +261,9 @@ def _watch_app(app: int, database: Path, corpus: Path, bomb: str) -> dict[str, A
             break
         time.sleep(0.05)
     time.sleep(GONE_S)
-    processes = _processes()
+    processes = running()
     tree = _tree(app, processes)
-    left = sorted(pid for pid in seen - tree if pid in processes and processes[pid][2] != "Z")
+    left = sorted(pid for pid in seen - tree if pid in processes and processes[pid].state != "Z")
     return {
         "seconds": round(time.monotonic() - started - GONE_S, 1),
         "marker_indexed": marker in stored,

@@ -6,13 +6,23 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def group_bytes(group: int) -> int:
-    """The resident size of every process in the process group ``group``."""
-    total = 0
+class Process(NamedTuple):
+    """One process as /proc/PID/stat tells: its parent, process group, resident bytes and state."""
+
+    parent: int
+    group: int
+    resident: int
+    state: str
+
+
+def processes() -> dict[int, Process]:
+    """Every process of this machine, by pid (none where /proc cannot be read)."""
+    found: dict[int, Process] = {}
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
@@ -22,9 +32,15 @@ def group_bytes(group: int) -> int:
                     fields = file.read().rsplit(b")", 1)[1].split()
             except (OSError, IndexError):  # the process ended meanwhile
                 continue
-            if int(fields[2]) == group:  # the fields after the command: state, parent, group, ...
-                total += int(fields[21]) * _PAGE  # ... and the resident pages, 24th of the line
-    return total
+            # The fields after the command: state, parent, group, ..., the resident pages 24th of the line.
+            resident = int(fields[21]) * _PAGE
+            found[int(entry.name)] = Process(int(fields[1]), int(fields[2]), resident, fields[0].decode())
+    return found
+
+
+def group_bytes(group: int) -> int:
+    """The resident size of every process in the process group ``group``."""
+    return sum(process.resident for process in processes().values() if process.group == group)
 
 
 def peak_bytes() -> int:
