@@ -231,14 +231,21 @@ def test_dense_search_without_the_embedding_model_exits_2_with_one_line(
     assert not (tmp_path / "index" / "index.sqlite").exists()
 
 
-def test_the_index_report_says_the_vectors_are_kept_while_the_model_cannot_load(
-    corpus: Path, tmp_path: Path, tiny_embedder_path: Path, offline: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    model = Path(shutil.copytree(tiny_embedder_path, tmp_path / "embedder"))
+def indexed_then_model_gone(corpus: Path, tmp_path: Path, embedder: Path) -> tuple[Path, list[str]]:
+    """The corpus indexed with a copy of ``embedder``, then the copy moved away and a file added;
+    returns where the copy was and the folder flags."""
+    model = Path(shutil.copytree(embedder, tmp_path / "embedder"))
     folders = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
     assert main(["index", *folders, "--embedding-model", str(model)]) == 0
     model.rename(tmp_path / "away")
     (corpus / "harbour.txt").write_text("The harbour master of Port Wren is Quentin Abernathy.\n")
+    return model, folders
+
+
+def test_the_index_report_says_the_vectors_are_kept_while_the_model_cannot_load(
+    corpus: Path, tmp_path: Path, tiny_embedder_path: Path, offline: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, folders = indexed_then_model_gone(corpus, tmp_path, tiny_embedder_path)
     finished = docqa("index", *folders, env=offline, cwd=tmp_path)  # no model named: the index's own
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.startswith("Updated ") and "1 added, 0 updated, 0 removed, 3 unchanged" in finished.stdout
@@ -255,11 +262,7 @@ def test_serve_keeps_the_vectors_while_the_model_cannot_load(
     from docqa.assistant import Assistant
     from docqa.ui.serve import prepare
 
-    model = Path(shutil.copytree(tiny_embedder_path, tmp_path / "embedder"))
-    folders = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
-    assert main(["index", *folders, "--embedding-model", str(model)]) == 0
-    model.rename(tmp_path / "away")
-    (corpus / "harbour.txt").write_text("The harbour master of Port Wren is Quentin Abernathy.\n")
+    model, _ = indexed_then_model_gone(corpus, tmp_path, tiny_embedder_path)
     capsys.readouterr()
     with Assistant(corpus, tmp_path / "index", reader_model="none") as assistant:
         prepare(assistant)
