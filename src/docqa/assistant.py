@@ -135,10 +135,13 @@ class Assistant:
             finally:
                 self._warming = False
 
-    def _ready_engine(self) -> Engine:
+    def _ready_engine(self, options: AskOptions | None = None) -> Engine:
         """The engine for a question: ``warm_up`` first, except while an update started by ``index()``
         runs (a server's, say): then the index as it stands answers, without waiting. A build that
-        ``warm_up`` started for another question is waited for, as that question waits."""
+        ``warm_up`` started for another question is waited for, as that question waits. Dense search
+        that ``options`` ask for and that cannot run is refused before any of that."""
+        if options is not None and (options.retrieval or self.settings.retrieval) == "dense":
+            self.load_models().retrieval(options)
         if not self._warm and (self._warming or not self._index_lock.locked()):
             self.warm_up()
         return self.engine
@@ -218,9 +221,7 @@ class Assistant:
         if history is not None:
             choices["history"] = history
         options = (options or AskOptions()).with_values(**choices)
-        if (options.retrieval or self.settings.retrieval) == "dense":
-            self.load_models().retrieval(options)  # refused before a first build of the index
-        engine = self._ready_engine()
+        engine = self._ready_engine(options)
         # Loading: what this question waited for, or the models' loading before it (docqa ask loads them first).
         waited, self._loading_seconds = max(time.perf_counter() - started, self._loading_seconds), 0.0
         return engine.ask(question, options, indexing=self._indexing, waited=waited)
@@ -235,9 +236,7 @@ class Assistant:
     ) -> list[RetrievedPassage]:
         """The best passages for ``query``; only of the documents ``sources`` when given."""
         options = AskOptions(top_k=top_k, retrieval=retrieval, sources=None if sources is None else tuple(sources))
-        if (options.retrieval or self.settings.retrieval) == "dense":
-            self.load_models().retrieval(options)
-        return self._ready_engine().retrieve(query, options)
+        return self._ready_engine(options).retrieve(query, options)
 
     def check_retrieval(self, retrieval: RetrievalMode | None = None) -> RetrievalMode:
         """The search method asked for (else the settings'), refused when it cannot run (``Engine.retrieval``)."""

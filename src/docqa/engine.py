@@ -20,7 +20,7 @@ from docqa.embedding import Embedder
 from docqa.errors import DocqaError, ModelLoadError
 from docqa.lists import asks_for_several, joined, list_items
 from docqa.options import AskOptions
-from docqa.reader import Reader, ReaderResult, SentenceReader
+from docqa.reader import Reader, ReaderResult, SentenceReader, effective_threshold
 from docqa.reader.closest import CLOSEST_NOTE, closest_sentence
 from docqa.retrieval import Retriever
 from docqa.schema import (
@@ -64,10 +64,9 @@ class Engine:
 
     def threshold(self, options: AskOptions) -> float:
         """The threshold a question is judged by: its own, else the settings', else the reader's default."""
-        for value in (options.confidence_threshold, self.settings.confidence_threshold):
-            if value is not None:
-                return value
-        return self.reader.default_threshold
+        if options.confidence_threshold is not None:
+            return options.confidence_threshold
+        return effective_threshold(self.settings, self.reader)
 
     def retrieval(self, options: AskOptions) -> RetrievalMode:
         """The search method asked for, refused when it cannot run: dense search without the embedding
@@ -158,7 +157,11 @@ class Engine:
         best = answers[0]
         newest = conflicts[0].answer if conflicts else None
         if newest is not None and newest.passage.chunk.source != best.passage.chunk.source:
-            best, draft.mode, highlight = newest, draft.mode if newest in answers else "sentence", highlight and newest
+            best = newest
+            if newest not in answers:  # a sentence the sentence reader found, beside a model's spans
+                draft.mode = "sentence"
+            if highlight is not None:  # a closest sentence of another document: cited as it stands
+                highlight = newest
         alternatives = [other for other in answers if other is not best] if highlight is None else []
         answer = draft.answer(best, alternatives=alternatives, cited=highlight)
         answer.conflicts = conflicts
