@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from test_browser import DESKTOP, PHONE, REPLIES, alerts, artifacts, ask, browser, free_port, open_page
-from test_lists import peaked_logits
+from tiny_models import peaked_logits
 from tokenizers import Tokenizer
 
 from docqa.assistant import Assistant

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_lists import peaked_logits
+from tiny_models import peaked_logits
 from tokenizers import Tokenizer
 
 from docqa.assistant import Assistant

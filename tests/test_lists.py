@@ -4,10 +4,9 @@ one kind, each cited; any other question keeps its one span."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
+from tiny_models import peaked_logits
 from tokenizers import Tokenizer
 from ui_fakes import passage
 
@@ -85,24 +84,6 @@ def test_an_item_far_below_the_best_one_is_left_out() -> None:
 
 NAMES = ("Capitol", "Trump", "Pence")
 QUESTION = "Which names were mentioned at the meeting on Monday?"
-
-
-def peaked_logits(wanted: list[list[int]]) -> Any:
-    """Stands in for the reader's model: each of the ``wanted`` token runs scores high where a window holds it."""
-
-    def forward(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
-        ids = encodings["input_ids"]
-        starts = np.full(ids.shape, -20.0, dtype=np.float32)
-        starts[:, 0] = 0.0  # "no answer" beats every span but the wanted ones
-        ends = starts.copy()
-        for row, tokens in enumerate(ids.tolist()):
-            for run in wanted:
-                for position in range(len(tokens) - len(run) + 1):
-                    if tokens[position : position + len(run)] == run:
-                        starts[row, position] = ends[row, position + len(run) - 1] = 10.0
-        return starts, ends
-
-    return forward
 
 
 def test_a_list_answer_cites_each_item_where_it_stands(

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from tiny_models import peaked_logits
 from tokenizers import Tokenizer
 
 from docqa.assistant import Assistant
@@ -23,32 +23,6 @@ from docqa.ui.chat import Chat, ChatSession
 QUESTION = "Where was the session held on Monday?"
 SHARED = "The session was held at the Capitol on Monday. The members then went home for the evening."
 ANSWER = "Capitol"
-
-
-def peaked_logits(answer_ids: list[int]) -> Any:
-    """Stands in for the reader's model: the tokens of the answer score high wherever a window holds
-    them, and nothing else does."""
-
-    def forward(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
-        ids = encodings["input_ids"]
-        starts = np.full(ids.shape, -20.0, dtype=np.float32)
-        starts[:, 0] = 0.0  # "no answer" beats every span but the answer's
-        ends = starts.copy()
-        width = len(answer_ids)
-        for row, tokens in enumerate(ids.tolist()):
-            for position in range(len(tokens) - width + 1):
-                if tokens[position : position + width] == answer_ids:
-                    starts[row, position] = ends[row, position + width - 1] = 10.0
-        return starts, ends
-
-    return forward
-
-
-def no_span(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Stands in for the reader's model where no window holds an answer: "no answer" scores high."""
-    starts = np.full(encodings["input_ids"].shape, -20.0, dtype=np.float32)
-    starts[:, 0] = 10.0
-    return starts, starts.copy()
 
 
 @pytest.fixture
@@ -69,7 +43,7 @@ def test_the_chat_the_api_the_command_line_and_python_show_the_same_citations(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     tokenizer = Tokenizer.from_file(str(tiny_reader_path / "tokenizer.json"))
-    forward = peaked_logits(tokenizer.encode(ANSWER, add_special_tokens=False).ids)
+    forward = peaked_logits([tokenizer.encode(ANSWER, add_special_tokens=False).ids])
     monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: forward(encodings))
 
     python = assistant.ask(QUESTION, top_k=3)
@@ -125,7 +99,7 @@ def test_a_new_option_is_a_field_of_the_record_and_the_code_that_uses_it(
 ) -> None:
     """``closest`` was added so: a field of AskOptions, one condition in the engine, and the flag and
     the /ask parameter of the two interfaces that offer it; Python and the chat pass it on as it is."""
-    monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: no_span(encodings))
+    monkeypatch.setattr(ExtractiveReader, "_forward", lambda self, encodings: peaked_logits([])(encodings))
     fallback = assistant.ask(QUESTION, confidence_threshold=0.99)
     assert fallback.closest and not fallback.abstained and fallback.notes[-1].code == "closest"
     strict = assistant.ask(QUESTION, confidence_threshold=0.99, closest=False)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
 from tokenizers.models import WordPiece
@@ -97,3 +99,23 @@ def build_tiny_embedder(folder: Path, texts: Iterable[str]) -> Path:
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[transformer, pooling, Normalize()]).save(str(folder))
     return folder
+
+
+def peaked_logits(wanted: list[list[int]]) -> Any:
+    """A forward pass that stands in for a reader model's (``ExtractiveReader._forward``): each of
+    the ``wanted`` token runs scores high where a window holds it, and "no answer" beats every other
+    span, so that the answers are fixed; ``peaked_logits([])`` finds no answer anywhere."""
+
+    def forward(encodings: Any) -> tuple[np.ndarray, np.ndarray]:
+        ids = encodings["input_ids"]
+        starts = np.full(ids.shape, -20.0, dtype=np.float32)
+        starts[:, 0] = 0.0  # "no answer" beats every span but the wanted ones
+        ends = starts.copy()
+        for row, tokens in enumerate(ids.tolist()):
+            for run in wanted:
+                for position in range(len(tokens) - len(run) + 1):
+                    if tokens[position : position + len(run)] == run:
+                        starts[row, position] = ends[row, position + len(run) - 1] = 10.0
+        return starts, ends
+
+    return forward
