@@ -202,8 +202,9 @@ class _Draft:
         of ``items`` (``best`` the first), each cited where it stands."""
         self.timings["total"] = time.perf_counter() - self.started
         citations = []
-        if items:
-            citations = [cite(item) for item in items]
+        listed = [AnswerItem(item.text, item.score, cite(item)) for item in items]
+        if listed:
+            citations = [item.citation for item in listed]
         elif best is not None:
             # A word-for-word search of other passages is for short answers, not whole sentences.
             others = self.passages if self.mode == "extractive" else ()
@@ -222,5 +223,5 @@ class _Draft:
             alternatives=list(alternatives),
             query=self.query,
             closest=cited is not None,
-            items=[AnswerItem(i.text, i.score, c) for i, c in zip(items, citations[: len(items)], strict=True)],
+            items=listed,
         )
