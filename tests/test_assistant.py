@@ -346,3 +346,23 @@ def test_dense_search_without_the_embedding_model_is_refused(lexical: Assistant)
     with pytest.raises(DocqaError, match=r"dense search \(--retrieval dense\) needs the embedding model.*'none'"):
         lexical.ask("Who sang the song?", retrieval="dense")
     assert lexical.ask("Who sang the song that played before the rally speeches?", retrieval="bm25").citations
+
+
+def test_a_passage_further_in_is_read_with_its_document_opening(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    filler = " ".join(f"Rule {n} of the workshop is kept by every team member on every shift." for n in range(60))
+    (corpus / "safety.txt").write_text(
+        "Safety procedures\n\nThese procedures apply to everyone who works at Unit 4, Tannery Lane.\n\n"
+        f"{filler}\n\nThe assembly point is at the far end of the visitor car park.\n",
+        encoding="utf-8",
+    )
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
+        assistant.index()
+        passages = assistant.retrieve("Where is the fire assembly point for Unit 4?")
+        further = [passage for passage in passages if passage.chunk.index > 0]
+        assert further and all(passage.opening.startswith("Safety procedures") for passage in further)
+        assert all(not passage.opening for passage in passages if passage.chunk.index == 0)
+        answer = assistant.ask("Where is the fire assembly point for Unit 4?")
+    assert not answer.abstained
+    assert "far end of the visitor car park" in answer.text

@@ -43,8 +43,10 @@ def test_a_near_tie_goes_to_the_better_passage() -> None:
     first = passage("a.txt", "The ferry leaves at noon.")
     second = passage("b.txt", "The ferry leaves at noon from the pier.")
     result = SentenceReader().read("When does the ferry leave?", [first, second])
-    assert [answer.passage for answer in result.answers] == [first, second]
-    assert result.answers[0].score > result.answers[1].score  # the same words, a worse search rank
+    assert [answer.passage for answer in result.answers] == [first, second]  # the same words, a worse rank
+    found = SentenceReader().candidates("When does the ferry leave?", [first, second])
+    assert [features.rank for _, features in found] == [0, 1]
+    assert found[0][1].coverage == found[1][1].coverage
 
 
 def test_a_sentence_shared_by_overlapping_passages_is_read_once() -> None:
@@ -183,3 +185,44 @@ def test_no_answer_is_longer_than_a_sentence_a_table_without_full_stops_is_read_
     rows = "\n".join(f"dealer D{n:03}; town Town{n}; units {100 + n}" for n in range(40))
     result = SentenceReader().read("How many units did dealer D017 order?", [passage("dealers.csv", rows)])
     assert result.answers[0].text == "dealer D017; town Town17; units 117"
+
+
+def test_a_sentence_without_the_kind_of_value_asked_for_ranks_below_one_with_it() -> None:
+    text = "Crash replacement is offered as a goodwill gesture. A replacement frame costs 40% less."
+    question = "What discount is offered on a crash replacement frame?"
+    found = SentenceReader().candidates(question, [passage("w.txt", text)])
+    assert [answer.text for answer, _ in found] == [
+        "A replacement frame costs 40% less.",
+        "Crash replacement is offered as a goodwill gesture.",
+    ]
+    assert found[0][1].coverage < found[1][1].coverage  # fewer of the question's words, but a number
+    assert [features.lacks_kind for _, features in found] == [False, True]
+
+
+def test_a_name_in_the_opening_of_its_document_counts_as_held_further_in() -> None:
+    body = "The assembly point is at the far end of the visitor car park."
+    opening = "Safety procedures\n\nThese procedures apply to everyone who works at Unit 4, Tannery Lane."
+    further = RetrievedPassage(Chunk("safety.pdf", 3, body, 900, 900 + len(body)), 1.0, opening=opening)
+    question = "Where is the fire assembly point for Unit 4?"
+    result = SentenceReader().read(question, [further])
+    assert not result.abstained
+    assert result.answers[0].text == body
+    # Without the opening, or with an opening that names another site, "Unit 4" is missing.
+    assert SentenceReader().read(question, [passage("safety.pdf", body)]).abstained
+    elsewhere = RetrievedPassage(further.chunk, 1.0, opening="These procedures apply to Unit 9.")
+    assert SentenceReader().read(question, [elsewhere]).abstained
+    # A lone number or year of the question is never lent by an opening.
+    dated = RetrievedPassage(further.chunk, 1.0, opening="Minutes of the meeting of 2024.")
+    assert SentenceReader().read("Where was the assembly point in 2024?", [dated]).abstained
+
+
+def test_a_passage_is_read_at_its_bm25_place_when_that_is_better_than_its_fused_place() -> None:
+    prose = RetrievedPassage(Chunk("review.pdf", 0, "We shipped more bikes than ever.", 0, 32), 0.9, bm25_rank=2)
+    row = "Measure: Bikes shipped · 2022: 19,870"
+    table = RetrievedPassage(Chunk("review.pdf", 2, row, 500, 500 + len(row)), 0.6, bm25_rank=1)
+    found = SentenceReader().candidates("How many bikes were shipped in 2022?", [prose, table])
+    assert {answer.text: features.rank for answer, features in found} == {
+        "Measure: Bikes shipped · 2022: 19,870": 0,
+        "We shipped more bikes than ever.": 0,
+    }
+    assert found[0][0].text == "Measure: Bikes shipped · 2022: 19,870"

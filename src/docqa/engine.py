@@ -37,6 +37,7 @@ from docqa.store import PassageStore
 
 ABSTENTION_NOTE = "The documents do not seem to contain the answer; these are the closest passages."
 LEXICAL_NOTE_START = "This is the best-matching sentence, not an extracted answer"
+OPENING_CHARS = 600  # of a document: its title lines and first paragraph, which say what it is about
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,20 @@ class Engine:
     def retrieve(self, query: str, options: AskOptions) -> list[RetrievedPassage]:
         """The best passages for ``query``; only of the documents ``options.sources`` when given."""
         top_k = options.top_k or self.settings.top_k
-        return self.retriever.retrieve(query, top_k=top_k, mode=self.retrieval(options), sources=options.sources)
+        passages = self.retriever.retrieve(query, top_k=top_k, mode=self.retrieval(options), sources=options.sources)
+        return self._with_openings(passages)
+
+    def _with_openings(self, passages: list[RetrievedPassage]) -> list[RetrievedPassage]:
+        """``passages``, each one past its document's first given that document's opening lines."""
+        openings: dict[str, str] = {}
+        for passage in passages:
+            source = passage.chunk.source
+            if passage.chunk.index > 0 and source not in openings:
+                try:
+                    openings[source] = self.store.document_text(source)[:OPENING_CHARS]
+                except DocqaError:  # removed since the search: its passage is read without
+                    openings[source] = ""
+        return [replace(p, opening=openings[p.chunk.source]) if p.chunk.index > 0 else p for p in passages]
 
     def read(self, question: str, passages: Sequence[RetrievedPassage], threshold: float) -> ReaderResult:
         """The reader's answers judged against ``threshold``, the one place a threshold applies (readers

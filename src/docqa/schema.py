@@ -84,6 +84,9 @@ class RetrievedPassage:
     date: str | None = None
     bm25_rank: int | None = None  # 1-based; None when that method did not return it
     dense_rank: int | None = None
+    # The start of its document when the passage lies further in: whom and what the document is
+    # about ("These procedures apply to ... Unit 4"), which a passage of its body rarely repeats.
+    opening: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -34,20 +34,22 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 
+from docqa.answer_types import asked_kind, gives_kind
 from docqa.chunking import sentence_spans
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
-from docqa.text import CELL_SEPARATOR, WORD, question_terms
+from docqa.text import CELL_SEPARATOR, WORD, folded_words, holds_words, question_terms
 
 SENTENCE_ANSWERS = 3
 RANK_PENALTY = 0.1  # of score, per place of the sentence's passage in the search ranking
+KIND_PENALTY = 0.2  # of score, for a sentence without the kind of value the question asks for
 MAX_SENTENCE_CHARS = 400
 LABEL_WORDS = 10  # a line of at most this many words that no punctuation ends is a heading or label
 
 # The logistic model of SentenceFeatures.vector() behind a sentence's score, fitted by
 # benchmarks/fit_sentence_chance.py (its output: benchmarks/results/sentence_chance-*.json).
-CHANCE_WEIGHTS = (-0.17, 2.107, 0.393, -0.96, -0.703, 0.666, -3.538)
-CHANCE_BIAS = -1.192
+CHANCE_WEIGHTS = (-0.218, 2.098, 0.339, -0.941, -0.612, 0.633, -3.499, -1.046)
+CHANCE_BIAS = -1.117
 
 _SENTENCE_END = re.compile(r"[.!?:;\"\u201d\u2019)\]]\s*\Z")
 
@@ -106,12 +108,15 @@ class SentenceReader:
         for term, rows in _in_ranges(sentences, terms).items():  # "six years" is in "5 to 9 years"
             text_rows[term] |= rows
             bm25.update({row: bm25.get(row, 0.0) for row in rows})
-        scored = _score_sentences(sentences, terms, text_rows, title_rows, bm25)
+        kind = asked_kind(question)
+        lacking = {row for row, s in enumerate(sentences) if kind and not gives_kind(s.text, kind, question)}
+        scored = _score_sentences(sentences, terms, text_rows, title_rows, bm25, lacking)
         names = _names(question, terms)
+        opened = _opened_names(question, names, sentences)
         found = []
         for position, (row, coverage) in enumerate(scored):
             held = {term for term in terms if row in text_rows[term] or row in title_rows[term]}
-            held |= {name for name in names if row in context_rows[name]}
+            held |= {name for name in names if row in context_rows[name]} | opened[row]
             following = scored[position + 1][1] if position + 1 < len(scored) else 0.0
             features = SentenceFeatures(
                 coverage=coverage,
@@ -120,6 +125,7 @@ class SentenceReader:
                 rank=sentences[row].rank,
                 margin=coverage - following,
                 terms=len(terms),
+                lacks_kind=row in lacking,
             )
             found.append((_sentence_answer(sentences[row], coverage), features))
         return found
@@ -130,7 +136,8 @@ class SentenceFeatures:
     """What says whether a sentence answers the question: the weighted share of the question's words
     it holds (``coverage``), the plain share in its own text, the share of the question's names and
     numbers it lacks, its passage's place in the search, its lead over the next sentence, and how
-    many words the question has."""
+    many words the question has, and whether it lacks the kind of value the question asks for (a
+    number for "how many", a date for "when")."""
 
     coverage: float
     text_share: float
@@ -138,6 +145,7 @@ class SentenceFeatures:
     rank: int
     margin: float
     terms: int
+    lacks_kind: bool = False
 
     def vector(self) -> tuple[float, ...]:
         return (
@@ -148,6 +156,7 @@ class SentenceFeatures:
             float(min(self.rank, 2)),
             self.margin,
             1.0 / self.terms,
+            float(self.lacks_kind),
         )
 
     def chance(self) -> float:
@@ -162,7 +171,10 @@ def _sentences(passages: Sequence[RetrievedPassage]) -> list[_Sentence]:
     with the better passage. Headings and labels are not answers: they are the next ones' context."""
     seen: set[tuple[str, int]] = set()
     sentences = []
-    for rank, passage in enumerate(passages):
+    for position, passage in enumerate(passages):
+        # Words are this reader's evidence: a passage that BM25 ranks higher than the fused search
+        # does (a table, which embeds poorly) is read at BM25's place.
+        rank = min(position, passage.bm25_rank - 1) if passage.bm25_rank else position
         chunk = passage.chunk
         heading = ""
         for start, end in _readable_spans(chunk.text):
@@ -242,8 +254,10 @@ def _score_sentences(
     text_rows: dict[str, set[int]],
     title_rows: dict[str, set[int]],
     bm25: dict[int, float],
+    lacking: set[int],
 ) -> list[tuple[int, float]]:
-    """(sentence index, score) of the sentences holding a term, best first."""
+    """(sentence index, score) of the sentences holding a term, best first: a sentence of a passage
+    further down the search, or without the kind of value asked for, is ranked as if it held less."""
     weights = {term: _idf(len(text_rows[term]), len(sentences)) for term in terms}
     total = sum(weights.values())
 
@@ -251,7 +265,10 @@ def _score_sentences(
         return sum(weights[term] for term in terms if row in text_rows[term] or row in title_rows[term]) / total
 
     scores = {row: coverage(row) for row in bm25}
-    order = sorted(scores, key=lambda row: (-(scores[row] - RANK_PENALTY * sentences[row].rank), bm25[row]))
+    def ranked(row: int) -> float:
+        return scores[row] - RANK_PENALTY * sentences[row].rank - KIND_PENALTY * (row in lacking)
+
+    order = sorted(scores, key=lambda row: (-ranked(row), bm25[row]))
     return [(row, scores[row]) for row in order]
 
 
@@ -335,6 +352,40 @@ def _names(question: str, terms: list[str]) -> set[str]:
         if any(char.isdigit() for char in word) or (position > 0 and word[0].isupper())
     }
     return names & set(terms)
+
+
+def _opened_names(question: str, names: set[str], sentences: list[_Sentence]) -> list[set[str]]:
+    """For each sentence, the names of the question that the opening of its document holds (when its
+    passage lies further in): whole names only, "Unit 4" or "Brennan Alloy", never a lone number or
+    year, which an opening holds by chance more often than a document is about it."""
+    phrases = _name_phrases(question)
+    held: dict[str, set[str]] = {}
+    for sentence in sentences:
+        opening = sentence.passage.opening
+        if opening and opening not in held:
+            held[opening] = {
+                word for phrase in phrases if holds_words(phrase, opening) for word in folded_words(phrase)
+            } & names
+    return [held.get(sentence.passage.opening, set()) for sentence in sentences]
+
+
+def _name_phrases(question: str) -> list[str]:
+    """The question's names as phrases: runs of capitalised words other than the first word, with a
+    number that ends the run ("Unit 4", "Kestrel Moor", "Pip 24")."""
+    words = WORD.findall(question)
+    phrases, run = [], []
+    for position, word in enumerate([*words, ""]):
+        capitalised = position > 0 and word[:1].isupper() and word.isalpha()
+        if capitalised or (run and word.isdigit()):
+            run.append(word)
+            if not capitalised:
+                phrases.append(" ".join(run))
+                run = []
+            continue
+        if run:
+            phrases.append(" ".join(run))
+        run = []
+    return phrases
 
 
 def _sentence_answer(sentence: _Sentence, score: float) -> ExtractedAnswer:

@@ -1,0 +1,51 @@
+"""The kind of value a question asks for, and whether a sentence gives one."""
+
+from __future__ import annotations
+
+import pytest
+
+from docqa.answer_types import asked_kind, gives_kind
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many bikes were produced in May 2024?", "number"),
+        ("Within how many days must a claim be submitted?", "number"),
+        ("How much did the first bike sell for?", "number"),
+        ("What was the paint rework rate after the new line?", "number"),
+        ("What is the minimum password length?", "number"),
+        ("What did warranty claim WC-24-004 cost?", "number"),
+        ("When is the fire alarm tested?", "date"),
+        ("In what year did the company move?", "date"),
+        ("At what time does the depot close?", "date"),
+        ("Who chaired the meeting?", None),
+        ("Where is the assembly point?", None),
+        ("Why did the margin dip?", None),
+        ("Which guidance did the policy replace?", None),
+    ],
+)
+def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
+    assert asked_kind(question) == kind
+
+
+def test_a_number_is_given_in_digits_or_words_but_not_by_a_date_or_a_time() -> None:
+    assert gives_kind("Production reached 1,010 bikes.", "number")
+    assert gives_kind("The course lasts six weeks.", "number")
+    assert not gives_kind("Deliveries run between 7am and 7pm.", "number")
+    assert not gives_kind("The party is on Friday 19 July at 10:30.", "number")
+    assert not gives_kind("Crash replacement is a goodwill gesture.", "number")
+
+
+def test_a_date_is_a_year_a_month_a_weekday_or_a_time() -> None:
+    assert gives_kind("The alarm is tested every Wednesday.", "date")
+    assert gives_kind("The run is due on 9 August.", "date")
+    assert gives_kind("It moved in 1998.", "date")
+    assert not gives_kind("The alarm is tested by the fire wardens.", "date")
+
+
+def test_a_value_the_question_already_gives_does_not_count() -> None:
+    question = "How many bikes were produced in May 2024?"
+    assert not gives_kind("Production in 2024 went well.", "number", question)
+    assert gives_kind("In 2024 we produced 1,010 bikes.", "number", question)
+    assert not gives_kind("The meeting was on 12 June 2024.", "date", "What was decided on 12 June 2024?")
