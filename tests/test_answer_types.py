@@ -35,6 +35,8 @@ def test_a_number_is_given_in_digits_or_words_but_not_by_a_date_or_a_time() -> N
     assert not gives_kind("Deliveries run between 7am and 7pm.", "number")
     assert not gives_kind("The party is on Friday 19 July at 10:30.", "number")
     assert not gives_kind("Crash replacement is a goodwill gesture.", "number")
+    assert not gives_kind("In 2011 the company began exporting to Ireland.", "number")  # a year dates
+    assert gives_kind("The company sold 2,000 bikes.", "number")
 
 
 def test_a_date_is_a_year_a_month_a_weekday_or_a_time() -> None:

@@ -41,10 +41,11 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(rf"\d(?:[\d,.]*\d)?|\b(?:{'|'.join(_NUMBER_WORDS)})\b", re.IGNORECASE)
-# Numbers that date or time something rather than count it: "7am", "10:30", "19 July", "June 12".
+# Numbers that date or time something rather than count it: "7am", "10:30", "19 July", "June 12",
+# "in 2011" (a year: "2,000" is written with its comma when it counts).
 _MONTH = "|".join(MONTHS)
 _NOT_A_COUNT = re.compile(
-    rf"\b\d{{1,2}}(?::\d\d)?\s*(?:am|pm)\b|\b\d{{1,2}}[:.]\d\d\b"
+    rf"\b\d{{1,2}}(?::\d\d)?\s*(?:am|pm)\b|\b\d{{1,2}}[:.]\d\d\b|(?<![\d,.])(?:1[5-9]|20)\d\d(?![\d,.]\d)"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH})\b|\b(?:{_MONTH})\s+\d{{1,2}}(?:st|nd|rd|th)?\b",
     re.IGNORECASE,
 )

@@ -48,8 +48,8 @@ LABEL_WORDS = 10  # a line of at most this many words that no punctuation ends i
 
 # The logistic model of SentenceFeatures.vector() behind a sentence's score, fitted by
 # benchmarks/fit_sentence_chance.py (its output: benchmarks/results/sentence_chance-*.json).
-CHANCE_WEIGHTS = (-0.218, 2.098, 0.339, -0.941, -0.612, 0.633, -3.499, -1.046)
-CHANCE_BIAS = -1.117
+CHANCE_WEIGHTS = (-0.282, 2.146, 0.324, -0.934, -0.625, 0.662, -3.461, -0.973)
+CHANCE_BIAS = -1.125
 
 _SENTENCE_END = re.compile(r"[.!?:;\"\u201d\u2019)\]]\s*\Z")
 
@@ -108,15 +108,17 @@ class SentenceReader:
         for term, rows in _in_ranges(sentences, terms).items():  # "six years" is in "5 to 9 years"
             text_rows[term] |= rows
             bm25.update({row: bm25.get(row, 0.0) for row in rows})
+        names = _names(question, terms)
+        for row, opened in enumerate(_opened_names(question, names, sentences)):
+            for name in opened:  # as a title's words count: the document is about them
+                title_rows[name].add(row)
         kind = asked_kind(question)
         lacking = {row for row, s in enumerate(sentences) if kind and not gives_kind(s.text, kind, question)}
         scored = _score_sentences(sentences, terms, text_rows, title_rows, bm25, lacking)
-        names = _names(question, terms)
-        opened = _opened_names(question, names, sentences)
         found = []
         for position, (row, coverage) in enumerate(scored):
             held = {term for term in terms if row in text_rows[term] or row in title_rows[term]}
-            held |= {name for name in names if row in context_rows[name]} | opened[row]
+            held |= {name for name in names if row in context_rows[name]}
             following = scored[position + 1][1] if position + 1 < len(scored) else 0.0
             features = SentenceFeatures(
                 coverage=coverage,
