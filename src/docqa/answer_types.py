@@ -1,4 +1,5 @@
-"""What kind of value a question asks for, and whether a text gives one.
+"""Values in questions and texts: what kind of value a question asks for, whether a text gives one,
+and whether a range a text states holds a number ("six years" is in "5 to 9 years").
 
 "How many bikes were produced in May?" wants a number, "When is the alarm tested?" a date or time:
 a sentence without any number cannot answer the first, however many of its words it shares. The
@@ -69,3 +70,32 @@ def gives_kind(text: str, kind: ValueKind, question: str = "") -> bool:
         text = _NOT_A_COUNT.sub(" ", text)
     given = {match.group().lower() for match in pattern.finditer(question)}
     return any(match.group().lower() not in given for match in pattern.finditer(text))
+
+
+_SMALL_NUMBERS = {word: value for value, word in enumerate(["zero", *_NUMBER_WORDS[:20]])}
+_BOUND = r"(\d+(?:[.,]\d+)*)"
+_RANGES = (  # a range of values as a table or a rule states it, and which values are in it
+    (
+        re.compile(rf"(?<![\w/.,-]){_BOUND}\s*(?:to|-|\u2013|\u2014)\s*{_BOUND}(?![\w/-])"),
+        lambda low, high, value: low <= value <= high,
+    ),
+    (re.compile(rf"{_BOUND}(?:\s+[a-z]+)?\s+or\s+(?:more|over|above)"), lambda low, _, value: value >= low),
+    (re.compile(rf"(?:more than|over|above)\s+{_BOUND}"), lambda low, _, value: value > low),
+    (re.compile(rf"(?:less than|fewer than|under|below)\s+{_BOUND}"), lambda high, _, value: value < high),
+)
+
+
+def number_value(word: str) -> float | None:
+    """The value of a word that is a whole number, in digits or in words up to twenty; else None."""
+    return float(word) if word.isdigit() else _SMALL_NUMBERS.get(word.lower())
+
+
+def range_holds(text: str, value: float) -> bool:
+    """Whether ``text`` states a range holding ``value``: "5 to 9 years", "10 years or more", "less than 2"."""
+    lowered = text.lower()
+    for pattern, holds in _RANGES:
+        for match in pattern.finditer(lowered):
+            bounds = [float(group.replace(",", "")) for group in match.groups()]
+            if holds(bounds[0], bounds[-1], value):
+                return True
+    return False

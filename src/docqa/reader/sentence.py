@@ -21,7 +21,12 @@ digit): a sentence about Warsaw in 1313 does not answer a question about Berlin,
 A name also counts as held when a label or record line of the sentence's document among the
 passages read holds it (a letterhead, a "Re:" line, "Version 2.1 | Effective 1 April 2022"; not a
 table's rows): such lines say whom and what the whole document is about, though a passage of its
-body rarely repeats them.
+body rarely repeats them. So does the opening of the document of a passage further in (its
+``opening``): a whole name of the question it holds ("Unit 4", never a lone number) counts as the
+title's words do.
+A question that asks for a number ("how many", "what discount") or a date ("when") is not answered
+by a sentence without one besides the question's own (``docqa.answer_types``): such a sentence
+ranks as if it held ``KIND_PENALTY`` less, and its score is lower.
 Below the confidence threshold the assistant abstains as for any reader.
 """
 
@@ -34,7 +39,7 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 
-from docqa.answer_types import asked_kind, gives_kind
+from docqa.answer_types import asked_kind, gives_kind, number_value, range_holds
 from docqa.chunking import sentence_spans
 from docqa.reader.base import ReaderResult, merge_duplicates, no_answer
 from docqa.schema import AnswerMode, ExtractedAnswer, RetrievedPassage
@@ -303,45 +308,18 @@ def _scores(db: sqlite3.Connection, match: str, table: str = "sentences") -> dic
     return dict(db.execute(query, (match,)).fetchall())
 
 
-_NUMBER_WORDS = {
-    word: value
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty".split()
-    )
-}
-_NUMBER = r"(\d+(?:[.,]\d+)*)"
-_RANGES = (  # a range of values as a table or a rule states it, and which values are in it
-    (
-        re.compile(rf"(?<![\w/.,-]){_NUMBER}\s*(?:to|-|\u2013|\u2014)\s*{_NUMBER}(?![\w/-])"),
-        lambda low, high, value: low <= value <= high,
-    ),
-    (re.compile(rf"{_NUMBER}(?:\s+[a-z]+)?\s+or\s+(?:more|over|above)"), lambda low, _, value: value >= low),
-    (re.compile(rf"(?:more than|over|above)\s+{_NUMBER}"), lambda low, _, value: value > low),
-    (re.compile(rf"(?:less than|fewer than|under|below)\s+{_NUMBER}"), lambda high, _, value: value < high),
-)
-
-
 def _in_ranges(sentences: list[_Sentence], terms: list[str]) -> dict[str, set[int]]:
     """For each number of the question (in digits or words up to twenty), the sentences that state a
     range holding it without naming it: "5 to 9 years", "10 years or more", "less than 2 years"."""
-    values = {term: float(term) if term.isdigit() else _NUMBER_WORDS.get(term) for term in terms}
     found: dict[str, set[int]] = {}
-    for term, value in values.items():
+    for term in terms:
+        value = number_value(term)
         if value is None:
             continue
-        for row, sentence in enumerate(sentences):
-            text = sentence.text.lower()
-            for pattern, holds in _RANGES:
-                for match in pattern.finditer(text):
-                    bounds = [_number(group) for group in match.groups()]
-                    if holds(bounds[0], bounds[-1], value):
-                        found.setdefault(term, set()).add(row)
+        rows = {row for row, sentence in enumerate(sentences) if range_holds(sentence.text, value)}
+        if rows:
+            found[term] = rows
     return found
-
-
-def _number(text: str) -> float:
-    return float(text.replace(",", ""))
 
 
 def _names(question: str, terms: list[str]) -> set[str]:
