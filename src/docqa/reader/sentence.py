@@ -14,7 +14,8 @@ Sentences of every retrieved passage compete; a passage further down the search 
 A sentence's score is roughly the chance that it holds the answer: a logistic model of what the
 score is made of (``SentenceFeatures``: the weighted share of the question's words it holds, the
 plain share in its own text, the question's names and numbers it lacks, its passage's search rank,
-its lead over the next sentence, the question's length), fitted on SQuAD 2.0 questions by
+its lead over the next sentence, the question's length, whether it lacks the kind of value asked
+for), fitted on SQuAD 2.0 questions by
 ``benchmarks/fit_sentence_chance.py``. The reader abstains on its own when the best sentence lacks
 a name or a number of the question (a capitalised word other than the first, or a word with a
 digit): a sentence about Warsaw in 1313 does not answer a question about Berlin, nor one about 1314.
@@ -79,7 +80,7 @@ class SentenceReader:
 
     mode: AnswerMode = "sentence"
     # Its score is a logistic model of how much of the question a sentence holds (SentenceFeatures),
-    # fitted to the chance that the sentence holds the answer. At 0.2 it abstains on 43% of the
+    # fitted to the chance that the sentence holds the answer. At 0.2 it abstains on 44% of the
     # unanswerable questions of the SQuAD 2.0 dev file (35% by the names rule alone) and answers 83%
     # of the answerable ones (88%); lexical features separate the two no better than that.
     default_threshold: float = 0.2
