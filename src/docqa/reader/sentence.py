@@ -354,7 +354,8 @@ def _name_phrases(question: str) -> list[str]:
     """The question's names as phrases: runs of capitalised words other than the first word, with a
     number that ends the run ("Unit 4", "Kestrel Moor", "Pip 24")."""
     words = WORD.findall(question)
-    phrases, run = [], []
+    phrases: list[str] = []
+    run: list[str] = []
     for position, word in enumerate([*words, ""]):
         capitalised = position > 0 and word[:1].isupper() and word.isalpha()
         if capitalised or (run and word.isdigit()):
