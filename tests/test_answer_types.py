@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docqa.answer_types import asked_kind, gives_kind
+from docqa.answer_types import asked_kind, gives_kind, series
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,8 @@ from docqa.answer_types import asked_kind, gives_kind
         ("Where is the assembly point?", None),
         ("Why did the margin dip?", None),
         ("Which guidance did the policy replace?", None),
+        ("Which parts should be lubricated after cleaning?", "several"),
+        ("Which years did the reviews cover?", "date"),  # a date before several
     ],
 )
 def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
@@ -51,3 +53,22 @@ def test_a_value_the_question_already_gives_does_not_count() -> None:
     assert not gives_kind("Production in 2024 went well.", "number", question)
     assert gives_kind("In 2024 we produced 1,010 bikes.", "number", question)
     assert not gives_kind("The meeting was on 12 June 2024.", "date", "What was decided on 12 June 2024?")
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "items"),
+    [
+        ("Mandatory training: fire safety, manual handling and data protection", "",
+         ["fire safety", "manual handling", "data protection"]),
+        ("After cleaning, lubricate the chain, derailleur pivots and brake lever pivots.",
+         "Which parts should be lubricated?", ["the chain", "derailleur pivots", "brake lever pivots"]),
+        ("Reince Priebus, Mitt Romney and Joe Biden condemned the attack.", "Who condemned it?",
+         ["Reince Priebus", "Mitt Romney", "Joe Biden"]),
+        ("We sell red, green, and blue frames.", "Which colours are sold?", ["red", "green", "blue frames"]),
+        ("Courses are online and must be finished in a month.", "Which courses are mandatory?", []),
+        ("Tea and cake are served.", "", []),  # two things joined in passing are no series
+    ],
+)  # fmt: skip
+def test_the_items_of_a_series(text: str, question: str, items: list[str]) -> None:
+    assert [text[start:end] for start, end in series(text, question)] == items
+    assert gives_kind(text, "several", question) is bool(items)

@@ -10,8 +10,9 @@ from tiny_models import peaked_logits
 from tokenizers import Tokenizer
 from ui_fakes import passage
 
+from docqa.answer_types import asks_for_several
 from docqa.assistant import Assistant
-from docqa.lists import answer_kind, asks_for_several, joined, list_items
+from docqa.lists import answer_kind, joined, list_items, series_items
 from docqa.reader.extractive import ExtractiveReader
 from docqa.schema import ExtractedAnswer
 from docqa.ui.turns import reply_html, turn_markdown
@@ -109,3 +110,30 @@ def test_a_list_answer_cites_each_item_where_it_stands(
     assert '<ul class="docqa-items">' in reply and reply.count('data-action="cite"') == 6  # 3 items, 3 sources
     assert turn_markdown(answer).count("\n- ") == 3
     assert single.items == [] and single.text in NAMES  # one thing asked for: one span
+
+
+def test_a_sentence_that_lists_what_a_question_asks_for_gives_the_items() -> None:
+    text = "After cleaning, lubricate the chain, derailleur pivots and brake lever pivots."
+    sentence = ExtractedAnswer(text, 0.4, passage("care.md", f"Winter care. {text}"), 13, 13 + len(text))
+    items = series_items("Which parts should be lubricated after cleaning a bike?", sentence)
+    assert [item.text for item in items] == ["the chain", "derailleur pivots", "brake lever pivots"]
+    assert all(item.passage.chunk.text[item.start : item.end] == item.text for item in items)  # spans, not new text
+    assert all(item.score == 0.4 for item in items)
+    assert series_items("Which part should be lubricated after cleaning a bike?", sentence) == []  # one is asked for
+
+
+def test_a_list_question_in_the_lexical_mode_is_answered_with_the_items_of_the_sentence_that_lists_them(
+    tmp_path: Path,
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "induction.txt").write_text(
+        "New starter induction\n\nMandatory courses are on the learning portal and must be finished in a month.\n\n"
+        "Mandatory training: fire safety, manual handling and data protection\n",
+        encoding="utf-8",
+    )
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
+        answer = assistant.ask("Which mandatory training courses must new starters complete?")
+    assert [item.text for item in answer.items] == ["fire safety", "manual handling", "data protection"]
+    assert answer.text == "fire safety, manual handling and data protection"
+    assert [citation.source for citation in answer.citations] == ["induction.txt"] * 3

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-ValueKind = Literal["number", "date"]
+from docqa.text import WORD
+
+ValueKind = Literal["number", "date", "several"]
 
 MONTHS = "january february march april may june july august september october november december".split()
 _WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
@@ -54,17 +56,23 @@ _NOT_A_COUNT = re.compile(
 
 def asked_kind(question: str) -> ValueKind | None:
     """The kind of value ``question`` asks for, or None when it asks for something else (a name, a
-    reason, a phrase) or its wording does not say."""
+    reason, a phrase) or its wording does not say; "several" for a question that asks for several
+    things of no kind above."""
     if _ASKS_DATE.search(question):
         return "date"
     if _ASKS_NUMBER.search(question):
         return "number"
+    if asks_for_several(question):
+        return "several"
     return None
 
 
 def gives_kind(text: str, kind: ValueKind, question: str = "") -> bool:
     """Whether ``text`` holds a value of ``kind`` other than those ``question`` already gives: a
-    number in digits or words that no date or time of day holds; a date, year, weekday or time."""
+    number in digits or words that no date or time of day holds; a date, year, weekday or time; a
+    series of three things or more ("A, B and C")."""
+    if kind == "several":
+        return len(series(text, question)) >= MIN_SERIES
     pattern = _DATE if kind == "date" else _NUMBER
     if kind == "number":
         text = _NOT_A_COUNT.sub(" ", text)
@@ -99,3 +107,91 @@ def range_holds(text: str, value: float) -> bool:
             if holds(bounds[0], bounds[-1], value):
                 return True
     return False
+
+
+# The words that end the noun after "which" or "what" ("which parts | should ...").
+_VERBS = frozenset(
+    """is are was were do does did has have had can could must should shall will would may might need
+    needs""".split()
+)
+_IRREGULAR_PLURALS = frozenset("people men women children".split())
+_WHICH = re.compile(r"^\s*(?:which|what)\s+(.*)", re.IGNORECASE)
+_SEVERAL = re.compile(
+    r"^\s*(?:who|what|which)\s+(?:are|were)\b"  # "Who were the speakers?", "What are the options?"
+    r"|\b(?:list|name)\s+(?:all|each|every|the)\b"  # "List the ...", "Name all ..."
+    r"|\b(?:all|both)\s+the\b|\bwhich\s+(?:ones|of\s+the\s+\w+s)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_several(question: str) -> bool:
+    """Whether ``question`` asks for several things: a plural after "which"/"what" ("Which parts
+    ..."), "who are", "what were the", "list the", "name all", "both the"."""
+    if _SEVERAL.search(question):
+        return True
+    match = _WHICH.match(question)
+    if match is None:
+        return False
+    noun = []
+    for word in WORD.findall(match.group(1))[:4]:
+        if word.lower() in _VERBS:
+            break
+        noun.append(word.lower())
+    head = noun[-1] if noun and len(noun) < 4 else ""
+    return head in _IRREGULAR_PLURALS or (head.endswith("s") and not head.endswith(("ss", "us", "is", "'s")))
+
+
+MIN_SERIES = 3  # items: "A and B" joins two things in passing far more often than it lists them
+MAX_ITEM_WORDS = 6
+_JOINER = re.compile(r"(?:^|\s)(?:and|or)\s+", re.IGNORECASE)
+_STEM = 5  # letters two words share to count as one ("lubricated", "lubricate")
+
+
+def series(text: str, question: str = "") -> list[tuple[int, int]]:
+    """The (start, end) offsets in ``text`` of the items of the series that ends it or its label's
+    value ("fire safety, manual handling and data protection"); [] when there is none. Words of
+    ``question`` frame the items rather than belong to them: "lubricate the chain, derailleur pivots
+    and brake lever pivots" lists "the chain" for "which parts should be lubricated"."""
+    asked = {_stem(word) for word in WORD.findall(question.lower())}
+    start = text.rfind(": ") + 2 if ": " in text else 0
+    end = len(text.rstrip().rstrip(".;!?"))
+    commas = [start - 2] + [i for i in range(start, end) if text.startswith(", ", i)]
+    if len(commas) < 2:
+        return []
+    last_start = commas[-1] + 2
+    joiner = _JOINER.search(text, last_start - 1, end)
+    if joiner is None:
+        return []
+    items = [_framed(text, joiner.end(), end, asked, keep="first")]
+    if joiner.start() > last_start:
+        items.append((last_start, joiner.start()))
+    for left, right in zip(reversed(commas[:-1]), reversed(commas[1:]), strict=True):
+        item = _framed(text, left + 2 if left >= start else start, right, asked, keep="last")
+        if item[0] >= item[1] or len(text[item[0] : item[1]].split()) > MAX_ITEM_WORDS:
+            break
+        items.append(item)
+        if item[0] > left + 2 and left >= start:  # cut after a word of the question: the series began there
+            break
+    items.reverse()
+    if len(items) >= MIN_SERIES and items[0][0] == start:  # the series opens the text: "We sell red, ..."
+        longest = max(len(text[a:b].split()) for a, b in items[1:-1])
+        words = [m.start() for m in WORD.finditer(text, *items[0])]
+        if len(words) > longest + 1:
+            items[0] = (words[-longest], items[0][1])
+    return items
+
+
+def _framed(text: str, start: int, end: int, asked: set[str], *, keep: str) -> tuple[int, int]:
+    """The part of ``text[start:end]`` that is an item: with ``keep="last"``, the words after the last
+    word of the question in it; with ``keep="first"``, those before the first."""
+    words = [(m.start() + start, m.end() + start) for m in WORD.finditer(text[start:end])]
+    framing = [i for i, (a, b) in enumerate(words) if _stem(text[a:b].lower()) in asked]
+    if keep == "last" and framing:
+        return (words[framing[-1] + 1][0], end) if framing[-1] + 1 < len(words) else (end, end)
+    if keep == "first" and framing:
+        return (start, words[framing[0] - 1][1]) if framing[0] > 0 else (start, start)
+    return start, end
+
+
+def _stem(word: str) -> str:
+    return word[:_STEM]

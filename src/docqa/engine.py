@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from docqa.answer_types import asks_for_several
 from docqa.citation import backing_citations, cite
 from docqa.components import dense_problem, lexical_reason
 from docqa.config import Settings
@@ -18,7 +19,7 @@ from docqa.conflicts import find_conflicts
 from docqa.conversation import clean_question, resolve_follow_up, rewrite_follow_up
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, ModelLoadError
-from docqa.lists import asks_for_several, joined, list_items
+from docqa.lists import joined, list_items, series_items
 from docqa.options import AskOptions
 from docqa.reader import Reader, ReaderResult, SentenceReader, effective_threshold
 from docqa.reader.closest import CLOSEST_NOTE, closest_sentence
@@ -129,6 +130,9 @@ class Engine:
             if closest is not None:
                 draft.notes.append(Note("closest", CLOSEST_NOTE))
                 draft.mode = "sentence"
+                items = series_items(reading, closest.sentence)
+                if items:  # a question that asks for several, answered by a sentence that lists them
+                    return draft.answer(items[0], items=items)
                 # Sentences of different documents are compared as the lexical mode compares them.
                 conflicts = self._conflicts(closest.sentences, reading, ())
                 return self._newest_first(draft, conflicts, closest.sentences, highlight=closest.highlight)
@@ -140,8 +144,11 @@ class Engine:
             draft.notes.append(Note("lexical", f"{LEXICAL_NOTE_START}: no reader model is loaded ({reason})."))
         if result.truncated_question:
             draft.notes.append(Note("question-truncated", "The question was cut to fit the reader model."))
-        items = list_items(reading, result.answers, self.threshold(options)) if draft.mode == "extractive" else []
-        if items:  # a question that asks for several, answered by several of the reader's spans
+        if draft.mode == "extractive":
+            items = list_items(reading, result.answers, self.threshold(options))
+        else:
+            items = series_items(reading, result.answers[0])
+        if items:  # a question that asks for several, answered by several spans or a sentence listing them
             rest = [answer for answer in result.answers if answer not in items]
             return draft.answer(items[0], alternatives=rest, items=items)
         conflicts = self._conflicts(result.answers, reading, passages if draft.mode == "extractive" else ())

@@ -12,49 +12,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
+from docqa.answer_types import MIN_SERIES, MONTHS, asks_for_several, series
 from docqa.schema import ExtractedAnswer
 from docqa.text import WORD, holds_words
 
 RELATIVE_SCORE = 0.5  # an item scores at least this share of the best one, besides the threshold
 MAX_ITEMS = 8
 
-# The words that end the noun after "which" or "what" ("which parts | should ...").
-_VERBS = frozenset(
-    """is are was were do does did has have had can could must should shall will would may might need
-    needs""".split()
-)
-_IRREGULAR_PLURALS = frozenset("people men women children".split())
-_WHICH = re.compile(r"^\s*(?:which|what)\s+(.*)", re.IGNORECASE)
-_SEVERAL = re.compile(
-    r"^\s*(?:who|what|which)\s+(?:are|were)\b"  # "Who were the speakers?", "What are the options?"
-    r"|\b(?:list|name)\s+(?:all|each|every|the)\b"  # "List the ...", "Name all ..."
-    r"|\b(?:all|both)\s+the\b|\bwhich\s+(?:ones|of\s+the\s+\w+s)\b",
-    re.IGNORECASE,
-)
-_MONTHS = "january february march april may june july august september october november december".split()
 _DATE = re.compile(
-    rf"\b(?:{'|'.join(_MONTHS)}|(?:1[6-9]|20)\d\d)\b|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}\b", re.IGNORECASE
+    rf"\b(?:{'|'.join(MONTHS)}|(?:1[6-9]|20)\d\d)\b|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}\b", re.IGNORECASE
 )
 _QUANTITY = re.compile(r"([£$€¥]?)\s*\d[\d,.]*\s*(%|[^\W\d_]+)?")
 _SMALL_WORDS = frozenset("of the and for de van von la le du da y".split())
-
-
-def asks_for_several(question: str) -> bool:
-    """Whether ``question`` asks for several things: a plural after "which"/"what" ("Which parts
-    ..."), "who are", "what were the", "list the", "name all", "both the"."""
-    if _SEVERAL.search(question):
-        return True
-    match = _WHICH.match(question)
-    if match is None:
-        return False
-    noun = []
-    for word in WORD.findall(match.group(1))[:4]:
-        if word.lower() in _VERBS:
-            break
-        noun.append(word.lower())
-    head = noun[-1] if noun and len(noun) < 4 else ""
-    return head in _IRREGULAR_PLURALS or (head.endswith("s") and not head.endswith(("ss", "us", "is", "'s")))
 
 
 def answer_kind(text: str) -> str:
@@ -85,6 +56,18 @@ def list_items(question: str, answers: Sequence[ExtractedAnswer], threshold: flo
         if answer.score >= floor and answer_kind(answer.text) == kind and not any(_same(answer, i) for i in items):
             items.append(answer)
     return items if len(items) > 1 else []
+
+
+def series_items(question: str, sentence: ExtractedAnswer) -> list[ExtractedAnswer]:
+    """The things a sentence lists ("fire safety, manual handling and data protection"), each a span
+    of it with its score, when ``question`` asks for several; [] otherwise."""
+    if not asks_for_several(question):
+        return []
+    spans = series(sentence.text, question)
+    if len(spans) < MIN_SERIES:
+        return []
+    at = sentence.start
+    return [replace(sentence, text=sentence.text[a:b], start=at + a, end=at + b) for a, b in spans]
 
 
 def joined(texts: Sequence[str]) -> str:

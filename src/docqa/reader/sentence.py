@@ -54,8 +54,8 @@ LABEL_WORDS = 10  # a line of at most this many words that no punctuation ends i
 
 # The logistic model of SentenceFeatures.vector() behind a sentence's score, fitted by
 # benchmarks/fit_sentence_chance.py (its output: benchmarks/results/sentence_chance-*.json).
-CHANCE_WEIGHTS = (-0.282, 2.146, 0.324, -0.934, -0.625, 0.662, -3.461, -0.973)
-CHANCE_BIAS = -1.125
+CHANCE_WEIGHTS = (-0.295, 2.197, 0.323, -0.941, -0.675, 0.687, -3.429, -0.75)
+CHANCE_BIAS = -1.139
 
 _SENTENCE_END = re.compile(r"[.!?:;\"\u201d\u2019)\]]\s*\Z")
 
