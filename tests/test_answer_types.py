@@ -65,6 +65,8 @@ def test_a_value_the_question_already_gives_does_not_count() -> None:
         ("Reince Priebus, Mitt Romney and Joe Biden condemned the attack.", "Who condemned it?",
          ["Reince Priebus", "Mitt Romney", "Joe Biden"]),
         ("We sell red, green, and blue frames.", "Which colours are sold?", ["red", "green", "blue frames"]),
+        ("People were told to leave behind backpacks, chairs and flagpoles so people could get through.",
+         "What were people told to leave behind?", ["backpacks", "chairs", "flagpoles"]),
         ("Courses are online and must be finished in a month.", "Which courses are mandatory?", []),
         ("Tea and cake are served.", "", []),  # two things joined in passing are no series
     ],

@@ -145,6 +145,11 @@ MIN_SERIES = 3  # items: "A and B" joins two things in passing far more often th
 MAX_ITEM_WORDS = 6
 _JOINER = re.compile(r"(?:^|\s)(?:and|or)\s+", re.IGNORECASE)
 _STEM = 5  # letters two words share to count as one ("lubricated", "lubricate")
+# Words that open a clause or a phrase after a series' last item: "flagpoles | so people could".
+_AFTER_LAST = frozenset(
+    """so that which who whom whose because when while where to in on at for from with by as if after
+    before during until since but""".split()
+)
 
 
 def series(text: str, question: str = "") -> list[tuple[int, int]]:
@@ -183,13 +188,17 @@ def series(text: str, question: str = "") -> list[tuple[int, int]]:
 
 def _framed(text: str, start: int, end: int, asked: set[str], *, keep: str) -> tuple[int, int]:
     """The part of ``text[start:end]`` that is an item: with ``keep="last"``, the words after the last
-    word of the question in it; with ``keep="first"``, those before the first."""
+    word of the question in it; with ``keep="first"``, those before the first, or before a word that
+    opens what follows the item ("so", "to", "which")."""
     words = [(m.start() + start, m.end() + start) for m in WORD.finditer(text[start:end])]
     framing = [i for i, (a, b) in enumerate(words) if _stem(text[a:b].lower()) in asked]
     if keep == "last" and framing:
         return (words[framing[-1] + 1][0], end) if framing[-1] + 1 < len(words) else (end, end)
-    if keep == "first" and framing:
-        return (start, words[framing[0] - 1][1]) if framing[0] > 0 else (start, start)
+    if keep == "first":
+        ending = [i for i, (a, b) in enumerate(words) if i and text[a:b].lower() in _AFTER_LAST]
+        cut = min(framing[:1] + ending[:1], default=None)
+        if cut is not None:
+            return (start, words[cut - 1][1]) if cut > 0 else (start, start)
     return start, end
 
 
