@@ -137,3 +137,10 @@ def test_a_list_question_in_the_lexical_mode_is_answered_with_the_items_of_the_s
     assert [item.text for item in answer.items] == ["fire safety", "manual handling", "data protection"]
     assert answer.text == "fire safety, manual handling and data protection"
     assert [citation.source for citation in answer.citations] == ["induction.txt"] * 3
+    # The chat quotes the sentence once, each item marked in it, each marker opening its own item.
+    reply = reply_html(0, answer)
+    assert reply.count('class="docqa-quote"') == 1 and reply.count('data-action="cite"') == 6
+    quote = reply.split('class="docqa-quote">')[1].split("</div>")[0]
+    assert [part.split("</mark>")[0] for part in quote.split("<mark>")[1:]] == [
+        "fire safety", "manual handling", "data protection"
+    ]  # fmt: skip

@@ -104,11 +104,21 @@ def citation_place(citation: Citation) -> str:
     return place(citation.source, citation.date, own_location(citation.title, citation.location))
 
 
-def snippet_html(citation: Citation) -> str:
-    """The citation's sentence on one line, escaped, with the answer's span marked."""
+def snippet_html(citation: Citation, *others: Citation) -> str:
+    """The citation's sentence on one line, escaped, with the answer's span marked, and the spans of
+    ``others`` that lie in the same sentence (the items of a list one sentence gives)."""
     # The snippet is shown stripped, so the span's offsets move by the whitespace taken off its start.
     shift = citation.snippet_start + len(citation.snippet) - len(citation.snippet.lstrip())
-    return highlight(citation.snippet.strip(), citation.start - shift, citation.end - shift, one_line=True)
+    text = citation.snippet.strip()
+    spans = sorted((c.start - shift, c.end - shift) for c in (citation, *others))
+    parts, position = [], 0
+    for start, end in spans:
+        start, end = max(start, position), min(end, len(text))
+        if start >= end:
+            continue
+        parts.append(highlight(text[position:end], start - position, end - position, one_line=True))
+        position = end
+    return "".join(parts) + escape_text(single_line(text[position:]))
 
 
 # ----- the sources panel ---------------------------------------------------------------------

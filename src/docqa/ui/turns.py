@@ -88,8 +88,7 @@ def reply_html(turn: int, answer: Answer) -> str:
             )
             lead, markers, kind = f'<ul class="docqa-items">{lead}</ul>', "", "docqa-lead-answer docqa-lead-list"
         body = [f'<div class="docqa-lead {kind}">{lead}{markers}</div>', _meta(answer, confident=True)]
-        sources = "".join(_citation_html(turn, index, citation) for index, citation in enumerate(citations))
-        body.append(f'<ol class="docqa-citations">{sources}</ol>')
+        body.append(f'<ol class="docqa-citations">{_citations_html(turn, citations)}</ol>')
     if answer.conflicts:
         items = "".join(f"<li>{escape_text(line)}</li>" for line in conflict_lines(answer))
         body.append(f'<div class="docqa-notes docqa-conflicts">{CONFLICTS_LEAD}<ul>{items}</ul></div>')
@@ -147,14 +146,31 @@ def _meta(answer: Answer, *, confident: bool) -> str:
     return f'<div class="docqa-meta">{SEPARATOR.join(parts)}</div>' if parts else ""
 
 
-def _citation_html(turn: int, index: int, citation: Citation) -> str:
-    link = (
+def _citations_html(turn: int, citations: Sequence[Citation]) -> str:
+    """The sources, one entry for citations in one sentence (the items of a list it gives), its
+    quote marking each of them."""
+    groups: list[list[int]] = []
+    for index, citation in enumerate(citations):
+        sentence = (citation.source, citation.snippet_start)
+        if groups and (citations[groups[-1][0]].source, citations[groups[-1][0]].snippet_start) == sentence:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return "".join(_citation_html(turn, group, citations) for group in groups)
+
+
+def _citation_html(turn: int, group: list[int], citations: Sequence[Citation]) -> str:
+    first = citations[group[0]]
+    title = escape_text(short_title(first.title, first.source))
+    links = " ".join(
         f'<a href="#" class="docqa-cite" data-action="cite" data-turn="{turn}" data-index="{index}">'
-        f"[{index + 1}] {escape_text(short_title(citation.title, citation.source))}</a>"
+        f"[{index + 1}]{f' {title}' if index == group[-1] else ''}</a>"
+        for index in group
     )
+    quote = snippet_html(first, *(citations[index] for index in group[1:]))
     return (
-        f'<li>{link}<div class="docqa-place">{citation_place(citation)}</div>'
-        f'<div class="docqa-quote">{snippet_html(citation)}</div></li>'
+        f'<li>{links}<div class="docqa-place">{citation_place(first)}</div>'
+        f'<div class="docqa-quote">{quote}</div></li>'
     )
 
 
