@@ -15,6 +15,7 @@ from docqa.assistant import Assistant
 from docqa.lists import answer_kind, joined, list_items, series_items
 from docqa.reader.extractive import ExtractiveReader
 from docqa.schema import ExtractedAnswer
+from docqa.terminal import format_answer
 from docqa.ui.turns import reply_html, turn_markdown
 
 
@@ -144,3 +145,5 @@ def test_a_list_question_in_the_lexical_mode_is_answered_with_the_items_of_the_s
     assert [part.split("</mark>")[0] for part in quote.split("<mark>")[1:]] == [
         "fire safety", "manual handling", "data protection"
     ]  # fmt: skip
+    printed = format_answer(answer)
+    assert printed.count("\u201c") == 1 and printed.count("Source: [") == 3  # one quote, three places

@@ -107,13 +107,16 @@ def format_answer(answer: Answer) -> str:
         lines.append(f"{label}: {answer.text}")
     if not answer.abstained:
         lines.append(f"Confidence: {answer.confidence} ({answer.score:.2f}, {answer.mode} mode)")  # the app's words
+    quoted = None
     for number, citation in enumerate(answer.citations, start=1):
         dated = "".join(f", {part}" for part in (citation.date, citation.location) if part)  # date, page
         numbered = f"[{number}] " if len(answer.citations) > 1 else ""
         lines.append(
             f"Source: {numbered}{citation.source} ({citation.title}{dated}), characters {citation.start}-{citation.end}"
         )
-        lines.append(f"  \u201c{citation.snippet}\u201d")
+        if (citation.source, citation.snippet_start) != quoted:  # items of one sentence: quoted once
+            lines.append(f"  \u201c{citation.snippet}\u201d")
+        quoted = (citation.source, citation.snippet_start)
     if answer.conflicts:
         lines.append("The documents disagree (newest first):")
         for conflict in answer.conflicts:
