@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from docqa.assistant import Assistant
-from docqa.conversation import follow_up_turn, leans_on_previous, resolve_follow_up, rewrite_follow_up
+from docqa.conversation import (
+    follow_up_turn,
+    leans_on_previous,
+    resolve_follow_up,
+    rewrite_follow_up,
+    words_to_match,
+)
 from docqa.schema import Answer
 
 PAIRS: list[dict[str, Any]] = json.loads(Path(__file__).with_name("data").joinpath("follow_ups.json").read_text())[
@@ -211,3 +217,31 @@ def test_a_follow_up_reads_the_previous_answers_name_and_skips_an_abstention(tmp
 def test_a_sentence_about_a_thing_gives_no_name(previous: tuple[str, str]) -> None:
     question = "Who said she had just evacuated her office in Cannon?"
     assert resolve_follow_up(question, [previous]) == question
+
+
+def test_the_sentence_reader_matches_an_unresolved_he_with_the_previous_question() -> None:
+    previous = ("Who was Walter Brannigan's first employee?", "")  # no confident answer to name him
+    assert words_to_match("In which year did he join?", [previous]) == (
+        "In which year did he join? Who was Walter Brannigan's first employee?"
+    )
+    named = ("Which governor sent the Virginia National Guard?", "Ralph Northam")
+    assert words_to_match("How many troopers did he send?", [named]) == "How many troopers did Ralph Northam send?"
+    assert words_to_match("What did Mitt Romney call it?", [previous]) == "What did Mitt Romney call it?"  # no "he"
+    assert words_to_match("In which year did he join?", None) == "In which year did he join?"
+
+
+def test_a_follow_up_whose_he_is_unknown_is_answered_in_the_lexical_mode(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "history.txt").write_text(
+        "Walter Brannigan opened the workshop in 1982.\n\n"
+        "His first employee was his nephew, Colin Brannigan, who joined in 1985.\n\n"
+        "The workshop moved to a new site in 1998.\n",
+        encoding="utf-8",
+    )
+    previous = ("Who was Walter Brannigan's first employee?", "")
+    with Assistant(corpus, tmp_path / "index", embedding_model="none", reader_model="none") as assistant:
+        answer = assistant.ask("In which year did he join?", history=[previous])
+        alone = assistant.ask("In which year did he join?")
+    assert not answer.abstained and "joined in 1985" in answer.text
+    assert alone.abstained or "joined in 1985" not in alone.text  # without the previous question, no match

@@ -139,6 +139,21 @@ def resolve_follow_up(question: str, history: History | None) -> str:
     return re.sub(r"\b(he|she|him|his|her|hers)\b(?:\s+([^\W_]+))?", replace, question, flags=re.IGNORECASE)
 
 
+def words_to_match(question: str, history: History | None) -> str:
+    """What the sentence reader matches a follow-up by: the question resolved (``resolve_follow_up``)
+    and, when "he" or "she" is still left in it, the previous question, whose words say what the
+    pronoun stands for ("In which year did he join?" after "Who was Walter Brannigan's first
+    employee?"). A model reads the resolved question alone: its answer is a span, not a sentence
+    that shares the most words."""
+    resolved = resolve_follow_up(question, history)
+    if not history or not leans_on_previous(question) or not _PERSON_PRONOUN.search(resolved):
+        return resolved
+    return f"{resolved} {history[-1][0]}"
+
+
+_PERSON_PRONOUN = re.compile(r"\b(?:he|she|him|his|her|hers)\b", re.IGNORECASE)
+
+
 def _resolve_it(question: str, previous_question: str) -> str:
     """``question`` with "it" and "its" read as what the previous question was about: its last run
     of capitalised words after the first word, of two words or a word and a number ("How much will

@@ -16,7 +16,7 @@ from docqa.citation import backing_citations, cite
 from docqa.components import dense_problem, lexical_reason
 from docqa.config import Settings
 from docqa.conflicts import find_conflicts
-from docqa.conversation import clean_question, resolve_follow_up, rewrite_follow_up
+from docqa.conversation import clean_question, resolve_follow_up, rewrite_follow_up, words_to_match
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, ModelLoadError
 from docqa.lists import joined, list_items, series_items
@@ -123,10 +123,11 @@ class Engine:
             return draft.answer()
         draft.passages = passages
         reading = resolve_follow_up(question, options.history)  # "he" read as the name the previous answer gave
-        result = self.read(reading, passages, self.threshold(options))
+        matching = words_to_match(question, options.history)  # what the sentence reader matches
+        result = self.read(matching if draft.mode == "sentence" else reading, passages, self.threshold(options))
         draft.timings["reading"] = time.perf_counter() - retrieved
         if result.abstained and draft.mode == "extractive" and options.closest:  # the model's miss: a sentence
-            closest = closest_sentence(reading, passages, result, SentenceReader.default_threshold)
+            closest = closest_sentence(matching, passages, result, SentenceReader.default_threshold)
             if closest is not None:
                 draft.notes.append(Note("closest", CLOSEST_NOTE))
                 draft.mode = "sentence"
