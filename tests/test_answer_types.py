@@ -74,3 +74,11 @@ def test_a_value_the_question_already_gives_does_not_count() -> None:
 def test_the_items_of_a_series(text: str, question: str, items: list[str]) -> None:
     assert [text[start:end] for start, end in series(text, question)] == items
     assert gives_kind(text, "several", question) is bool(items)
+
+
+def test_a_number_word_s_value() -> None:
+    from docqa.answer_types import number_value, range_holds
+
+    assert number_value("12") == 12.0 and number_value("six") == 6.0
+    assert number_value("²") is None  # a digit character that is no decimal number
+    assert range_holds("Band: 5 to 9 years", 6.0) and not range_holds("Band: 5 to 9 years", 10.0)

@@ -1,10 +1,12 @@
 """Values in questions and texts: what kind of value a question asks for, whether a text gives one,
-and whether a range a text states holds a number ("six years" is in "5 to 9 years").
+whether a range a text states holds a number ("six years" is in "5 to 9 years"), and the items of a
+series a text lists.
 
-"How many bikes were produced in May?" wants a number, "When is the alarm tested?" a date or time:
-a sentence without any number cannot answer the first, however many of its words it shares. The
-kinds are few and coarse on purpose (a number, a date or time), since a wrong guess costs an answer;
-questions of any other kind ask for nothing this module checks.
+"How many bikes were produced in May?" wants a number, "When is the alarm tested?" a date or time,
+"Which parts should be lubricated?" several things: a sentence without any number cannot answer the
+first, however many of its words it shares. The kinds are few and coarse on purpose (a number, a
+date or time, several things), since a wrong guess costs an answer; questions of any other kind ask
+for nothing this module checks.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from docqa.text import WORD
+from docqa.text import WORD, question_terms
 
 ValueKind = Literal["number", "date", "several"]
 
@@ -95,7 +97,7 @@ _RANGES = (  # a range of values as a table or a rule states it, and which value
 
 def number_value(word: str) -> float | None:
     """The value of a word that is a whole number, in digits or in words up to twenty; else None."""
-    return float(word) if word.isdigit() else _SMALL_NUMBERS.get(word.lower())
+    return float(word) if word.isdecimal() else _SMALL_NUMBERS.get(word.lower())
 
 
 def range_holds(text: str, value: float) -> bool:
@@ -157,7 +159,7 @@ def series(text: str, question: str = "") -> list[tuple[int, int]]:
     value ("fire safety, manual handling and data protection"); [] when there is none. Words of
     ``question`` frame the items rather than belong to them: "lubricate the chain, derailleur pivots
     and brake lever pivots" lists "the chain" for "which parts should be lubricated"."""
-    asked = {_stem(word) for word in WORD.findall(question.lower())}
+    asked = {_stem(word) for word in question_terms(question)}
     start = text.rfind(": ") + 2 if ": " in text else 0
     end = len(text.rstrip().rstrip(".;!?"))
     commas = [start - 2] + [i for i in range(start, end) if text.startswith(", ", i)]
