@@ -227,6 +227,9 @@ def test_the_sentence_reader_matches_an_unresolved_he_with_the_previous_question
     named = ("Which governor sent the Virginia National Guard?", "Ralph Northam")
     assert words_to_match("How many troopers did he send?", [named]) == "How many troopers did Ralph Northam send?"
     assert words_to_match("What did Mitt Romney call it?", [previous]) == "What did Mitt Romney call it?"  # no "he"
+    building = ("Which building did Capitol Police order Congressional staff to leave?", "")
+    asks_who = "Who said she had just evacuated her office in Cannon?"  # "she" is whom it asks for
+    assert words_to_match(asks_who, [building]) == asks_who
     assert words_to_match("In which year did he join?", None) == "In which year did he join?"
 
 

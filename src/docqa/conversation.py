@@ -148,6 +148,8 @@ def words_to_match(question: str, history: History | None) -> str:
     resolved = resolve_follow_up(question, history)
     if not history or not leans_on_previous(question) or not _PERSON_PRONOUN.search(resolved):
         return resolved
+    if _asks_for_a_person([word.lower() for word in _WORD.findall(question)]):
+        return resolved  # "Who said she had left her office?": she is whom it asks for, not the previous turn's
     return f"{resolved} {history[-1][0]}"
 
 
