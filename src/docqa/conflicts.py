@@ -30,7 +30,7 @@ from docqa.reader import SentenceReader
 from docqa.schema import Conflict, ExtractedAnswer, RetrievedPassage
 from docqa.text import WORD
 
-_OPENING_CHARS = 600  # a document's title block, where its own date is written
+OPENING_CHARS = 600  # a document's title block and first paragraph: its own date, whom and what it is about
 _SHORT_SPAN_WORDS = 6
 _MONTHS = {
     name: number
@@ -103,17 +103,21 @@ def disagree(first: str, second: str) -> bool:
     return bool(a and b) and a not in b and b not in a
 
 
+def document_opening(source: str, document_text: Callable[[str], str]) -> str:
+    """The first ``OPENING_CHARS`` of a document's text; "" for a document gone since the search."""
+    try:
+        return document_text(source)[:OPENING_CHARS]
+    except DocqaError:
+        return ""
+
+
 def document_date(
     source: str, metadata_date: str | None, document_text: Callable[[str], str], corpus_dir: Path | None
 ) -> tuple[str | None, str]:
     """The date of a document (ISO) and where it came from: metadata, text, file time, or "" for none."""
     if metadata_date:
         return metadata_date, "metadata"
-    try:
-        opening = document_text(source)[:_OPENING_CHARS]
-    except DocqaError:  # a document gone since the search has no text to date it by
-        opening = ""
-    written = written_date(opening)
+    written = written_date(document_opening(source, document_text))
     if written:
         return written, "text"
     if corpus_dir is not None:

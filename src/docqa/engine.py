@@ -15,7 +15,7 @@ from docqa.answer_types import asks_for_several
 from docqa.citation import backing_citations, cite
 from docqa.components import dense_problem, lexical_reason
 from docqa.config import Settings
-from docqa.conflicts import find_conflicts
+from docqa.conflicts import document_opening, find_conflicts
 from docqa.conversation import clean_question, resolve_follow_up, rewrite_follow_up, words_to_match
 from docqa.embedding import Embedder
 from docqa.errors import DocqaError, ModelLoadError
@@ -38,7 +38,6 @@ from docqa.store import PassageStore
 
 ABSTENTION_NOTE = "The documents do not seem to contain the answer; these are the closest passages."
 LEXICAL_NOTE_START = "This is the best-matching sentence, not an extracted answer"
-OPENING_CHARS = 600  # of a document: its title lines and first paragraph, which say what it is about
 
 
 @dataclass(frozen=True)
@@ -88,14 +87,8 @@ class Engine:
 
     def _with_openings(self, passages: list[RetrievedPassage]) -> list[RetrievedPassage]:
         """``passages``, each one past its document's first given that document's opening lines."""
-        openings: dict[str, str] = {}
-        for passage in passages:
-            source = passage.chunk.source
-            if passage.chunk.index > 0 and source not in openings:
-                try:
-                    openings[source] = self.store.document_text(source)[:OPENING_CHARS]
-                except DocqaError:  # removed since the search: its passage is read without
-                    openings[source] = ""
+        further = {p.chunk.source for p in passages if p.chunk.index > 0}
+        openings = {source: document_opening(source, self.store.document_text) for source in further}
         return [replace(p, opening=openings[p.chunk.source]) if p.chunk.index > 0 else p for p in passages]
 
     def read(self, question: str, passages: Sequence[RetrievedPassage], threshold: float) -> ReaderResult:
