@@ -139,13 +139,12 @@ def resolve_follow_up(question: str, history: History | None) -> str:
     return re.sub(r"\b(he|she|him|his|her|hers)\b(?:\s+([^\W_]+))?", replace, question, flags=re.IGNORECASE)
 
 
-def words_to_match(question: str, history: History | None) -> str:
-    """What the sentence reader matches a follow-up by: the question resolved (``resolve_follow_up``)
-    and, when "he" or "she" is still left in it, the previous question, whose words say what the
-    pronoun stands for ("In which year did he join?" after "Who was Walter Brannigan's first
-    employee?"). A model reads the resolved question alone: its answer is a span, not a sentence
-    that shares the most words."""
-    resolved = resolve_follow_up(question, history)
+def words_to_match(question: str, resolved: str, history: History | None) -> str:
+    """What the sentence reader matches a follow-up by: the question as ``resolve_follow_up``
+    resolved it and, when "he" or "she" is still left in it, the previous question, whose words say
+    what the pronoun stands for ("In which year did he join?" after "Who was Walter Brannigan's
+    first employee?"). A model reads the resolved question alone: its answer is a span, not a
+    sentence that shares the most words."""
     if not history or not leans_on_previous(question) or not _PERSON_PRONOUN.search(resolved):
         return resolved
     if _asks_for_a_person([word.lower() for word in _WORD.findall(question)]):

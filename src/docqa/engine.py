@@ -116,7 +116,7 @@ class Engine:
             return draft.answer()
         draft.passages = passages
         reading = resolve_follow_up(question, options.history)  # "he" read as the name the previous answer gave
-        matching = words_to_match(question, options.history)  # what the sentence reader matches
+        matching = words_to_match(question, reading, options.history)  # what the sentence reader matches
         result = self.read(matching if draft.mode == "sentence" else reading, passages, self.threshold(options))
         draft.timings["reading"] = time.perf_counter() - retrieved
         if result.abstained and draft.mode == "extractive" and options.closest:  # the model's miss: a sentence
