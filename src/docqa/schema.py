@@ -127,6 +127,11 @@ class Citation:
     snippet_start: int  # offset of the snippet in the document, to highlight the answer in it
     location: str | None = None  # where the answer is in its file: page, slide, sheet, chapter or headings
 
+    @property
+    def sentence_at(self) -> tuple[str, int]:
+        """Where its sentence stands: the citations of a list's items from one sentence share it."""
+        return self.source, self.snippet_start
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -114,9 +114,9 @@ def format_answer(answer: Answer) -> str:
         lines.append(
             f"Source: {numbered}{citation.source} ({citation.title}{dated}), characters {citation.start}-{citation.end}"
         )
-        if (citation.source, citation.snippet_start) != quoted:  # items of one sentence: quoted once
+        if citation.sentence_at != quoted:  # items of one sentence: quoted once
             lines.append(f"  \u201c{citation.snippet}\u201d")
-        quoted = (citation.source, citation.snippet_start)
+        quoted = citation.sentence_at
     if answer.conflicts:
         lines.append("The documents disagree (newest first):")
         for conflict in answer.conflicts:

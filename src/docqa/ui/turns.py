@@ -12,6 +12,7 @@ Everything from a document or a user is escaped (see :func:`docqa.ui.render.esca
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
 
 from docqa.schema import Answer, Citation, RetrievedPassage, confidence_label
 from docqa.ui.render import (
@@ -149,14 +150,8 @@ def _meta(answer: Answer, *, confident: bool) -> str:
 def _citations_html(turn: int, citations: Sequence[Citation]) -> str:
     """The sources, one entry for citations in one sentence (the items of a list it gives), its
     quote marking each of them."""
-    groups: list[list[int]] = []
-    for index, citation in enumerate(citations):
-        sentence = (citation.source, citation.snippet_start)
-        if groups and (citations[groups[-1][0]].source, citations[groups[-1][0]].snippet_start) == sentence:
-            groups[-1].append(index)
-        else:
-            groups.append([index])
-    return "".join(_citation_html(turn, group, citations) for group in groups)
+    groups = groupby(range(len(citations)), key=lambda index: citations[index].sentence_at)
+    return "".join(_citation_html(turn, list(group), citations) for _, group in groups)
 
 
 def _citation_html(turn: int, group: list[int], citations: Sequence[Citation]) -> str:
