@@ -188,7 +188,7 @@ def series(text: str, question: str = "") -> list[tuple[int, int]]:
     return items
 
 
-def _framed(text: str, start: int, end: int, asked: set[str], *, keep: str) -> tuple[int, int]:
+def _framed(text: str, start: int, end: int, asked: set[str], *, keep: Literal["first", "last"]) -> tuple[int, int]:
     """The part of ``text[start:end]`` that is an item: with ``keep="last"``, the words after the last
     word of the question in it; with ``keep="first"``, those before the first, or before a word that
     opens what follows the item ("so", "to", "which")."""
