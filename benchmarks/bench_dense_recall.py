@@ -3,11 +3,13 @@
 
 The vectors are those of ``bench_scale.py`` (random unit vectors of 384 dimensions, the same every run;
 the worst case for a graph or for clusters, since nothing in them is near anything else) and the
-queries are random unit vectors too. Exact search (``IndexFlatIP``, as docqa uses up to
-``faiss_vectors.HNSW_MIN_VECTORS``) gives the true top 10 and the time to beat. Then, each built once
-and searched with several settings, one query at a time on one thread as docqa searches:
+queries are random unit vectors too. Exact search (``IndexFlatIP``) gives the true top 10 and the
+time to beat. Then, each built once and searched one query at a time on one thread as docqa searches:
 
-- HNSW graphs (``--hnsw M:efConstruction``, docqa's own is 32:80), with ``--ef-search`` values;
+- the scan of 16-bit floats docqa keeps (``IndexScalarQuantizer``, ``QT_fp16``, as
+  ``docqa/store/faiss_vectors.py`` makes it);
+- HNSW graphs (``--hnsw M:efConstruction``; docqa built 32:80 above 200k vectors before), with
+  ``--ef-search`` values;
 - IVF-Flat with ``--ivf-lists`` lists (trained on a sample of the vectors), with ``--nprobe`` values.
 
 ``--vectors squad`` takes real-model vectors instead: every sentence of the SQuAD paragraphs and every
@@ -99,6 +101,12 @@ def measure(vectors_kind: str, size: int, queries: int, hnsw: list[tuple[int, in
     rows: list[dict[str, Any]] = [{"index": "exact (IndexFlatIP)", "build_seconds": 0.0, "recall_at_10": 1.0,
                                    "search": latency_stats(exact_seconds)}]  # fmt: skip
     threads = os.cpu_count() or 1
+    scan = faiss.IndexScalarQuantizer(DIMENSION, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    started = time.perf_counter()
+    scan.add(vectors)
+    built = time.perf_counter() - started
+    found, seconds = timed_searches(lambda q: scan.search(q, RECALL_AT)[1][0], query_vectors)
+    rows.append(_row("scan of 16-bit floats (IndexScalarQuantizer QT_fp16)", built, found, truth, seconds))
     for m, ef_construction in hnsw:
         graph = faiss.IndexHNSWFlat(DIMENSION, m, faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = ef_construction

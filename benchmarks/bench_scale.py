@@ -9,8 +9,8 @@ search latency (it is measured apart, with the real-architecture embedder).
 
 The index is docqa's own, loaded through the store's public bulk-load entry: one write session
 (``store.writer``) takes the documents, passages and precomputed vectors ``BATCH`` passages at a
-time, and its commit builds the FAISS file as a rebuild does (exact search below 200k vectors,
-HNSW above; ``faiss_vectors.HNSW_MIN_VECTORS``). What a small update then costs is measured by
+time, and its commit builds the FAISS file as a rebuild does (a scan of every vector, kept as 16-bit
+floats). What a small update then costs is measured by
 ``bench_updates.py``. The recall of dense search against exact search is reported at every size.
 """
 
@@ -279,14 +279,12 @@ def measure_search(folder: str, queries: int) -> dict[str, Any]:
 
 
 def _faiss_structure(vectors_file: Path) -> dict[str, Any]:
-    """The type of the stored FAISS index and, for HNSW, its efConstruction (read after the
-    measurements, so it adds nothing to them)."""
+    """The type of the stored FAISS index (read after the measurements, so it adds nothing to them)."""
     import faiss
 
     stored = faiss.read_index(str(vectors_file))
     inner = faiss.downcast_index(stored.index) if isinstance(stored, faiss.IndexIDMap2) else stored
-    hnsw = getattr(inner, "hnsw", None)
-    return {"faiss_index": type(inner).__name__, "ef_construction": hnsw.efConstruction if hnsw else None}
+    return {"faiss_index": type(inner).__name__}
 
 
 def _dense_recall(store: Any, queries: np.ndarray, passages: int) -> float:

@@ -45,7 +45,7 @@ class Plan:
     scale_sizes: tuple[int, ...]
     scale_queries: int
     cold_start_repeats: int
-    update_sizes: tuple[int, ...]  # bench_updates.py: 300k and 1M take tens of minutes, by flag
+    update_sizes: tuple[int, ...]  # bench_updates.py
 
     @classmethod
     def create(cls, quick: bool) -> Plan:

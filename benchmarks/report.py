@@ -182,9 +182,8 @@ def scale_section(record: dict[str, Any]) -> list[str]:
     rows = []
     for size in result["sizes"]:
         search, build = size["search"], size["build"]
-        ef = f", efC {search['ef_construction']}" if search["ef_construction"] else ""
         rows.append([
-            f"{size['passages']:,}", f"{search['faiss_index']}{ef}",
+            f"{size['passages']:,}", search["faiss_index"],
             *(p50_p95(search["latency"][mode]) for mode in MODES),
             search["dense_recall_at_10"], search["rss_delta_after_queries_mib"], search["total_files_mib"],
             f"{build['insert_seconds']:.0f} + {build['vectors_seconds']:.0f}",
@@ -200,8 +199,8 @@ def scale_section(record: dict[str, Any]) -> list[str]:
         f"{corpus['vocabulary']:,}-word vocabulary) "
         f"and random unit vectors of {corpus['dimension']} dimensions; query embedding excluded. docqa searches "
         "FAISS with one thread per query. RSS delta: after loading and "
-        "searching, against before opening the index, in a fresh process. efC: the HNSW graph's efConstruction "
-        "(docqa builds every index; see `bench_scale.py`).",
+        "searching, against before opening the index, in a fresh process (docqa builds every index; see "
+        "`bench_scale.py`).",
         "",
         *table(header, rows),
         "",
@@ -344,11 +343,8 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
         axis.set_ylabel("ms per query, log scale")
         axis.set_yscale("log")
         for size in measured:
-            kind = size["search"]["faiss_index"].replace("Index", "")
-            ef = size["search"]["ef_construction"]
-            note = f"{kind}\nefC {ef}" if ef else kind
             axis.annotate(
-                note,
+                size["search"]["faiss_index"].replace("Index", ""),
                 (size["passages"], 0),
                 xycoords=("data", "axes fraction"),
                 xytext=(0, 4),

@@ -219,7 +219,8 @@ class StoreConformance:
         hits = store.search_dense(vectors_of([target])[0], 4)
         assert len(hits) == 4
         [nearest] = store.passages([(hits[0][0], hits[0][1], None, 1)])
-        assert nearest.chunk.text == target.text and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        # A store may keep vectors as half-width floats: a product off by a thousandth keeps the order.
+        assert nearest.chunk.text == target.text and hits[0][1] == pytest.approx(1.0, abs=2e-3)
         scores = [score for _, score in hits]
         assert scores == sorted(scores, reverse=True) and all(-1.0001 <= s <= 1.0001 for s in scores)
 
@@ -258,7 +259,7 @@ class StoreConformance:
         assert found(limited) == ["harbour.txt"] * 2 and limited[0][1] >= limited[1][1]
         [nearest] = store.search_dense(bridge_vector, 1, sources=["notes/bridge.md", "market.txt"])
         [unlimited] = store.search_dense(bridge_vector, 1)
-        assert nearest[0] == unlimited[0] and nearest[1] == pytest.approx(unlimited[1], abs=1e-5)
+        assert nearest[0] == unlimited[0] and nearest[1] == pytest.approx(unlimited[1], abs=2e-3)
         assert store.passages([(*nearest, None, 1)])[0].chunk.text == BRIDGE[1][1].text
         assert store.search_dense(bridge_vector, 5, sources=[]) == []
 

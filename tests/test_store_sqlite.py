@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -167,30 +168,30 @@ def exact_top(store: SQLiteStore, query: np.ndarray, k: int) -> list[int]:
     return [rows[i][0] for i in order]
 
 
-def test_large_collections_use_an_hnsw_graph(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faiss_vectors, "HNSW_MIN_VECTORS", 1000)
-    documents = [record(f"doc-{n:04d}.txt", [f"Note number {n} about the harbour."], f"Note {n}") for n in range(1200)]
-    write(store, documents, DENSE)
-    vectors = faiss.read_index(str(store.folder / store.manifest()["vectors"]))  # type: ignore[index]
-    assert isinstance(faiss.downcast_index(vectors.index), faiss.IndexHNSWFlat)
-    for document, chunks in documents[:5]:
-        [(chunk_id, score)] = store.search_dense(vectors_of(chunks)[0], 1)
-        assert store.passages([(chunk_id, score, None, 1)])[0].chunk.source == document.source
-    write(
-        store, [], DENSE, remove=[document.source for document, _ in documents[:3]]
-    )  # left out of the graph's searches
-    for document, chunks in documents[:5]:
-        hits = store.search_dense(vectors_of(chunks)[0], 3)
-        sources = [p.chunk.source for p in store.passages([(i, s, None, 1) for i, s in hits])]
-        assert len(sources) == 3 and (sources[0] == document.source) == (document not in [d for d, _ in documents[:3]])
-        assert not {d.source for d, _ in documents[:3]} & set(sources)
-
-
-def test_small_collections_use_exact_search(store: SQLiteStore) -> None:
+def test_vectors_are_scanned_as_half_width_floats_in_the_order_of_exact_search(store: SQLiteStore) -> None:
     write(store, [HARBOUR, MARKET], DENSE)
     vectors = faiss.read_index(str(store.folder / store.manifest()["vectors"]))  # type: ignore[index]
-    assert isinstance(faiss.downcast_index(vectors.index), faiss.IndexFlatIP)
-    assert vectors.ntotal == 4 and np.isclose(store.search_dense(vectors_of(MARKET[1])[0], 1)[0][1], 1.0)
+    scan = faiss.downcast_index(vectors.index)
+    assert isinstance(scan, faiss.IndexScalarQuantizer) and scan.sq.qtype == faiss.ScalarQuantizer.QT_fp16
+    assert vectors.ntotal == 4 and np.isclose(store.search_dense(vectors_of(MARKET[1])[0], 1)[0][1], 1.0, atol=1e-3)
+    query = vectors_of(HARBOUR[1])[0]
+    assert [i for i, _ in store.search_dense(query, 4)] == exact_top(store, query, 4)
+
+
+def test_an_index_file_of_an_earlier_kind_is_rebuilt_from_the_database(
+    store: SQLiteStore, reopen: Callable[[], SQLiteStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    write(store, [HARBOUR, MARKET], DENSE)
+    path = store.folder / store.manifest()["vectors"]  # type: ignore[index]
+    earlier = faiss.IndexIDMap2(faiss.IndexFlatIP(DIMENSION))
+    with sqlite3.connect(store.db_path) as db:
+        ids, vectors = faiss_vectors.rows_to_arrays(db.execute("SELECT id, embedding FROM chunks").fetchall())
+    earlier.add_with_ids(vectors, ids)
+    faiss.write_index(earlier, str(path))
+    with caplog.at_level(logging.WARNING):
+        assert top_source(reopen(), MARKET[1][1]) == "market.txt"
+    assert "another kind of index" in caplog.text
+    assert isinstance(faiss.downcast_index(faiss.read_index(str(path)).index), faiss.IndexScalarQuantizer)
 
 
 def test_a_writer_used_outside_its_block_says_so(store: SQLiteStore) -> None:
@@ -224,38 +225,37 @@ def test_an_index_written_before_vector_bases_is_searched_and_then_updated(store
     reopened.close()
 
 
-def test_a_graph_grows_with_tombstones_until_they_are_many_then_is_built_anew(
+def test_a_fold_applies_the_changes_to_the_previous_file_and_every_reader_sees_them(
     store: SQLiteStore, reopen: Callable[[], SQLiteStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(faiss_vectors, "HNSW_MIN_VECTORS", 50)
     monkeypatch.setattr(faiss_vectors, "MERGE_MIN_CHANGES", 5)
     notes = [
-        record(f"note-{n:03d}.txt", [f"Note {n} about the harbour and its ships."], f"Note {n}") for n in range(80)
+        record(f"note-{n:03d}.txt", [f"Note {n} about the harbour and its ships."], f"Note {n}") for n in range(70)
     ]
     write(store, notes[:60], DENSE)
     serving = reopen()
     assert top_source(serving, notes[0][1][0]) == "note-000.txt"
-    gone = [f"note-{n:03d}.txt" for n in range(3)]
-    write(store, notes[60:64], DENSE, remove=gone)  # 7 changes: a new file, the graph grown
+    write(store, notes[60:62], DENSE, remove=["note-059.txt"])  # 3 changes: kept beside the file
+    assert store.manifest()["vectors"] == "vectors-1.faiss"  # type: ignore[index]
+
+    def every_vector_read_again(*_: object) -> None:
+        raise AssertionError("a fold read every stored vector rather than the previous file")
+
+    monkeypatch.setattr(faiss_vectors, "build_from_database", every_vector_read_again)
+    gone = ["note-059.txt", *(f"note-{n:03d}.txt" for n in range(3))]
+    write(store, notes[62:66], DENSE, remove=gone[1:])  # 10 changes in all since the file: a new one
     manifest = store.manifest()
-    assert manifest is not None and manifest["vectors"] != "vectors-1.faiss"
-    grown = faiss.read_index(str(store.folder / manifest["vectors"]))
-    assert faiss_vectors.is_graph(grown) and grown.ntotal == 64  # the removed vectors stay, as tombstones
+    assert manifest is not None and manifest["vectors"] == "vectors-3.faiss"
+    assert faiss.read_index(str(store.folder / manifest["vectors"])).ntotal == manifest["vectors_count"] == 66 - 4
+    with sqlite3.connect(store.db_path) as db:
+        assert db.execute("SELECT count(*) FROM removed_vectors").fetchone()[0] == 0
     for reader in (serving, reopen()):
-        for document, chunks in notes[:6] + notes[60:64]:
+        for document, chunks in notes[:6] + notes[58:66]:
             found = [
                 p.chunk.source
                 for p in reader.passages([(i, s, None, 1) for i, s in reader.search_dense(vectors_of(chunks)[0], 5)])
             ]
             assert not set(gone) & set(found) and (found[0] == document.source) == (document.source not in gone)
-    write(store, notes[64:], DENSE, remove=[f"note-{n:03d}.txt" for n in range(3, 13)])  # tombstones over 10%
-    manifest = store.manifest()
-    assert manifest is not None
-    rebuilt = faiss.read_index(str(store.folder / manifest["vectors"]))
-    assert rebuilt.ntotal == manifest["vectors_count"] == 80 - 13
-    with sqlite3.connect(store.db_path) as db:
-        assert db.execute("SELECT count(*) FROM removed_vectors").fetchone()[0] == 0
-    assert top_source(serving, notes[70][1][0]) == "note-070.txt"
     serving.close()
 
 

@@ -3,12 +3,10 @@
 A commit does not rewrite the FAISS file. Its new chunks have larger ids than any before (the
 chunks table numbers them with AUTOINCREMENT), and the ids of the chunks it removed are kept in the
 ``removed_vectors`` table with the generation that removed them. A reader holds the base file's
-index unchanged, a small exact index of the vectors added since, and the ids removed since, which
+index unchanged, a small index of the vectors added since, and the ids removed since, which
 searches of the base leave out; a commit costs it the rows that commit changed. The writer folds
-the changes into a new base file when they have grown (``faiss_vectors.merge_due``), and a reader
-then loads that file once. An HNSW graph, slow to build, is grown instead: the vectors added are
-inserted into it, and the ids removed stay in the table as tombstones, left out of its searches,
-until they pass ``TOMBSTONE_SHARE`` of it and a new graph is built.
+the changes into a new base file when they have grown (``faiss_vectors.merge_due``): the previous
+file with them applied (``folded_base``), and a reader then loads that file once.
 
 Everything a reader applies comes from the database, read in one transaction, so it never sees a
 commit in part; the base file is written before the commit that names it, and is rebuilt from the
@@ -31,7 +29,6 @@ import numpy as np
 from docqa.store import faiss_vectors
 
 log = logging.getLogger(__name__)
-TOMBSTONE_SHARE = 0.1  # removed ids a grown graph may keep, as a share of its vectors; then a new graph
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ class LiveVectors:
 
     base_file: str
     main: faiss.Index  # the base file's index
-    delta: faiss.Index | None  # exact index of the vectors added since the base
+    delta: faiss.Index | None  # the vectors added since the base
     removed: np.ndarray  # sorted ids removed since the base: left out of searches of ``main``
     last_id: int  # the largest chunk id applied
     generation: int
@@ -96,7 +93,7 @@ def catch_up(db: sqlite3.Connection, held: LiveVectors, manifest: dict[str, Any]
     removed = removed_since(db, held.generation)
     delta = held.delta
     if rows or (len(removed) and delta is not None):
-        delta = faiss.clone_index(delta) if delta is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        delta = faiss.clone_index(delta) if delta is not None else faiss_vectors.empty_index(dimension)
         if len(removed):
             delta.remove_ids(removed)  # type: ignore[arg-type]  # faiss's wrapper takes an id array too
         if rows:
@@ -113,11 +110,10 @@ def catch_up(db: sqlite3.Connection, held: LiveVectors, manifest: dict[str, Any]
     )
 
 
-def removed_since(db: sqlite3.Connection, generation: int, *, through: bool = False) -> np.ndarray:
-    """The ids of the vectors removed by the commits after ``generation`` (up to it and by it, ``through``)."""
+def removed_since(db: sqlite3.Connection, generation: int) -> np.ndarray:
+    """The ids of the vectors removed by the commits after ``generation``."""
     try:
-        condition = "<=" if through else ">"
-        rows = db.execute(f"SELECT id FROM removed_vectors WHERE generation {condition} ?", (generation,)).fetchall()
+        rows = db.execute("SELECT id FROM removed_vectors WHERE generation > ?", (generation,)).fetchall()
     except sqlite3.OperationalError as error:  # an index written before the table existed
         if "no such table" not in str(error):
             raise
@@ -136,23 +132,24 @@ def changes_since_base(db: sqlite3.Connection, base: dict[str, int | None]) -> i
     return added + removed.fetchone()[0]
 
 
-def grown_graph(db: sqlite3.Connection, folder: Path, previous: dict[str, Any]) -> faiss.Index | None:
-    """The previous base file's HNSW graph with the vectors added since inserted, for a new file
-    written in a fraction of the time of a new graph; its removed ids stay in ``removed_vectors`` as
-    tombstones. None when the base is no graph, cannot be read, or has too many tombstones."""
+def folded_base(db: sqlite3.Connection, folder: Path, previous: dict[str, Any]) -> faiss.Index | None:
+    """The previous base file's index with the changes since applied: the vectors removed taken
+    out, those added put in. Reading a file and the rows changed costs far less than reading every
+    stored embedding. None when the previous file cannot be read as it should be."""
     base = previous["vectors_base"]
-    graph, _ = faiss_vectors.read(folder / previous["vectors"], base["count"], previous["embedding_dimension"])
-    if graph is None or not faiss_vectors.is_graph(graph):
+    index, _ = faiss_vectors.read(folder / previous["vectors"], base["count"], previous["embedding_dimension"])
+    if index is None:
         return None
-    if db.execute("SELECT count(*) FROM removed_vectors").fetchone()[0] > TOMBSTONE_SHARE * graph.ntotal:
-        return None
-    rows = db.execute(
-        "SELECT id, embedding FROM chunks WHERE id > ? AND embedding IS NOT NULL ORDER BY id", (base["last_id"],)
+    removed = removed_since(db, base["generation"])
+    if len(removed):
+        index.remove_ids(removed)  # type: ignore[arg-type]  # faiss's wrapper takes an id array too
+    faiss_vectors.add_rows(
+        index,
+        db.execute(
+            "SELECT id, embedding FROM chunks WHERE id > ? AND embedding IS NOT NULL ORDER BY id", (base["last_id"],)
+        ),
     )
-    while batch := rows.fetchmany(faiss_vectors.READ_BATCH):
-        ids, vectors = faiss_vectors.rows_to_arrays(batch)
-        graph.add_with_ids(vectors, ids)
-    return graph
+    return index
 
 
 def _load_base(
@@ -175,7 +172,7 @@ def _load_base(
         base_file=manifest["vectors"],
         main=main,
         delta=None,
-        removed=removed_since(db, int(base["generation"] or 0), through=True),  # a grown graph's tombstones
+        removed=np.array([], dtype=np.int64),
         last_id=int(last_id),
         generation=int(base["generation"] or 0),
         count=count,

@@ -220,20 +220,19 @@ class SQLiteWriter:
         self, db: sqlite3.Connection, previous: dict[str, Any] | None, generation: int
     ) -> tuple[str, dict[str, int]]:
         """The vector file and base of the new generation: the previous ones while the changes since
-        that base are few (readers apply them from the database), else a new file: the previous graph
-        grown (``sqlite_vectors.grown_graph``), or every vector."""
-        graph = None
+        that base are few (readers apply them from the database), else a new file: the previous one
+        with the changes applied (``sqlite_vectors.folded_base``), or every stored vector."""
+        folded = None
         if previous and previous.get("vectors") and previous.get("vectors_base"):
             base = previous["vectors_base"]
             changes = sqlite_vectors.changes_since_base(db, base)
             if changes is not None and not faiss_vectors.merge_due(base["count"], changes):
                 return previous["vectors"], base
-            graph = None if changes is None else sqlite_vectors.grown_graph(db, self.files.path, previous)
-        index = graph if graph is not None else faiss_vectors.build_from_database(db)
+            folded = None if changes is None else sqlite_vectors.folded_base(db, self.files.path, previous)
+        index = folded if folded is not None else faiss_vectors.build_from_database(db)
         vectors_file = faiss_vectors.vector_file_name(generation)
         faiss_vectors.write(index, self.files.path / vectors_file)
-        if graph is None:
-            db.execute("DELETE FROM removed_vectors")  # the new file holds none of them
+        db.execute("DELETE FROM removed_vectors")  # the new file holds none of them
         last_id = db.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
         return vectors_file, {"generation": generation, "count": index.ntotal, "last_id": last_id}
 
