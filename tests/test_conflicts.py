@@ -109,6 +109,61 @@ def test_a_model_answer_is_compared_with_the_other_documents_sentences() -> None
     assert find_conflicts([span], document_text=texts.__getitem__) == []
 
 
+def hotel_tables(folder: Path) -> Path:
+    """A 2022 policy and its 2024 revision, whose rate tables name the cities differently."""
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    header = "| Location | Maximum room rate | Evening meal allowance |\n|---|---|---|\n"
+    (corpus / "policy-2022.md").write_text(
+        "# Travel policy\n\nVersion 2.1, effective 1 April 2022.\n\n## Hotels\n\n"
+        + "Stays are booked through the portal.\n\n"
+        + header
+        + "| London | £150 | £30 |\n| Other UK cities | £110 | £25 |\n",
+        encoding="utf-8",
+    )
+    (corpus / "policy-2024.md").write_text(
+        "# Travel policy\n\nVersion 3.0, effective 1 September 2024.\n\n## Hotels\n\n"
+        + header
+        + "| London | £185 | £35 |\n| Other UK cities (Leeds, Manchester) | £130 | £28 |\n| Elsewhere | £100 | £25 |\n",
+        encoding="utf-8",
+    )
+    return corpus
+
+
+def test_a_table_row_is_compared_with_the_same_row_of_the_other_version(tmp_path: Path) -> None:
+    with Assistant(hotel_tables(tmp_path), tmp_path / "index", embedding_model="none", reader_model="none") as docqa:
+        answer = docqa.ask("What evening meal allowance can be claimed in Manchester?")
+        london = docqa.ask("What is the maximum room rate in London?")
+    # The 2022 row names no Manchester: it is the same table's "Other UK cities" row all the same.
+    assert "£28" in answer.text and answer.citations[0].source == "policy-2024.md"
+    assert [(c.citation.source, c.date) for c in answer.conflicts] == [
+        ("policy-2024.md", "2024-09-01"),
+        ("policy-2022.md", "2022-04-01"),
+    ]
+    assert "£25" in answer.conflicts[1].text and "Other UK cities" in answer.conflicts[1].text
+    assert "£185" in london.text
+    assert [c.citation.source for c in london.conflicts] == ["policy-2024.md", "policy-2022.md"]
+    assert "£150" in london.conflicts[1].text
+
+
+def test_only_the_cells_a_model_answer_covers_are_compared_with_the_other_row() -> None:
+    def row_passage(source: str, text: str) -> RetrievedPassage:
+        return RetrievedPassage(Chunk(source, 0, text, 0, len(text)), 1.0, source, None)
+
+    new = row_passage("rates-2024.txt", "Location: London · Room rate: £185 · Meal allowance: £30")
+    same_room = row_passage("rates-2022.txt", "Location: London · Room rate: £185 · Meal allowance: £25")
+    texts = {p.chunk.source: p.chunk.text for p in (new, same_room)}
+    start = new.chunk.text.index("£185")
+    room = ExtractedAnswer("£185", 0.7, new, start, start + 4)
+    assert find_conflicts([room], document_text=texts.__getitem__, passages=[new, same_room]) == []
+    start = new.chunk.text.index("£30")
+    meal = ExtractedAnswer("£30", 0.7, new, start, start + 3)
+    [_, older] = find_conflicts([meal], document_text=texts.__getitem__, passages=[new, same_room])
+    assert older.text == "Meal allowance: £25" and older.citation.source == "rates-2022.txt"
+    other_table = row_passage("stock.txt", "Location: London · Bikes: 40 · Meal allowance: £25")  # other columns
+    assert find_conflicts([meal], document_text=texts.__getitem__, passages=[new, other_table]) == []
+
+
 def test_a_model_answer_from_the_older_document_gives_way_to_the_newer_one(
     tmp_path: Path, tiny_reader_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

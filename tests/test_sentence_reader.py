@@ -199,6 +199,22 @@ def test_a_sentence_without_the_kind_of_value_asked_for_ranks_below_one_with_it(
     assert [features.lacks_kind for _, features in found] == [False, True]
 
 
+def test_a_sentence_lacking_a_name_gives_way_to_one_holding_every_name_and_the_value_asked_for() -> None:
+    general = passage("policy.txt", "Overnight stays should be booked through the travel portal.")
+    rows = passage(
+        "rates.txt",
+        "Location: London · Evening meal allowance: £35\nLocation: Leeds or Manchester · Evening meal allowance: £28",
+    )
+    question = "What evening meal allowance can be claimed when staying overnight in Manchester?"
+    result = SentenceReader().read(question, [general, rows])
+    assert not result.abstained and "£28" in result.answers[0].text
+    # Where that sentence gives no value of the kind asked for, the best one still lacks the name: no answer.
+    without_value = passage("rates.txt", "The Manchester office has its own agreement with local hotels.")
+    found = SentenceReader().candidates(question, [general, without_value])
+    assert found[0][0].text == general.chunk.text and found[1][1].missing_names == 0 and found[1][1].lacks_kind
+    assert SentenceReader().read(question, [general, without_value]).abstained
+
+
 def test_a_name_in_the_opening_of_its_document_counts_as_held_further_in() -> None:
     body = "The assembly point is at the far end of the visitor car park."
     opening = "Safety procedures\n\nThese procedures apply to everyone who works at Unit 4, Tannery Lane."

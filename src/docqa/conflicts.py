@@ -12,6 +12,11 @@ A sentence with no number is never taken to disagree: two sentences differ witho
 A model reader often finds its span in one document only (the other's window reads as "no answer"),
 so with a model the other documents' passages are also read by the sentence reader (the lexical
 mode's), and a sentence it would answer with, above its threshold, stands for its document.
+An answer that stands in a table's row is also compared with the same row of the same table in the
+other documents' passages, whatever a reader makes of it: a row whose columns have the same names
+and whose first cell names the same thing ("London (within the M25)"; "Other UK cities (Leeds,
+Manchester)" is "Other UK cities"), the cells the answer covers compared. A revised policy's table
+rarely repeats the question's words in the row an older version has.
 The disagreeing answers are listed newest document first, each with its citation and date: the
 document's own (metadata or front matter), else the first date written in its opening lines (a
 policy's "Effective 1 September 2024", a letter's date), else the file's modification time.
@@ -28,7 +33,7 @@ from docqa.citation import cite
 from docqa.errors import DocqaError
 from docqa.reader import SentenceReader
 from docqa.schema import Conflict, ExtractedAnswer, RetrievedPassage
-from docqa.text import WORD
+from docqa.text import CELL_SEPARATOR, WORD
 
 OPENING_CHARS = 600  # a document's title block and first paragraph: its own date, whom and what it is about
 _SHORT_SPAN_WORDS = 6
@@ -71,13 +76,17 @@ def find_conflicts(
     corpus_dir: Path | None = None,
     question: str = "",
     passages: Sequence[RetrievedPassage] = (),
+    read_sentences: bool = True,
 ) -> list[Conflict]:
     """The answers of different documents that disagree, newest document first; [] when they agree or
     only one document answers. ``answers`` are the confident answers, best first; ``document_text``
     gives a document's text by its source, for the date in its opening lines. ``passages`` (with the
-    ``question``) are read by the sentence reader for the documents ``answers`` do not come from."""
+    ``question``) are read by the sentence reader for the documents ``answers`` do not come from
+    when ``read_sentences``, and searched for the table row the best answer stands in."""
     best: dict[str, ExtractedAnswer] = {}
-    for answer in [*answers, *_sentence_answers(question, passages, answers)]:
+    rows = _same_rows(answers[0], passages) if answers else []  # before other answers of their documents
+    read = _sentence_answers(question, passages, answers) if read_sentences else []
+    for answer in [*answers[:1], *rows, *answers[1:], *read]:
         best.setdefault(answer.passage.chunk.source, answer)
     if len(best) < 2:
         return []
@@ -155,6 +164,57 @@ def _sentence_answers(
         return []
     found = SentenceReader().read(question, others)
     return [answer for answer in found.answers if answer.score >= SentenceReader.default_threshold]
+
+
+def _same_rows(answer: ExtractedAnswer, passages: Sequence[RetrievedPassage]) -> list[ExtractedAnswer]:
+    """The rows of other documents' ``passages`` that are ``answer``'s table row in another version of
+    the table, each cut to the cells ``answer`` covers, as answers as sure as ``answer``."""
+    chunk = answer.passage.chunk
+    text, start = chunk.text, answer.start - chunk.start
+    line_start = text.rfind("\n", 0, max(start, 0)) + 1
+    line_end = text.find("\n", line_start)
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    cells = _cells(line)
+    if not cells or len(cells) < 2:
+        return []
+    offset, covered = line_start, []
+    for name, cell in zip(cells, line.split(CELL_SEPARATOR), strict=True):  # the cells the answer's span meets
+        if offset < answer.end - chunk.start and start < offset + len(cell):
+            covered.append(name)
+        offset += len(cell) + len(CELL_SEPARATOR)
+    found = []
+    for passage in passages:
+        if passage.chunk.source == chunk.source:
+            continue
+        at = 0
+        for other in passage.chunk.text.split("\n"):
+            their = _cells(other)
+            if their.keys() == cells.keys() and _key(their) == _key(cells):
+                shown = CELL_SEPARATOR.join(their[name] for name in covered)
+                begin = passage.chunk.start + at
+                found.append(ExtractedAnswer(shown or other, answer.score, passage, begin, begin + len(other)))
+                break
+            at += len(other) + 1
+    return found
+
+
+def _cells(line: str) -> dict[str, str]:
+    """A table row's cells by their column's name ("Location: London" is {"location": "Location:
+    London"}); {} for a line that is no row of named cells."""
+    cells: dict[str, str] = {}
+    for cell in line.split(CELL_SEPARATOR) if CELL_SEPARATOR in line else ():
+        name, colon, _ = cell.partition(": ")
+        if not colon or not name.strip() or name.strip().casefold() in cells:
+            return {}
+        cells[name.strip().casefold()] = cell.strip()
+    return cells
+
+
+def _key(cells: dict[str, str]) -> str:
+    """What a row is about: its first cell's value, without a parenthesis ("Other UK cities (Leeds)" is
+    "other uk cities")."""
+    first = next(iter(cells.values()), "").partition(": ")[2]
+    return _normalised(re.sub(r"\([^)]*\)", " ", first))
 
 
 def _conflict(answer: ExtractedAnswer, document_text: Callable[[str], str], corpus_dir: Path | None) -> Conflict:

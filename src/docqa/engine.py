@@ -128,7 +128,7 @@ class Engine:
                 if items:  # a question that asks for several, answered by a sentence that lists them
                     return draft.answer(items[0], items=items)
                 # Sentences of different documents are compared as the lexical mode compares them.
-                conflicts = self._conflicts(closest.sentences, reading, ())
+                conflicts = self._conflicts(closest.sentences, reading, passages, read_sentences=False)
                 return self._newest_first(draft, conflicts, closest.sentences, highlight=closest.highlight)
         if result.abstained:
             draft.notes.append(Note("abstained", ABSTENTION_NOTE))
@@ -145,16 +145,21 @@ class Engine:
         if items:  # a question that asks for several, answered by several spans or a sentence listing them
             rest = [answer for answer in result.answers if answer not in items]
             return draft.answer(items[0], alternatives=rest, items=items)
-        conflicts = self._conflicts(result.answers, reading, passages if draft.mode == "extractive" else ())
+        conflicts = self._conflicts(result.answers, reading, passages, read_sentences=draft.mode == "extractive")
         return self._newest_first(draft, conflicts, result.answers)
 
     def _conflicts(
-        self, answers: Sequence[ExtractedAnswer], question: str, passages: Sequence[RetrievedPassage]
+        self,
+        answers: Sequence[ExtractedAnswer],
+        question: str,
+        passages: Sequence[RetrievedPassage],
+        *,
+        read_sentences: bool,
     ) -> list[Conflict]:
         """Confident ``answers`` of different documents that disagree, newest first (``docqa.conflicts``)."""
         return find_conflicts(
             answers, document_text=self.store.document_text, corpus_dir=self.settings.corpus_dir,
-            question=question, passages=passages,
+            question=question, passages=passages, read_sentences=read_sentences,
         )  # fmt: skip
 
     @staticmethod
