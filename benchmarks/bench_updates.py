@@ -32,7 +32,12 @@ from common import RESULTS_DIR, WORK_DIR, Plan, latency_stats, log, run_child, w
 UPDATES = 10
 RECALL_QUERIES = 100
 RECALL_AT = 10
-FOLD_PASSAGES = 6_000  # more than any index here keeps beside its vector file (2,000, or 5% of 100k)
+FOLD_SHARE = 0.05  # an index keeps up to 2,000 changes, or this share of its vector file, beside the file
+
+
+def fold_passages(passages: int) -> int:
+    """Passages one commit adds to pass what an index of ``passages`` keeps beside its vector file."""
+    return max(2_000, int(FOLD_SHARE * passages)) + 1_000
 
 
 def measure_updates(folder: str, passages: int) -> dict[str, Any]:
@@ -78,7 +83,7 @@ def measure_updates(folder: str, passages: int) -> dict[str, Any]:
         updates.append(spent)
         pickups.append(pickup)
         previous = added
-    fold_update, fold_pickup, _ = update(FOLD_PASSAGES, None)
+    fold_update, fold_pickup, _ = update(fold_passages(passages), None)
     folded = writer_store.manifest()
     after_update, after_pickup, _ = update(PASSAGES_PER_DOCUMENT, None)
     return {
@@ -86,7 +91,7 @@ def measure_updates(folder: str, passages: int) -> dict[str, Any]:
         "update_10_passages": latency_stats(updates),
         "pickup_by_serving_handle": latency_stats(pickups),
         "fold": {
-            "passages_added": FOLD_PASSAGES,
+            "passages_added": fold_passages(passages),
             "commit_seconds": round(fold_update, 3),
             "pickup_seconds": round(fold_pickup, 3),
             "vector_file_before": manifest_before["vectors"],

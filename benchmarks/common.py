@@ -76,7 +76,7 @@ class Plan:
             scale_sizes=(1_000, 10_000, 100_000, 1_000_000),
             scale_queries=200,
             cold_start_repeats=2,
-            update_sizes=(1_000, 10_000, 100_000),
+            update_sizes=(1_000, 10_000, 100_000, 1_000_000),
         )
 
     def to_dict(self) -> dict[str, Any]:
