@@ -175,7 +175,7 @@ def _same_rows(answer: ExtractedAnswer, passages: Sequence[RetrievedPassage]) ->
     line_end = text.find("\n", line_start)
     line = text[line_start : line_end if line_end >= 0 else len(text)]
     cells = _cells(line)
-    if not cells or len(cells) < 2:
+    if len(cells) < 2:  # no row of a table
         return []
     offset, covered = line_start, []
     for name, cell in zip(cells, line.split(CELL_SEPARATOR), strict=True):  # the cells the answer's span meets
