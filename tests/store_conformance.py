@@ -120,8 +120,21 @@ class StoreConformance:
         ]
         assert store.stored_hashes() == {d.source: d.content_hash for d, _ in (HARBOUR, BRIDGE, MARKET)}
         assert store.document_text("notes/bridge.md") == BRIDGE[0].text
+        assert store.document_text("notes/bridge.md", 12) == BRIDGE[0].text[:12]
+        assert store.document_text("notes/bridge.md", 10_000) == BRIDGE[0].text
         with pytest.raises(DocqaError, match="no document"):
             store.document_text("missing.txt")
+        with pytest.raises(DocqaError, match="no document"):
+            store.document_text("missing.txt", 12)
+
+    def test_the_opening_of_a_long_document_is_read_alone(self, store: PassageStore) -> None:
+        # Over 40,000 characters: more than a Milvus row holds, so the text is stored in parts.
+        long = record("long.txt", [f"Entry {n} of the harbour register. " * 500 for n in range(3)], "Register")
+        write(store, [long])
+        text = long[0].text
+        assert len(text) > 40_000 and store.document_text("long.txt") == text
+        assert store.document_text("long.txt", 600) == text[:600]
+        assert store.document_text("long.txt", 20_000) == text[:20_000]
 
     def test_a_store_of_no_documents_still_keeps_its_settings(self, store: PassageStore) -> None:
         write(store, [])

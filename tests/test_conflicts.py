@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,11 @@ def test_which_answers_disagree(first: str, second: str, expected: bool) -> None
     assert disagree(first, second) is expected
 
 
+def text_of(texts: dict[str, str]) -> Callable[[str, int], str]:
+    """Document texts read as a store reads them: the first ``limit`` characters of one."""
+    return lambda source, limit: texts[source][:limit]
+
+
 def test_a_documents_date_comes_from_metadata_then_its_opening_then_the_file_time(tmp_path: Path) -> None:
     assert (
         written_date("Version 3.0 · Effective 1 September 2024 · Supersedes version 2.1 (April 2022)") == "2024-09-01"
@@ -44,9 +50,9 @@ def test_a_documents_date_comes_from_metadata_then_its_opening_then_the_file_tim
     texts = {"a.txt": "Policy, effective 1 April 2022.", "b.txt": "No date."}
     (tmp_path / "b.txt").write_text("No date.", encoding="utf-8")
     os.utime(tmp_path / "b.txt", (1_700_000_000, 1_700_000_000))
-    assert document_date("a.txt", "2023-05-05", texts.__getitem__, tmp_path) == ("2023-05-05", "metadata")
-    assert document_date("a.txt", None, texts.__getitem__, tmp_path) == ("2022-04-01", "text")
-    assert document_date("b.txt", None, texts.__getitem__, tmp_path) == ("2023-11-14T22:13:20", "file time")
+    assert document_date("a.txt", "2023-05-05", text_of(texts), tmp_path) == ("2023-05-05", "metadata")
+    assert document_date("a.txt", None, text_of(texts), tmp_path) == ("2022-04-01", "text")
+    assert document_date("b.txt", None, text_of(texts), tmp_path) == ("2023-11-14T22:13:20", "file time")
 
 
 def library_versions(folder: Path) -> Path:
@@ -99,14 +105,14 @@ def test_a_model_answer_is_compared_with_the_other_documents_sentences() -> None
     span = ExtractedAnswer("45p per mile", 0.6, old, start, start + len("45p per mile"))
     question = "What mileage allowance can employees claim for their own car?"
     texts = {p.chunk.source: p.chunk.text for p in (old, new, other)}
-    conflicts = find_conflicts([span], document_text=texts.__getitem__, question=question, passages=[old, new, other])
+    conflicts = find_conflicts([span], document_text=text_of(texts), question=question, passages=[old, new, other])
     assert [(c.citation.source, c.date, c.dated_by) for c in conflicts] == [
         ("policy-2024.txt", "2024-09-01", "metadata"),
         ("policy-2022.txt", "2022-04-01", "metadata"),
     ]
     assert "48p per mile" in conflicts[0].text and conflicts[1].text == "45p per mile"
     # Without the passages (the lexical mode, whose answers are sentences already), one document: no conflict.
-    assert find_conflicts([span], document_text=texts.__getitem__) == []
+    assert find_conflicts([span], document_text=text_of(texts)) == []
 
 
 def hotel_tables(folder: Path) -> Path:
@@ -155,13 +161,13 @@ def test_only_the_cells_a_model_answer_covers_are_compared_with_the_other_row() 
     texts = {p.chunk.source: p.chunk.text for p in (new, same_room)}
     start = new.chunk.text.index("£185")
     room = ExtractedAnswer("£185", 0.7, new, start, start + 4)
-    assert find_conflicts([room], document_text=texts.__getitem__, passages=[new, same_room]) == []
+    assert find_conflicts([room], document_text=text_of(texts), passages=[new, same_room]) == []
     start = new.chunk.text.index("£30")
     meal = ExtractedAnswer("£30", 0.7, new, start, start + 3)
-    [_, older] = find_conflicts([meal], document_text=texts.__getitem__, passages=[new, same_room])
+    [_, older] = find_conflicts([meal], document_text=text_of(texts), passages=[new, same_room])
     assert older.text == "Meal allowance: £25" and older.citation.source == "rates-2022.txt"
     other_table = row_passage("stock.txt", "Location: London · Bikes: 40 · Meal allowance: £25")  # other columns
-    assert find_conflicts([meal], document_text=texts.__getitem__, passages=[new, other_table]) == []
+    assert find_conflicts([meal], document_text=text_of(texts), passages=[new, other_table]) == []
 
 
 def test_a_model_answer_from_the_older_document_gives_way_to_the_newer_one(

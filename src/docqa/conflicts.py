@@ -72,7 +72,7 @@ _FILLER = frozenset("the a an of per and or to in on at for within up is are was
 def find_conflicts(
     answers: Sequence[ExtractedAnswer],
     *,
-    document_text: Callable[[str], str],
+    document_text: Callable[[str, int], str],
     corpus_dir: Path | None = None,
     question: str = "",
     passages: Sequence[RetrievedPassage] = (),
@@ -112,16 +112,17 @@ def disagree(first: str, second: str) -> bool:
     return bool(a and b) and a not in b and b not in a
 
 
-def document_opening(source: str, document_text: Callable[[str], str]) -> str:
-    """The first ``OPENING_CHARS`` of a document's text; "" for a document gone since the search."""
+def document_opening(source: str, document_text: Callable[[str, int], str]) -> str:
+    """The first ``OPENING_CHARS`` of a document's text (``document_text(source, limit)`` reads no
+    more); "" for a document gone since the search."""
     try:
-        return document_text(source)[:OPENING_CHARS]
+        return document_text(source, OPENING_CHARS)[:OPENING_CHARS]
     except DocqaError:
         return ""
 
 
 def document_date(
-    source: str, metadata_date: str | None, document_text: Callable[[str], str], corpus_dir: Path | None
+    source: str, metadata_date: str | None, document_text: Callable[[str, int], str], corpus_dir: Path | None
 ) -> tuple[str | None, str]:
     """The date of a document (ISO) and where it came from: metadata, text, file time, or "" for none."""
     if metadata_date:
@@ -217,7 +218,7 @@ def _key(cells: dict[str, str]) -> str:
     return _normalised(re.sub(r"\([^)]*\)", " ", first))
 
 
-def _conflict(answer: ExtractedAnswer, document_text: Callable[[str], str], corpus_dir: Path | None) -> Conflict:
+def _conflict(answer: ExtractedAnswer, document_text: Callable[[str, int], str], corpus_dir: Path | None) -> Conflict:
     date, dated_by = document_date(answer.passage.chunk.source, answer.passage.date, document_text, corpus_dir)
     return Conflict(answer.text, answer.score, cite(answer), date, dated_by, answer)
 

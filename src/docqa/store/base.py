@@ -108,8 +108,9 @@ class PassageStore(SearchStore, Protocol):
         """The stored documents, by source."""
         ...
 
-    def document_text(self, source: str) -> str:
-        """The whole text of a stored document; raises ``DocqaError`` for an unknown source."""
+    def document_text(self, source: str, limit: int | None = None) -> str:
+        """The whole text of a stored document, or its first ``limit`` characters (read as such, not
+        cut from the whole); raises ``DocqaError`` for an unknown source."""
         ...
 
     def count_passages(self) -> int: ...

@@ -21,7 +21,14 @@ from docqa.schema import Chunk, RetrievedPassage
 from docqa.shards import Shard
 from docqa.store.base import DocumentInfo, IndexSettings, ScoredRow
 from docqa.store.milvus_connection import MilvusConnection
-from docqa.store.milvus_schema import PASSAGE_FIELDS, key_list, query_all, settings_of, source_key
+from docqa.store.milvus_schema import (
+    PASSAGE_FIELDS,
+    TEXT_PART_CHARS,
+    key_list,
+    query_all,
+    settings_of,
+    source_key,
+)
 from docqa.store.milvus_writer import MilvusWriter
 from docqa.text import query_words
 
@@ -105,23 +112,26 @@ class MilvusStore:
         rows = self._document_rows(["source", "title", "date", "passages"])
         return [DocumentInfo(row["source"], row["title"], row["date"] or None, int(row["passages"])) for row in rows]
 
-    def document_text(self, source: str) -> str:
+    def document_text(self, source: str, limit: int | None = None) -> str:
         view = self.connection.view()
         rows: list[dict[str, Any]] = []
+        first_part = limit is not None and limit <= TEXT_PART_CHARS  # it holds the text's opening
+        parts = " and part == 0" if first_part else ""
         if view is not None and self.connection.exists(self.names.documents(view.epoch)):
             rows = self.connection.call(
                 "read",
                 self.client.query,
                 self.names.documents(view.epoch),
-                filter=f"source_key == {source_key(source)} and ({view.visible()})",
+                filter=f"source_key == {source_key(source)}{parts} and ({view.visible()})",
                 output_fields=["source", "part", "parts", "text"],
             )
         rows = sorted((row for row in rows if row["source"] == source), key=lambda row: row["part"])
         if not rows:
             raise DocqaError(f"no document {source!r} in the index")
-        if [row["part"] for row in rows] != list(range(rows[0]["parts"])):
+        if [row["part"] for row in rows] != list(range(1 if first_part else rows[0]["parts"])):
             raise IndexLoadError(f"the text of {source!r} in {self.uri} is incomplete; re-index it with 'docqa index'")
-        return "".join(row["text"] for row in rows)
+        text = "".join(row["text"] for row in rows)
+        return text if limit is None else text[:limit]
 
     # ----- search ------------------------------------------------------------------------
 

@@ -112,10 +112,11 @@ class SQLiteStore:
         )
         return [DocumentInfo(*row) for row in rows]
 
-    def document_text(self, source: str) -> str:
+    def document_text(self, source: str, limit: int | None = None) -> str:
         rows = []
         if self.exists() and storable(source):
-            rows = self.files.rows("SELECT text FROM documents WHERE source = ?", (source,))
+            text = "text" if limit is None else f"substr(text, 1, {int(limit)})"
+            rows = self.files.rows(f"SELECT {text} FROM documents WHERE source = ?", (source,))
         if not rows:
             raise DocqaError(f"no document {source!r} in the index")
         return rows[0][0]
